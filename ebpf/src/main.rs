@@ -1,0 +1,1070 @@
+//! Kernel side of tracee-rs.
+//!
+//! Every syscall is seen twice: `sys_enter` saves the raw arguments, the
+//! entry time and the strings its pointers name (they may be gone or changed
+//! by exit) in per-thread tables; `sys_exit` joins them with the return value
+//! and writes one finished stream record to the ring buffer. Process
+//! lifecycle events come from the sched raw tracepoints. Records are written
+//! in the `wire` layout, so user space forwards them without re-encoding.
+//!
+//! Kernel struct offsets are not compiled in: tracee-collect reads them from
+//! the running kernel's BTF and sets the OFFSETS global at load time.
+#![no_std]
+#![no_main]
+
+use core::ptr::{addr_of, addr_of_mut, read_volatile};
+
+use aya_ebpf::{
+    cty::c_void,
+    helpers::generated::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
+        bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_map_update_elem, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
+        bpf_ringbuf_output, bpf_ringbuf_query,
+    },
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
+    macros::{map, raw_tracepoint},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    programs::RawTracePointContext,
+};
+use wire::{
+    ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
+    kcfg::{self, EventCfg, arg, flags as cfgf, off, scope},
+    kind, lost_reason,
+};
+
+const BLOB_CAP: usize = kcfg::BLOB_CAP;
+const STR_MAX: usize = kcfg::STR_MAX;
+/// The event scratch buffer; records are at most EVT_MASK + 1 bytes, and the
+/// buffer is twice that so a masked offset plus a bounded length never
+/// leaves it, which is what the verifier checks.
+const EVT_MASK: usize = 8191;
+const EVT_CAP: usize = 16384;
+const PATH_CAP: usize = 2048;
+const PATH_DEPTH: usize = 32;
+const NAME_MAX: usize = 255;
+/// Bytes of argv read from the new process image at exec.
+const EXEC_ARGV_CAP: usize = 2048;
+
+// Globals set by tracee-collect at load time. Zero means "no filter".
+#[unsafe(no_mangle)]
+static SELF_TGID: u32 = 0;
+#[unsafe(no_mangle)]
+static SCOPE: u32 = 0;
+#[unsafe(no_mangle)]
+static SCOPE_NOT: u32 = 0;
+#[unsafe(no_mangle)]
+static WAKE_BYTES: u64 = 0;
+#[unsafe(no_mangle)]
+static OFFSETS: [u32; off::COUNT] = [0; off::COUNT];
+
+#[map]
+static RING: RingBuf = RingBuf::with_byte_size(1 << 24, 0);
+#[map]
+static CFG: Array<EventCfg> = Array::with_max_entries(kcfg::CFG_ENTRIES, 0);
+#[map]
+static COMPAT: Array<u32> = Array::with_max_entries(kcfg::COMPAT_ENTRIES, 0);
+#[map]
+static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(65536, 0);
+/// Allocated on demand: most syscalls have no pointer argument to keep.
+#[map]
+static BLOBS: HashMap<u32, Blob> = HashMap::with_max_entries(16384, 1 /* BPF_F_NO_PREALLOC */);
+#[map]
+static BLOB_SCRATCH: PerCpuArray<BlobScratch> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static EVT_SCRATCH: PerCpuArray<[u8; EVT_CAP]> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static PATH_SCRATCH: PerCpuArray<[u8; PATH_CAP * 2]> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_reason::COUNT, 0);
+
+// Pushed-down scope filters; a value of 1 marks membership.
+#[map]
+static F_COMM: HashMap<[u8; 16], u8> = HashMap::with_max_entries(1024, 0);
+#[map]
+static F_PID: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+#[map]
+static F_TID: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+#[map]
+static F_UID: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+#[map]
+static F_MNTNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+#[map]
+static F_PIDNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+#[map]
+static F_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(1024, 0);
+
+/// What sys_enter leaves for sys_exit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Pending {
+    ts: u64,
+    nr: u32,
+    flags: u32,
+    args: [u64; 6],
+    comm: [u8; 16],
+    has_blob: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+struct Blob {
+    len: u32,
+    _pad: u32,
+    data: [u8; BLOB_CAP],
+}
+
+/// Same head as Blob; twice the data so bounded writes at a masked offset
+/// always fit.
+#[repr(C)]
+struct BlobScratch {
+    len: u32,
+    _pad: u32,
+    data: [u8; BLOB_CAP * 2],
+}
+
+#[inline(always)]
+fn offset(i: usize) -> usize {
+    // SAFETY: OFFSETS is a plain array global; volatile stops the compiler
+    // from folding the zero it was compiled with.
+    unsafe { read_volatile(addr_of!(OFFSETS).cast::<u32>().add(i)) as usize }
+}
+
+#[inline(always)]
+fn global_u32(g: &u32) -> u32 {
+    unsafe { read_volatile(g) }
+}
+
+#[inline(always)]
+unsafe fn rd<T: Copy + Default>(p: *const u8) -> T {
+    let mut v = T::default();
+    unsafe {
+        bpf_probe_read_kernel(
+            addr_of_mut!(v).cast::<c_void>(),
+            core::mem::size_of::<T>() as u32,
+            p.cast::<c_void>(),
+        )
+    };
+    v
+}
+
+#[inline(always)]
+unsafe fn rd_user<T: Copy + Default>(p: u64) -> Result<T, ()> {
+    let mut v = T::default();
+    let r = unsafe {
+        bpf_probe_read_user(
+            addr_of_mut!(v).cast::<c_void>(),
+            core::mem::size_of::<T>() as u32,
+            p as *const c_void,
+        )
+    };
+    if r < 0 { Err(()) } else { Ok(v) }
+}
+
+#[inline(always)]
+unsafe fn rd_ptr(p: *const u8) -> *const u8 {
+    unsafe { rd::<u64>(p) as *const u8 }
+}
+
+#[inline(always)]
+fn count_lost(reason: u32) {
+    if let Some(p) = LOST.get_ptr_mut(reason) {
+        unsafe { *p += 1 };
+    }
+}
+
+#[inline(always)]
+fn current_task() -> *const u8 {
+    unsafe { bpf_get_current_task() as *const u8 }
+}
+
+/// The number of `task`'s pid struct `pid` in namespace level `level`.
+#[inline(always)]
+unsafe fn pid_nr_at(pid: *const u8, level: u32) -> u32 {
+    unsafe {
+        let upid =
+            pid.add(offset(off::PID_NUMBERS) + (level & 31) as usize * offset(off::UPID_SIZE));
+        rd::<u32>(upid.add(offset(off::UPID_NR)))
+    }
+}
+
+/// Thread id and process id of `task` as seen from its own pid namespace.
+#[inline(always)]
+unsafe fn ns_ids(task: *const u8) -> (u32, u32) {
+    unsafe {
+        let tp = rd_ptr(task.add(offset(off::TASK_THREAD_PID)));
+        let level = rd::<u32>(tp.add(offset(off::PID_LEVEL)));
+        let leader = rd_ptr(task.add(offset(off::TASK_GROUP_LEADER)));
+        let lp = rd_ptr(leader.add(offset(off::TASK_THREAD_PID)));
+        (pid_nr_at(tp, level), pid_nr_at(lp, level))
+    }
+}
+
+#[inline(always)]
+unsafe fn pid_ns_of(task: *const u8) -> u32 {
+    unsafe {
+        let tp = rd_ptr(task.add(offset(off::TASK_THREAD_PID)));
+        let level = rd::<u32>(tp.add(offset(off::PID_LEVEL)));
+        let upid =
+            tp.add(offset(off::PID_NUMBERS) + (level & 31) as usize * offset(off::UPID_SIZE));
+        let ns = rd_ptr(upid.add(offset(off::UPID_NS)));
+        rd::<u32>(ns.add(offset(off::PID_NS_INUM)))
+    }
+}
+
+/// Writes the record header and the context of the current task at `e`.
+#[inline(always)]
+unsafe fn fill_context(e: *mut u8, ts: u64, id: u32, syscall: u32, retval: i64, flags: u32) {
+    unsafe {
+        let c = e.add(RecordHeader::LEN).cast::<EventContext>();
+        let task = current_task();
+        let pid_tgid = bpf_get_current_pid_tgid();
+        let uid_gid = bpf_get_current_uid_gid();
+        (*c).ts = ts;
+        (*c).thread_start = rd::<u64>(task.add(offset(off::TASK_START_TIME)));
+        (*c).cgroup_id = bpf_get_current_cgroup_id();
+        (*c).event_id = id;
+        (*c).syscall = syscall;
+        (*c).cpu = bpf_get_smp_processor_id();
+        (*c).flags = flags;
+        (*c).pid = (pid_tgid >> 32) as u32;
+        (*c).tid = pid_tgid as u32;
+        (*c).uid = uid_gid as u32;
+        (*c).gid = (uid_gid >> 32) as u32;
+        (*c).retval = retval;
+        bpf_get_current_comm(addr_of_mut!((*c).comm).cast::<c_void>(), 16);
+
+        let parent = rd_ptr(task.add(offset(off::TASK_REAL_PARENT)));
+        (*c).ppid = rd::<u32>(parent.add(offset(off::TASK_TGID)));
+        let (ns_tid, ns_pid) = ns_ids(task);
+        (*c).ns_tid = ns_tid;
+        (*c).ns_pid = ns_pid;
+        // The parent's process id in the child's namespace, 0 if outside it.
+        let tp = rd_ptr(task.add(offset(off::TASK_THREAD_PID)));
+        let level = rd::<u32>(tp.add(offset(off::PID_LEVEL)));
+        let pleader = rd_ptr(parent.add(offset(off::TASK_GROUP_LEADER)));
+        let pp = rd_ptr(pleader.add(offset(off::TASK_THREAD_PID)));
+        let plevel = rd::<u32>(pp.add(offset(off::PID_LEVEL)));
+        (*c).ns_ppid = if plevel >= level {
+            pid_nr_at(pp, level)
+        } else {
+            0
+        };
+
+        let nsp = rd_ptr(task.add(offset(off::TASK_NSPROXY)));
+        if !nsp.is_null() {
+            let mnt = rd_ptr(nsp.add(offset(off::NSPROXY_MNT_NS)));
+            (*c).mnt_ns = rd::<u32>(mnt.add(offset(off::MNT_NS_INUM)));
+            let uts = rd_ptr(nsp.add(offset(off::NSPROXY_UTS_NS)));
+            bpf_probe_read_kernel(
+                addr_of_mut!((*c).uts).cast::<c_void>(),
+                16,
+                uts.add(offset(off::UTS_NODENAME)).cast::<c_void>(),
+            );
+        } else {
+            (*c).mnt_ns = 0;
+            (*c).uts = [0; 16];
+        }
+        (*c).pid_ns = pid_ns_of(task);
+    }
+}
+
+#[inline(always)]
+unsafe fn finish_and_output(e: *mut u8, len: usize) {
+    unsafe {
+        if !scope_ok(e.add(RecordHeader::LEN).cast::<EventContext>()) {
+            return;
+        }
+        let len = len & EVT_MASK;
+        let h = e.cast::<RecordHeader>();
+        (*h).len = len as u32;
+        (*h).kind = kind::EVENT;
+        (*h).flags = 0;
+        let wake = read_volatile(&WAKE_BYTES);
+        // Wake the reader only when the ring fills up; otherwise it drains
+        // on its own timer. Waking per event costs more than the event.
+        let flags = if wake != 0
+            && bpf_ringbuf_query(
+                addr_of!(RING) as *mut c_void,
+                0, /* BPF_RB_AVAIL_DATA */
+            ) >= wake
+        {
+            2 // BPF_RB_FORCE_WAKEUP
+        } else {
+            1 // BPF_RB_NO_WAKEUP
+        };
+        let r = bpf_ringbuf_output(
+            addr_of!(RING) as *mut c_void,
+            e.cast::<c_void>(),
+            len as u64,
+            flags,
+        );
+        if r != 0 {
+            count_lost(lost_reason::RING_FULL);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn put_header(p: *mut u8, index: u8, kind: u8, len: u16) {
+    unsafe {
+        let h = p.cast::<ArgHeader>();
+        (*h).index = index;
+        (*h).kind = kind;
+        (*h).len = len;
+    }
+}
+
+#[inline(always)]
+unsafe fn put_scalar(e: *mut u8, pos: usize, index: u8, v: u64) -> usize {
+    unsafe {
+        let p = e.add(pos & EVT_MASK);
+        put_header(p, index, item::SCALAR, 8);
+        p.add(ArgHeader::LEN).cast::<u64>().write_unaligned(v);
+    }
+    pos + ArgHeader::LEN + 8
+}
+
+/// Scope filters pushed down from the filter expressions, checked against
+/// the context exactly as the record carries it, so pushdown drops only
+/// what tracee-filter would drop from the same record.
+#[inline(always)]
+unsafe fn scope_ok(c: *const EventContext) -> bool {
+    let active = global_u32(&SCOPE);
+    if active == 0 {
+        return true;
+    }
+    let not = global_u32(&SCOPE_NOT);
+    let pass = |bit: u32, found: bool| -> bool { if not & bit != 0 { !found } else { found } };
+    unsafe {
+        if active & scope::COMM != 0 && !pass(scope::COMM, F_COMM.get(&(*c).comm).is_some()) {
+            return false;
+        }
+        if active & scope::PID != 0 && !pass(scope::PID, F_PID.get(&(*c).pid).is_some()) {
+            return false;
+        }
+        if active & scope::TID != 0 && !pass(scope::TID, F_TID.get(&(*c).tid).is_some()) {
+            return false;
+        }
+        if active & scope::UID != 0 && !pass(scope::UID, F_UID.get(&(*c).uid).is_some()) {
+            return false;
+        }
+        if active & scope::MNTNS != 0 && !pass(scope::MNTNS, F_MNTNS.get(&(*c).mnt_ns).is_some()) {
+            return false;
+        }
+        if active & scope::PIDNS != 0 && !pass(scope::PIDNS, F_PIDNS.get(&(*c).pid_ns).is_some()) {
+            return false;
+        }
+        if active & scope::CGROUP != 0
+            && !pass(scope::CGROUP, F_CGROUP.get(&(*c).cgroup_id).is_some())
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reads register `i` of the syscall's arguments from `regs`.
+#[inline(always)]
+unsafe fn syscall_arg(regs: *const u8, i: usize, compat: bool) -> u64 {
+    // struct pt_regs on x86_64: the register order is ABI.
+    const DI: usize = 112;
+    const SI: usize = 104;
+    const DX: usize = 96;
+    const R10: usize = 56;
+    const R8: usize = 72;
+    const R9: usize = 64;
+    const BX: usize = 40;
+    const CX: usize = 88;
+    const BP: usize = 32;
+    let o = if compat {
+        match i {
+            0 => BX,
+            1 => CX,
+            2 => DX,
+            3 => SI,
+            4 => DI,
+            _ => BP,
+        }
+    } else {
+        match i {
+            0 => DI,
+            1 => SI,
+            2 => DX,
+            3 => R10,
+            4 => R8,
+            _ => R9,
+        }
+    };
+    let v = unsafe { rd::<u64>(regs.add(o)) };
+    // Compat registers are 32 bits wide.
+    if compat { v & 0xffff_ffff } else { v }
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+    unsafe { try_sys_enter(&ctx) };
+    0
+}
+
+unsafe fn try_sys_enter(ctx: &RawTracePointContext) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if (pid_tgid >> 32) as u32 == global_u32(&SELF_TGID) {
+        return;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    let id: i64 = ctx.arg(1);
+    if id < 0 {
+        return;
+    }
+    let task = current_task();
+    unsafe {
+        let status = rd::<u32>(task.add(offset(off::TASK_TI_STATUS)));
+        let compat = status & 2 /* TS_COMPAT */ != 0;
+        let nr = if compat {
+            match COMPAT.get(id as u32) {
+                Some(&n) if n != u32::MAX => n,
+                _ => return,
+            }
+        } else {
+            id as u32
+        };
+        let Some(cfg) = CFG.get(nr) else { return };
+        if cfg.enabled == 0 {
+            return;
+        }
+        let cfg = *cfg;
+        let mut p = Pending {
+            ts: bpf_ktime_get_ns(),
+            nr,
+            flags: if compat { ctx_flags::COMPAT } else { 0 },
+            args: [0; 6],
+            comm: [0; 16],
+            has_blob: 0,
+            _pad: 0,
+        };
+        for i in 0..6 {
+            if i < cfg.nargs as usize {
+                p.args[i] = syscall_arg(regs, i, compat);
+            }
+        }
+        bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
+        let tid = pid_tgid as u32;
+        if cfg.flags & cfgf::AT_ENTRY != 0 {
+            emit_syscall(&p, &cfg, 0, tid);
+            return;
+        }
+        if cfg.flags & cfgf::HAS_BLOB != 0 && build_blob(&p, &cfg) {
+            let Some(s) = BLOB_SCRATCH.get_ptr(0) else {
+                return;
+            };
+            if bpf_map_update_elem(
+                addr_of!(BLOBS) as *mut c_void,
+                addr_of!(tid).cast::<c_void>(),
+                s.cast::<c_void>(),
+                0,
+            ) == 0
+            {
+                p.has_blob = 1;
+            }
+        }
+        if PENDING.insert(&tid, &p, 0).is_err() {
+            count_lost(lost_reason::TABLE_FULL);
+        }
+    }
+}
+
+/// Reads the pointer arguments of `p` into the per-CPU blob scratch.
+#[inline(always)]
+unsafe fn build_blob(p: &Pending, cfg: &EventCfg) -> bool {
+    let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
+        return false;
+    };
+    unsafe {
+        let data = addr_of_mut!((*s).data).cast::<u8>();
+        let mut pos: usize = 0;
+        for i in 0..6 {
+            if i >= cfg.nargs as usize {
+                break;
+            }
+            let k = cfg.kinds[i];
+            if k == arg::STR {
+                pos = put_user_str(data, pos, i as u8, p.args[i]);
+            } else if k == arg::STR_ARRAY {
+                pos = put_user_argv(data, pos, i as u8, p.args[i]);
+            } else if k == arg::SOCKADDR_IN && i < 5 {
+                pos = put_user_bytes(data, pos, i as u8, p.args[i], p.args[i + 1] as usize);
+            }
+        }
+        (*s).len = pos as u32;
+    }
+    true
+}
+
+/// Positions in the blob scratch are kept masked to this range after every
+/// item, so all paths through the six argument slots reach the next slot
+/// with the same value range and the verifier can prune them.
+const POS_MASK: usize = BLOB_CAP * 2 - 1;
+
+/// `v`, with everything the verifier knows about its range forgotten, then
+/// masked: loop iterations that differ only in how far they have written
+/// become one state to verify instead of one per possible length.
+#[inline(always)]
+fn opaque_pos(v: usize) -> usize {
+    let mut out = 0usize;
+    unsafe {
+        bpf_probe_read_kernel(
+            addr_of_mut!(out).cast::<c_void>(),
+            8,
+            addr_of!(v).cast::<c_void>(),
+        )
+    };
+    out & POS_MASK
+}
+
+/// Appends a user string item at `pos` of a blob; returns the new end.
+#[inline(always)]
+unsafe fn put_user_str(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
+    if pos + ArgHeader::LEN + 2 > BLOB_CAP {
+        return pos;
+    }
+    let o = pos & (BLOB_CAP - 1);
+    let room = BLOB_CAP - ArgHeader::LEN - o;
+    let max = if room < STR_MAX { room } else { STR_MAX };
+    unsafe {
+        let n = bpf_probe_read_user_str(
+            data.add(o + ArgHeader::LEN).cast::<c_void>(),
+            (max & (STR_MAX * 2 - 1)) as u32,
+            ptr as *const c_void,
+        );
+        if n <= 0 {
+            put_header(data.add(o), index, item::STR | item::FAULT, 0);
+            return opaque_pos(o + ArgHeader::LEN);
+        }
+        let len = (n as usize - 1) & (STR_MAX * 2 - 1);
+        let trunc = if n as usize >= max {
+            item::TRUNCATED
+        } else {
+            0
+        };
+        put_header(data.add(o), index, item::STR | trunc, len as u16);
+        opaque_pos(o + ArgHeader::LEN + len)
+    }
+}
+
+#[inline(always)]
+unsafe fn put_user_bytes(data: *mut u8, pos: usize, index: u8, ptr: u64, len: usize) -> usize {
+    let len = if len > kcfg::SOCKADDR_MAX {
+        kcfg::SOCKADDR_MAX
+    } else {
+        len
+    };
+    if pos + ArgHeader::LEN + len > BLOB_CAP {
+        return pos;
+    }
+    let o = pos & (BLOB_CAP - 1);
+    let len = len & 0xff;
+    unsafe {
+        let r = if len == 0 {
+            -1
+        } else {
+            bpf_probe_read_user(
+                data.add(o + ArgHeader::LEN).cast::<c_void>(),
+                len as u32,
+                ptr as *const c_void,
+            )
+        };
+        if r < 0 {
+            put_header(data.add(o), index, item::BYTES | item::FAULT, 0);
+            return opaque_pos(o + ArgHeader::LEN);
+        }
+        put_header(data.add(o), index, item::BYTES, len as u16);
+        opaque_pos(o + ArgHeader::LEN + len)
+    }
+}
+
+/// Appends argv (a NULL-terminated array of user strings) as one item.
+#[inline(always)]
+unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
+    if pos + ArgHeader::LEN + 2 > BLOB_CAP {
+        return pos;
+    }
+    let start = pos & (BLOB_CAP - 1);
+    let mut end = start + ArgHeader::LEN;
+    let mut flags = item::STR_ARRAY;
+    unsafe {
+        if ptr == 0 {
+            put_header(data.add(start), index, item::STR_ARRAY, 0);
+            return opaque_pos(start + ArgHeader::LEN);
+        }
+        let mut i = 0;
+        while i < kcfg::ARGV_MAX {
+            let Ok(s) = rd_user::<u64>(ptr + i as u64 * 8) else {
+                flags |= item::FAULT;
+                break;
+            };
+            if s == 0 {
+                break;
+            }
+            if end + 2 > BLOB_CAP {
+                flags |= item::TRUNCATED;
+                break;
+            }
+            let o = end & (BLOB_CAP - 1);
+            let room = BLOB_CAP - o;
+            let max = if room < STR_MAX { room } else { STR_MAX };
+            let n = bpf_probe_read_user_str(
+                data.add(o).cast::<c_void>(),
+                (max & (STR_MAX * 2 - 1)) as u32,
+                s as *const c_void,
+            );
+            if n <= 0 {
+                flags |= item::FAULT;
+                break;
+            }
+            if n as usize >= max {
+                flags |= item::TRUNCATED;
+            }
+            end = opaque_pos(o + (n as usize & (STR_MAX * 2 - 1)));
+            i += 1;
+        }
+        if i == kcfg::ARGV_MAX {
+            flags |= item::TRUNCATED;
+        }
+        let end = if end > BLOB_CAP { BLOB_CAP } else { end };
+        let len = end.saturating_sub(start + ArgHeader::LEN);
+        put_header(data.add(start), index, flags, len as u16);
+        opaque_pos(end)
+    }
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    unsafe { try_sys_exit(&ctx) };
+    0
+}
+
+unsafe fn try_sys_exit(ctx: &RawTracePointContext) {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(pp) = PENDING.get_ptr(&tid) else {
+        return;
+    };
+    let p = unsafe { *pp };
+    let _ = PENDING.remove(&tid);
+    let ret: i64 = ctx.arg(1);
+    let Some(cfg) = CFG.get(p.nr) else { return };
+    let cfg = *cfg;
+    unsafe { emit_syscall(&p, &cfg, ret, tid) };
+}
+
+#[inline(always)]
+unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
+    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let e = e.cast::<u8>();
+    unsafe {
+        fill_context(e, p.ts, p.nr, p.nr, ret, p.flags);
+        if p.nr == 59 || p.nr == 322 {
+            // execve, execveat: the context is that of the caller, before
+            // the new image renamed the task.
+            (*e.add(RecordHeader::LEN).cast::<EventContext>()).comm = p.comm;
+        }
+        let mut pos = ARGS_OFFSET;
+        for i in 0..6 {
+            if i < cfg.nargs as usize && cfg.kinds[i] == arg::SCALAR {
+                pos = put_scalar(e, pos, i as u8, p.args[i]);
+            }
+        }
+        if p.has_blob != 0 {
+            if let Some(b) = BLOBS.get_ptr(&tid) {
+                let len = (*b).len as usize;
+                let len = if len > BLOB_CAP { BLOB_CAP } else { len };
+                bpf_probe_read_kernel(
+                    e.add(pos & 511).cast::<c_void>(),
+                    (len & (BLOB_CAP * 2 - 1)) as u32,
+                    addr_of!((*b).data).cast::<c_void>(),
+                );
+                pos = (pos & 511) + len;
+                let _ = BLOBS.remove(&tid);
+            }
+        }
+        if cfg.flags & cfgf::HAS_OUT != 0 {
+            for i in 0..5 {
+                if i < cfg.nargs as usize && cfg.kinds[i] == arg::SOCKADDR_OUT {
+                    pos = put_sockaddr_out(e, pos, i as u8, p.args[i], p.args[i + 1], ret);
+                }
+            }
+        }
+        finish_and_output(e, pos);
+    }
+}
+
+#[inline(always)]
+unsafe fn put_sockaddr_out(
+    e: *mut u8,
+    pos: usize,
+    index: u8,
+    ptr: u64,
+    lenp: u64,
+    ret: i64,
+) -> usize {
+    let pos = pos & (EVT_MASK >> 1);
+    unsafe {
+        let len = if ret < 0 || ptr == 0 || lenp == 0 {
+            0
+        } else {
+            rd_user::<u32>(lenp).unwrap_or(0) as usize
+        };
+        let len = if len > kcfg::SOCKADDR_MAX {
+            kcfg::SOCKADDR_MAX
+        } else {
+            len
+        };
+        let len = len & 0xff;
+        let r = if len == 0 {
+            -1
+        } else {
+            bpf_probe_read_user(
+                e.add(pos + ArgHeader::LEN).cast::<c_void>(),
+                len as u32,
+                ptr as *const c_void,
+            )
+        };
+        if r < 0 {
+            put_header(e.add(pos), index, item::BYTES | item::FAULT, 0);
+            return pos + ArgHeader::LEN;
+        }
+        put_header(e.add(pos), index, item::BYTES, len as u16);
+        pos + ArgHeader::LEN + len
+    }
+}
+
+#[inline(always)]
+fn event_enabled(id: u32) -> bool {
+    matches!(CFG.get(id), Some(c) if c.enabled != 0)
+}
+
+#[inline(always)]
+fn is_self() -> bool {
+    (bpf_get_current_pid_tgid() >> 32) as u32 == global_u32(&SELF_TGID)
+}
+
+/// The syscall the current thread is in, if sys_enter saw it.
+#[inline(always)]
+fn current_syscall(tid: u32) -> u32 {
+    match PENDING.get_ptr(&tid) {
+        Some(p) => unsafe { (*p).nr },
+        None => u32::MAX,
+    }
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
+    unsafe { try_fork(&ctx) };
+    0
+}
+
+unsafe fn try_fork(ctx: &RawTracePointContext) {
+    if !event_enabled(event_id::SCHED_PROCESS_FORK) || is_self() {
+        return;
+    }
+    let parent: *const u8 = ctx.arg(0);
+    let child: *const u8 = ctx.arg(1);
+    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let e = e.cast::<u8>();
+    let tid = bpf_get_current_pid_tgid() as u32;
+    unsafe {
+        fill_context(
+            e,
+            bpf_ktime_get_ns(),
+            event_id::SCHED_PROCESS_FORK,
+            current_syscall(tid),
+            0,
+            0,
+        );
+        let (p_ns_tid, p_ns_pid) = ns_ids(parent);
+        let (c_ns_tid, c_ns_pid) = ns_ids(child);
+        let mut pos = ARGS_OFFSET;
+        pos = put_scalar(
+            e,
+            pos,
+            0,
+            rd::<u32>(parent.add(offset(off::TASK_PID))) as u64,
+        );
+        pos = put_scalar(e, pos, 1, p_ns_tid as u64);
+        pos = put_scalar(
+            e,
+            pos,
+            2,
+            rd::<u32>(parent.add(offset(off::TASK_TGID))) as u64,
+        );
+        pos = put_scalar(e, pos, 3, p_ns_pid as u64);
+        pos = put_scalar(
+            e,
+            pos,
+            4,
+            rd::<u32>(child.add(offset(off::TASK_PID))) as u64,
+        );
+        pos = put_scalar(e, pos, 5, c_ns_tid as u64);
+        pos = put_scalar(
+            e,
+            pos,
+            6,
+            rd::<u32>(child.add(offset(off::TASK_TGID))) as u64,
+        );
+        pos = put_scalar(e, pos, 7, c_ns_pid as u64);
+        pos = put_scalar(
+            e,
+            pos,
+            8,
+            rd::<u64>(child.add(offset(off::TASK_START_TIME))),
+        );
+        finish_and_output(e, pos);
+    }
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
+    unsafe { try_exit(&ctx) };
+    0
+}
+
+unsafe fn try_exit(ctx: &RawTracePointContext) {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // A thread that dies inside a syscall never reaches sys_exit.
+    let _ = PENDING.remove(&tid);
+    let _ = BLOBS.remove(&tid);
+    let task = current_task();
+    if !event_enabled(event_id::SCHED_PROCESS_EXIT) || is_self() {
+        return;
+    }
+    let group_dead: u64 = ctx.arg(1);
+    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let e = e.cast::<u8>();
+    unsafe {
+        fill_context(
+            e,
+            bpf_ktime_get_ns(),
+            event_id::SCHED_PROCESS_EXIT,
+            u32::MAX,
+            0,
+            0,
+        );
+        let code = rd::<u32>(task.add(offset(off::TASK_EXIT_CODE)));
+        let mut pos = ARGS_OFFSET;
+        pos = put_scalar(e, pos, 0, ((code >> 8) & 0xff) as u64);
+        pos = put_scalar(e, pos, 1, (code & 0x7f) as u64);
+        pos = put_scalar(e, pos, 2, group_dead & 0xff);
+        finish_and_output(e, pos);
+    }
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+    unsafe { try_exec(&ctx) };
+    0
+}
+
+unsafe fn try_exec(ctx: &RawTracePointContext) {
+    let task = current_task();
+    if !event_enabled(event_id::SCHED_PROCESS_EXEC) || is_self() {
+        return;
+    }
+    let bprm: *const u8 = ctx.arg(2);
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let e = e.cast::<u8>();
+    unsafe {
+        let (syscall, prev_comm) = match PENDING.get_ptr(&tid) {
+            Some(p) => ((*p).nr, (*p).comm),
+            None => (u32::MAX, [0u8; 16]),
+        };
+        fill_context(
+            e,
+            bpf_ktime_get_ns(),
+            event_id::SCHED_PROCESS_EXEC,
+            syscall,
+            0,
+            0,
+        );
+        let file = rd_ptr(bprm.add(offset(off::BPRM_FILE)));
+        let inode = rd_ptr(file.add(offset(off::FILE_F_INODE)));
+        let sb = rd_ptr(inode.add(offset(off::INODE_I_SB)));
+        let filename = rd_ptr(bprm.add(offset(off::BPRM_FILENAME)));
+        let interp = rd_ptr(bprm.add(offset(off::BPRM_INTERP)));
+
+        let mut pos = ARGS_OFFSET;
+        pos = put_kernel_str(e, pos, 0, filename);
+        pos = put_file_path(e, pos, 1, file);
+        pos = put_scalar(e, pos, 2, rd::<u32>(sb.add(offset(off::SB_S_DEV))) as u64);
+        pos = put_scalar(e, pos, 3, rd::<u64>(inode.add(offset(off::INODE_I_INO))));
+        let sec = rd::<i64>(inode.add(offset(off::INODE_CTIME_SEC)));
+        // Bit 31 of i_ctime_nsec is the multigrain "queried" flag (6.6+).
+        let nsec = rd::<u32>(inode.add(offset(off::INODE_CTIME_NSEC))) & 0x3fff_ffff;
+        pos = put_scalar(
+            e,
+            pos,
+            4,
+            (sec as u64)
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(nsec as u64),
+        );
+        pos = put_scalar(
+            e,
+            pos,
+            5,
+            rd::<u16>(inode.add(offset(off::INODE_I_MODE))) as u64,
+        );
+        // The interpreter, when it is not the file itself (scripts).
+        if interp != filename {
+            pos = put_kernel_str(e, pos, 6, interp);
+        }
+        pos = put_exec_argv(e, pos, 7, task);
+        let pos2 = pos & 4095;
+        put_header(e.add(pos2), 8, item::STR, 16);
+        let c = e.add(pos2 + ArgHeader::LEN).cast::<[u8; 16]>();
+        *c = prev_comm;
+        let n = prev_comm.iter().position(|&b| b == 0).unwrap_or(16);
+        (*e.add(pos2).cast::<ArgHeader>()).len = n as u16;
+        finish_and_output(e, pos2 + ArgHeader::LEN + (n & 31));
+    }
+}
+
+#[inline(always)]
+unsafe fn put_kernel_str(e: *mut u8, pos: usize, index: u8, src: *const u8) -> usize {
+    let pos = pos & 4095;
+    unsafe {
+        let n = bpf_probe_read_kernel_str(
+            e.add(pos + ArgHeader::LEN).cast::<c_void>(),
+            STR_MAX as u32,
+            src.cast::<c_void>(),
+        );
+        if n <= 0 {
+            put_header(e.add(pos), index, item::STR | item::FAULT, 0);
+            return pos + ArgHeader::LEN;
+        }
+        let len = (n as usize - 1) & (STR_MAX - 1);
+        let trunc = if n as usize >= STR_MAX {
+            item::TRUNCATED
+        } else {
+            0
+        };
+        put_header(e.add(pos), index, item::STR | trunc, len as u16);
+        pos + ArgHeader::LEN + len
+    }
+}
+
+/// argv of the new image, straight from its stack: the strings between
+/// mm->arg_start and mm->arg_end, already NUL-separated.
+#[inline(always)]
+unsafe fn put_exec_argv(e: *mut u8, pos: usize, index: u8, task: *const u8) -> usize {
+    let pos = pos & 4095;
+    unsafe {
+        let mm = rd_ptr(task.add(offset(off::TASK_MM)));
+        let start = rd::<u64>(mm.add(offset(off::MM_ARG_START)));
+        let end = rd::<u64>(mm.add(offset(off::MM_ARG_END)));
+        let mut len = end.wrapping_sub(start) as usize;
+        let mut flags = item::STR_ARRAY;
+        if len > EXEC_ARGV_CAP {
+            len = EXEC_ARGV_CAP;
+            flags |= item::TRUNCATED;
+        }
+        let len = len & (EXEC_ARGV_CAP * 2 - 1);
+        if len == 0
+            || bpf_probe_read_user(
+                e.add(pos + ArgHeader::LEN).cast::<c_void>(),
+                len as u32,
+                start as *const c_void,
+            ) < 0
+        {
+            put_header(e.add(pos), index, item::STR_ARRAY | item::FAULT, 0);
+            return pos + ArgHeader::LEN;
+        }
+        put_header(e.add(pos), index, flags, len as u16);
+        pos + ArgHeader::LEN + len
+    }
+}
+
+/// The absolute path of `file`, walking dentries and crossing mounts
+/// upwards, written back to front in the per-CPU path scratch.
+#[inline(always)]
+unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> usize {
+    let pos = pos & 4095;
+    let Some(buf) = PATH_SCRATCH.get_ptr_mut(0) else {
+        return pos;
+    };
+    let buf = buf.cast::<u8>();
+    unsafe {
+        let path = file.add(offset(off::FILE_F_PATH));
+        let mut dentry = rd_ptr(path.add(offset(off::PATH_DENTRY)));
+        let mut vfsmnt = rd_ptr(path.add(offset(off::PATH_MNT)));
+        let mut mnt = vfsmnt.sub(offset(off::MOUNT_MNT));
+        let mut at = PATH_CAP;
+        let mut flags = item::STR;
+        for _ in 0..PATH_DEPTH {
+            let root = rd_ptr(vfsmnt.add(offset(off::VFSMOUNT_MNT_ROOT)));
+            let parent = rd_ptr(dentry.add(offset(off::DENTRY_D_PARENT)));
+            if dentry == root || dentry == parent {
+                if dentry != root {
+                    break;
+                }
+                let mparent = rd_ptr(mnt.add(offset(off::MOUNT_PARENT)));
+                if mparent == mnt {
+                    break;
+                }
+                dentry = rd_ptr(mnt.add(offset(off::MOUNT_MOUNTPOINT)));
+                mnt = mparent;
+                vfsmnt = mnt.add(offset(off::MOUNT_MNT));
+                continue;
+            }
+            let qstr = dentry.add(offset(off::DENTRY_D_NAME));
+            // Masked, not clamped: every path then reaches the loop head
+            // with the same value ranges, which lets the verifier prune.
+            let nlen = rd::<u32>(qstr.add(offset(off::QSTR_LEN))) as usize & NAME_MAX;
+            let name = rd_ptr(qstr.add(offset(off::QSTR_NAME)));
+            if at <= nlen {
+                flags |= item::TRUNCATED;
+                break;
+            }
+            at = (at - nlen - 1) & (PATH_CAP - 1);
+            bpf_probe_read_kernel(
+                buf.add(at + 1).cast::<c_void>(),
+                nlen as u32,
+                name.cast::<c_void>(),
+            );
+            *buf.add(at) = b'/';
+            dentry = parent;
+        }
+        if at == PATH_CAP {
+            at -= 1;
+            *buf.add(at & (PATH_CAP - 1)) = b'/';
+        }
+        let at = at & (PATH_CAP - 1);
+        let len = (PATH_CAP - at) & (PATH_CAP - 1);
+        let len = if len > STR_MAX { STR_MAX } else { len };
+        bpf_probe_read_kernel(
+            e.add(pos + ArgHeader::LEN).cast::<c_void>(),
+            (len & (STR_MAX * 2 - 1)) as u32,
+            buf.add(at).cast::<c_void>(),
+        );
+        put_header(e.add(pos), index, flags, len as u16);
+        pos + ArgHeader::LEN + len
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,510 @@
+//! End-to-end tests with the real eBPF programs (root).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+fn args_of(ev: &Value) -> &Vec<Value> {
+    ev["args"].as_array().expect("args array")
+}
+
+fn arg<'a>(ev: &'a Value, name: &str) -> &'a Value {
+    args_of(ev)
+        .iter()
+        .find(|a| a["name"] == name)
+        .map(|a| &a["value"])
+        .unwrap_or(&Value::Null)
+}
+
+/// A copy of the helper under a unique name, so its comm identifies it.
+fn named_helper(dir: &TempDir, name: &str) -> std::path::PathBuf {
+    let p = dir.path(name);
+    std::fs::copy(bin("tracee-helper"), &p).expect("copy helper");
+    p
+}
+
+/// collect | filter | fmt json, with the helper released in between.
+fn pipeline_json(collect: &[&str], filter: &[&str], helper: Helper) -> (Vec<Value>, String) {
+    let mut c = Collector::start(collect, Stdio::piped());
+    let mut f = Command::new(bin("tracee-filter"))
+        .args(filter)
+        .stdin(c.child.stdout.take().expect("collector stdout"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tracee-filter");
+    let fmt = Command::new(bin("tracee-fmt"))
+        .arg("json")
+        .stdin(f.stdout.take().expect("filter stdout"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tracee-fmt");
+    helper.go();
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "tracee-collect exit: {err}");
+    let out = fmt.wait_with_output().expect("tracee-fmt");
+    assert!(
+        out.status.success(),
+        "tracee-fmt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = f.wait();
+    (json_lines(&out.stdout), err)
+}
+
+#[test]
+fn every_syscall_of_the_helper_appears_with_arguments() {
+    if !need_root("every_syscall_of_the_helper_appears_with_arguments") {
+        return;
+    }
+    let dir = TempDir::new("acc");
+    let path = dir.path("written-by-helper");
+    let path_s = path.to_str().unwrap().to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = std::thread::spawn(move || {
+        let _ = listener.accept();
+    });
+    let helper = Helper::spawn(&["acceptance", &path_s, &port.to_string()]);
+    let helper_pid = helper.pid();
+    let pid = helper_pid.to_string();
+    let (evs, _) = pipeline_json(
+        &[
+            "-e",
+            "openat,write,close,unlink,unlinkat,socket,connect,execve,sched_process_exec",
+        ],
+        &[&format!("pid={pid}")],
+        helper,
+    );
+    acceptor.join().unwrap();
+    assert!(
+        evs.iter().all(|e| e["hostProcessId"] == helper_pid),
+        "filter by pid"
+    );
+    let find = |name: &str, pred: &dyn Fn(&Value) -> bool| -> Value {
+        evs.iter()
+            .find(|e| e["eventName"] == name && pred(e))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} event matching; got {:#?}",
+                    evs.iter().map(|e| &e["eventName"]).collect::<Vec<_>>()
+                )
+            })
+            .clone()
+    };
+    let open = find("openat", &|e| arg(e, "filename") == path_s.as_str());
+    let fd = open["returnValue"].as_i64().unwrap();
+    assert!(fd >= 0);
+    let flags = arg(&open, "flags").as_i64().unwrap();
+    assert_eq!(flags & 0o3, libc::O_WRONLY as i64);
+    assert_ne!(flags & libc::O_CREAT as i64, 0);
+    assert_eq!(arg(&open, "mode"), 0o600);
+    assert_eq!(arg(&open, "dfd"), -100);
+    let w = find("write", &|e| arg(e, "fd") == fd);
+    assert_eq!(w["returnValue"], 5);
+    assert_eq!(arg(&w, "count"), 5);
+    assert_eq!(find("close", &|e| arg(e, "fd") == fd)["returnValue"], 0);
+    let unlinked = evs
+        .iter()
+        .find(|e| {
+            (e["eventName"] == "unlink" || e["eventName"] == "unlinkat")
+                && arg(e, "pathname") == path_s.as_str()
+        })
+        .expect("unlink of the helper's file");
+    assert_eq!(unlinked["returnValue"], 0);
+    let sock = find("socket", &|_| true);
+    let sfd = sock["returnValue"].as_i64().unwrap();
+    assert!(sfd >= 0);
+    assert_eq!(arg(&sock, "family"), libc::AF_INET);
+    let conn = find("connect", &|e| arg(e, "fd") == sfd);
+    assert_eq!(conn["returnValue"], 0);
+    let addr = arg(&conn, "uservaddr");
+    assert_eq!(addr["sa_family"], "AF_INET");
+    assert_eq!(addr["sin_addr"], "127.0.0.1");
+    assert_eq!(addr["sin_port"], port.to_string());
+    let ex = find("execve", &|e| arg(e, "filename") == "/bin/true");
+    assert_eq!(ex["returnValue"], 0);
+    assert_eq!(arg(&ex, "argv"), &serde_json::json!(["/bin/true"]));
+    let sx = find("sched_process_exec", &|_| true);
+    assert!(
+        arg(&sx, "pathname").as_str().unwrap().ends_with("/true"),
+        "{sx}"
+    );
+    assert_eq!(arg(&sx, "argv"), &serde_json::json!(["/bin/true"]));
+    assert_eq!(arg(&sx, "prev_comm"), "tracee-helper");
+    assert_eq!(sx["processName"], "true");
+    // Timestamps are epoch nanoseconds within a minute of now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128;
+    let ts = open["timestamp"].as_u64().unwrap() as i128;
+    assert!(
+        (now - ts).abs() < 60_000_000_000,
+        "timestamp {ts} vs now {now}"
+    );
+}
+
+/// `strace -f` output lines as (syscall, return) for one process.
+fn strace_sequence(text: &str) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let l = line
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start();
+        let Some(paren) = l.find('(') else { continue };
+        if l.starts_with("+++")
+            || l.starts_with("---")
+            || l.contains("<unfinished")
+            || l.contains("resumed>")
+        {
+            continue;
+        }
+        let name = l[..paren].to_string();
+        let Some(eq) = l.rfind(" = ") else { continue };
+        let ret = l[eq + 3..].split_whitespace().collect::<Vec<_>>();
+        let ret = match ret.as_slice() {
+            ["-1", errno, ..] => format!("-{errno}"),
+            [r, ..] => r.to_string(),
+            [] => String::new(),
+        };
+        v.push((name, ret));
+    }
+    v
+}
+
+#[test]
+fn the_syscall_sequence_equals_what_strace_records() {
+    if !need_root("the_syscall_sequence_equals_what_strace_records") {
+        return;
+    }
+    let dir = TempDir::new("strace");
+    let name = format!("tst{}", std::process::id() % 100_000);
+    let helper = named_helper(&dir, &name);
+    let slog = dir.path("strace.txt");
+    let mut c = Collector::start(&["-e", "syscalls", &format!("comm={name}")], Stdio::piped());
+    let mut out = c.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        out.read_to_end(&mut b).unwrap();
+        b
+    });
+    let mut s = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&slog)
+        .arg(&helper)
+        .arg("workload")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("strace (apt-get install strace)");
+    s.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(s.wait().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let stream = reader.join().unwrap();
+    let (rc, json, ferr) = run_with_input("tracee-fmt", &["json"], stream);
+    assert_eq!(rc, 0, "{ferr}");
+    let ours: Vec<(String, String)> = json_lines(&json)
+        .iter()
+        .map(|e| {
+            let r = e["returnValue"].as_i64().unwrap();
+            let ret = match errno(r) {
+                Some(n) => format!("-{n}"),
+                None if e["eventName"] == "exit_group" => "?".into(),
+                None => r.to_string(),
+            };
+            (e["eventName"].as_str().unwrap().to_string(), ret)
+        })
+        .collect();
+    let theirs = strace_sequence(&std::fs::read_to_string(&slog).unwrap());
+    // strace's first line is the execve made by its own child, before the
+    // helper's name was the comm; our comm filter starts after it.
+    assert_eq!(theirs.first().map(|t| t.0.as_str()), Some("execve"));
+    let theirs = &theirs[1..];
+    // strace prints pointers as hex and some returns symbolically: compare
+    // numbers by value.
+    let norm = |r: &str| -> String {
+        match r.strip_prefix("0x") {
+            Some(h) => i64::from_str_radix(h, 16)
+                .map(|n| n.to_string())
+                .unwrap_or(r.into()),
+            None => r.to_string(),
+        }
+    };
+    let theirs: Vec<(String, String)> = theirs.iter().map(|(n, r)| (n.clone(), norm(r))).collect();
+    assert!(theirs.len() > 20, "strace saw too little: {theirs:?}");
+    assert_eq!(ours, theirs);
+}
+
+fn errno(r: i64) -> Option<&'static str> {
+    let names = [
+        (1, "EPERM"),
+        (2, "ENOENT"),
+        (3, "ESRCH"),
+        (9, "EBADF"),
+        (13, "EACCES"),
+        (22, "EINVAL"),
+        (25, "ENOTTY"),
+        (11, "EAGAIN"),
+        (14, "EFAULT"),
+        (38, "ENOSYS"),
+        (95, "EOPNOTSUPP"),
+        (6, "ENXIO"),
+        (19, "ENODEV"),
+    ];
+    names.iter().find(|(n, _)| -r == *n).map(|(_, s)| *s)
+}
+
+#[test]
+fn follow_reaches_a_grandchild_started_by_sh() {
+    if !need_root("follow_reaches_a_grandchild_started_by_sh") {
+        return;
+    }
+    let dir = TempDir::new("follow");
+    let name = format!("tfw{}", std::process::id() % 100_000);
+    let parent = named_helper(&dir, &name);
+    let marker = dir.path("grandchild-reads-this");
+    std::fs::write(&marker, "x").unwrap();
+    let stream = dir.path("s.bin");
+    let c = Collector::start(
+        &[
+            "-e",
+            "openat,sched_process_fork,sched_process_exec,sched_process_exit",
+        ],
+        Stdio::from(std::fs::File::create(&stream).unwrap()),
+    );
+    let h = Helper::spawn_cmd(
+        Command::new(&parent).args(["spawn", &format!("cat {}; true", marker.display())]),
+    );
+    h.go();
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(&stream).unwrap();
+    let reads_marker = |filter: &[&str]| -> bool {
+        let (_, kept, ferr) = run_with_input("tracee-filter", filter, bytes.clone());
+        let (rc, json, _) = run_with_input("tracee-fmt", &["json"], kept);
+        assert_eq!(rc, 0, "{ferr}");
+        json_lines(&json)
+            .iter()
+            .any(|e| e["processName"] == "cat" && arg(e, "filename") == marker.to_str().unwrap())
+    };
+    let comm = format!("comm={name}");
+    assert!(
+        reads_marker(&[&comm, "follow"]),
+        "with follow, the grandchild's openat is kept"
+    );
+    assert!(!reads_marker(&[&comm]), "without follow it is not");
+}
+
+#[test]
+fn a_saved_stream_formats_the_same_for_nobody() {
+    if !need_root("a_saved_stream_formats_the_same_for_nobody") {
+        return;
+    }
+    let dir = TempDir::new("replay");
+    let saved = dir.path("trace.bin");
+    let mut c = Collector::start(&["-e", "openat,execve,sched_process_exec"], Stdio::piped());
+    let mut from = c.child.stdout.take().unwrap();
+    let mut fmt = Command::new(bin("tracee-fmt"))
+        .arg("table")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut to = fmt.stdin.take().unwrap();
+    let saved2 = saved.clone();
+    // tee: the live formatter and the saved file get the same bytes.
+    let tee = std::thread::spawn(move || {
+        let mut file = std::fs::File::create(saved2).unwrap();
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = from.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n]).unwrap();
+            to.write_all(&buf[..n]).unwrap();
+        }
+    });
+    let st = Command::new("sh")
+        .args(["-c", "cat /etc/hostname; ls /nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!st.status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    tee.join().unwrap();
+    let live = fmt.wait_with_output().unwrap().stdout;
+    assert!(String::from_utf8_lossy(&live).contains("/etc/hostname"));
+    let replay = {
+        use std::os::unix::process::CommandExt;
+        Command::new(bin("tracee-fmt"))
+            .arg("table")
+            .stdin(std::fs::File::open(&saved).unwrap())
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        replay.status.success(),
+        "as nobody: {}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&replay.stdout),
+        String::from_utf8_lossy(&live)
+    );
+}
+
+#[test]
+fn pushdown_changes_only_the_cost() {
+    if !need_root("pushdown_changes_only_the_cost") {
+        return;
+    }
+    let dir = TempDir::new("push");
+    let name = format!("tpd{}", std::process::id() % 100_000);
+    let helper = named_helper(&dir, &name);
+    let exprs = [
+        format!("comm={name}"),
+        "uid=0".into(),
+        "event=openat,close,getppid,read,execve".into(),
+    ];
+    let start = |extra: Option<&str>, file: &std::path::Path| {
+        let mut a: Vec<&str> = vec!["-e", "syscalls"];
+        a.extend(exprs.iter().map(String::as_str));
+        a.extend(extra);
+        Collector::start(&a, Stdio::from(std::fs::File::create(file).unwrap()))
+    };
+    let (fa, fb) = (dir.path("a.bin"), dir.path("b.bin"));
+    let a = start(None, &fa);
+    let b = start(Some("--no-pushdown"), &fb);
+    Helper::spawn_cmd(Command::new(&helper).arg("workload")).go();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.stop().0, 0);
+    assert_eq!(b.stop().0, 0);
+    let show = |f: &std::path::Path| -> Vec<Value> {
+        let (rc, out, err) = run_with_input("tracee-fmt", &["json"], std::fs::read(f).unwrap());
+        assert_eq!(rc, 0, "{err}");
+        json_lines(&out)
+            .into_iter()
+            .map(|mut e| {
+                // Each collector's programs read the clock themselves, and
+                // each preamble's epoch offset comes from its own pair of
+                // clock reads: times differ by nanoseconds between streams.
+                let o = e.as_object_mut().unwrap();
+                o.remove("timestamp");
+                o.remove("threadStartTime");
+                e
+            })
+            .collect()
+    };
+    let (ea, eb) = (show(&fa), show(&fb));
+    assert!(ea.len() >= 8, "workload events: {}", ea.len());
+    if let Some(i) = (0..ea.len().max(eb.len())).find(|&i| ea.get(i) != eb.get(i)) {
+        panic!(
+            "pushdown changed the output at event {i} of {}/{}:\n with: {:?}\n without: {:?}",
+            ea.len(),
+            eb.len(),
+            ea.get(i).map(|e| e.to_string()),
+            eb.get(i).map(|e| e.to_string())
+        );
+    }
+}
+
+#[test]
+fn compat_syscalls_get_native_names() {
+    if !need_root("compat_syscalls_get_native_names") {
+        return;
+    }
+    let helper = Helper::spawn(&["compat"]);
+    let pid = helper.pid().to_string();
+    let (evs, _) = pipeline_json(&["-e", "getpid"], &[&format!("pid={pid}")], helper);
+    let e = evs
+        .iter()
+        .find(|e| e["eventName"] == "getpid")
+        .expect("compat getpid");
+    assert_eq!(e["contextFlags"]["isCompat"], true);
+    assert_eq!(e["returnValue"].to_string(), pid);
+}
+
+#[test]
+fn losses_under_a_storm_are_counted_and_the_stream_still_decodes() {
+    if !need_root("losses_under_a_storm_are_counted_and_the_stream_still_decodes") {
+        return;
+    }
+    let dir = TempDir::new("loss");
+    let f = dir.path("s.bin");
+    let c = Collector::start(
+        &["--buffer-size", "4096", "-e", "getppid"],
+        Stdio::from(std::fs::File::create(&f).unwrap()),
+    );
+    let storms: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(bin("tracee-helper"))
+                .args(["storm", "300000"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut s in storms {
+        assert!(s.wait().unwrap().success());
+    }
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let lost: u64 = err
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" lost")
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no lost count on stderr: {err}"));
+    assert!(
+        lost > 0,
+        "a 4 KiB ring under a storm must lose events: {err}"
+    );
+    let (rc, out, ferr) = run_with_input("tracee-fmt", &["json"], std::fs::read(&f).unwrap());
+    assert_eq!(rc, 0, "{ferr}");
+    let lines = json_lines(&out);
+    let in_stream: u64 = lines
+        .iter()
+        .filter_map(|e| e["lostEvents"]["count"].as_u64())
+        .sum();
+    assert_eq!(in_stream, lost, "every loss is in the stream");
+    assert!(ferr.contains(&format!("{lost} lost")), "{ferr}");
+}
+
+#[test]
+fn a_closed_downstream_pipe_ends_the_collector_quietly() {
+    if !need_root("a_closed_downstream_pipe_ends_the_collector_quietly") {
+        return;
+    }
+    let mut c = Collector::start(&["-e", "syscalls"], Stdio::piped());
+    let mut out = c.child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 100_000];
+    out.read_exact(&mut buf).unwrap();
+    drop(out);
+    let mut waited = 0;
+    let st = loop {
+        if let Some(st) = c.child.try_wait().unwrap() {
+            break st;
+        }
+        // Our own syscalls keep the collector writing; it must notice.
+        let _ = std::fs::metadata("/etc/hostname");
+        std::thread::sleep(Duration::from_millis(20));
+        waited += 1;
+        assert!(waited < 500, "collector did not stop after its reader left");
+    };
+    assert_eq!(st.code(), Some(0));
+}

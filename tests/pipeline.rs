@@ -1,0 +1,295 @@
+//! The tools on recorded streams, as any user: exit codes, bad input,
+//! closed pipes.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use wire::build::{EventBuilder, name16};
+use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, Preamble, event_flags};
+use wire::{EndBody, EventContext, LostBody};
+
+use crate::util::*;
+
+fn preamble() -> Preamble {
+    let arg = |n: &str, t: &str, ty| ArgDef {
+        name: n.into(),
+        type_name: t.into(),
+        ty,
+    };
+    Preamble {
+        version: wire::VERSION,
+        boot_epoch_ns: 1_700_000_000_000_000_000,
+        start_mono_ns: 1,
+        hostname: "rec".into(),
+        kernel_release: "6.18".into(),
+        catalog: Catalog::new(vec![EventDef {
+            id: 257,
+            name: "openat".into(),
+            flags: event_flags::SYSCALL,
+            args: vec![
+                arg("dfd", "int", ArgType::I32),
+                arg("filename", "const char*", ArgType::Str),
+                arg("flags", "int", ArgType::I32),
+                arg("mode", "umode_t", ArgType::U32),
+            ],
+        }]),
+    }
+}
+
+/// A recorded stream of `n` openat events by bash and sh, a lost notice and
+/// an end record.
+pub fn stream(n: usize) -> Vec<u8> {
+    let mut s = preamble().to_bytes();
+    for i in 0..n {
+        let comm = if i % 2 == 0 { "bash" } else { "sh" };
+        let ctx = EventContext {
+            ts: i as u64,
+            event_id: 257,
+            syscall: 257,
+            pid: 100 + (i % 2) as u32,
+            tid: 100 + (i % 2) as u32,
+            retval: if i % 3 == 0 { -2 } else { 3 },
+            comm: name16(comm),
+            ..Default::default()
+        };
+        let path = format!("/etc/file{i}");
+        s.extend(
+            EventBuilder::new(&ctx)
+                .scalar(0, -100i64 as u64)
+                .str(1, &path)
+                .scalar(2, 0)
+                .scalar(3, 0)
+                .finish(),
+        );
+        if i == n / 2 {
+            s.extend(
+                LostBody {
+                    cpu: 1,
+                    reason: 0,
+                    count: 5,
+                    ts: 0,
+                }
+                .to_record(),
+            );
+        }
+    }
+    s.extend(
+        EndBody {
+            events: n as u64,
+            lost: 5,
+            ts: 9,
+        }
+        .to_record(),
+    );
+    s
+}
+
+#[test]
+fn filter_forwards_kept_records_byte_for_byte() {
+    let s = stream(10);
+    let (rc, out, err) = run_with_input("tracee-filter", &["comm=bash"], s.clone());
+    assert_eq!(rc, 0, "{err}");
+    // Output is the preamble, the bash events, the lost and end records,
+    // each byte-identical to the input.
+    let (rc2, all, _) = run_with_input("tracee-filter", &[], s.clone());
+    assert_eq!(rc2, 0);
+    assert_eq!(all, s, "an empty filter forwards everything unchanged");
+    assert!(out.len() < s.len());
+    let (_, json, _) = run_with_input("tracee-fmt", &["json"], out);
+    let evs = json_lines(&json);
+    assert_eq!(evs.iter().filter(|e| e["eventName"] == "openat").count(), 5);
+    assert!(
+        evs.iter()
+            .filter(|e| e["eventName"] == "openat")
+            .all(|e| e["processName"] == "bash")
+    );
+    assert_eq!(
+        evs.iter().filter(|e| e.get("lostEvents").is_some()).count(),
+        1
+    );
+}
+
+#[test]
+fn filter_exits_1_when_nothing_matched() {
+    let (rc, out, _) = run_with_input("tracee-filter", &["comm=zsh"], stream(4));
+    assert_eq!(rc, 1);
+    let (rc, _, _) = run_with_input("tracee-fmt", &["json"], out);
+    assert_eq!(rc, 0, "the output is still a valid stream");
+}
+
+#[test]
+fn the_language_works_on_recorded_streams() {
+    let (rc, out, _) = run_with_input(
+        "tracee-filter",
+        &["openat.data.pathname=/etc/file1*", "openat.retval<0"],
+        stream(20),
+    );
+    assert_eq!(rc, 0);
+    let (_, json, _) = run_with_input("tracee-fmt", &["json"], out);
+    let names: Vec<String> = json_lines(&json)
+        .iter()
+        .filter(|e| e["eventName"] == "openat")
+        .map(|e| e["args"][1]["value"].as_str().unwrap().to_string())
+        .collect();
+    // file1, file10..file19 with i % 3 == 0: 12, 15, 18.
+    assert_eq!(names, ["/etc/file12", "/etc/file15", "/etc/file18"]);
+}
+
+fn one_line_exit_2(name: &str, args: &[&str], input: Vec<u8>, want: &str) {
+    let (rc, _, err) = run_with_input(name, args, input);
+    assert_eq!(rc, 2, "{name} {args:?}: {err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "exactly one line on stderr: {err:?}"
+    );
+    assert!(
+        err.contains(want),
+        "{name} {args:?}: {err:?} should mention {want:?}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let s = stream(10);
+    let cut = s.len() - 30;
+    for tool in [("tracee-fmt", vec!["json"]), ("tracee-filter", vec![])] {
+        let args: Vec<&str> = tool.1.clone();
+        one_line_exit_2(tool.0, &args, s[..cut].to_vec(), "truncated record");
+        one_line_exit_2(
+            tool.0,
+            &args,
+            b"definitely not a stream, just random text bytes".to_vec(),
+            "bad magic",
+        );
+        one_line_exit_2(tool.0, &args, vec![], "empty input");
+        // Random bytes after a good preamble.
+        let mut r = preamble().to_bytes();
+        let mut x: u32 = 12345;
+        for _ in 0..4096 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            r.push((x >> 16) as u8);
+        }
+        let (rc, _, err) = run_with_input(tool.0, &args, r);
+        assert_eq!(rc, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    one_line_exit_2(
+        "tracee-filter",
+        &["event=nosuch"],
+        s.clone(),
+        "unknown event 'nosuch'",
+    );
+    one_line_exit_2("tracee-filter", &["comm"], s.clone(), "at position 5");
+    one_line_exit_2(
+        "tracee-filter",
+        &["uid=abc"],
+        s.clone(),
+        "'abc' is not a number",
+    );
+    one_line_exit_2(
+        "tracee-filter",
+        &["openat.data.nosuch=1"],
+        s.clone(),
+        "has no argument 'nosuch'",
+    );
+    one_line_exit_2("tracee-fmt", &["yaml"], s.clone(), "unknown format");
+    one_line_exit_2(
+        "tracee-collect",
+        &["-e", "nosuch"],
+        vec![],
+        "unknown event or set 'nosuch'",
+    );
+    one_line_exit_2(
+        "tracee-collect",
+        &["comm<x"],
+        vec![],
+        "bad filter expression",
+    );
+}
+
+#[test]
+fn random_streams_never_panic_any_tool() {
+    let good = stream(50);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for round in 0..40 {
+        let mut s = good.clone();
+        for _ in 0..(1 + round % 8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let i = (x as usize) % s.len();
+            s[i] = (x >> 32) as u8;
+        }
+        for (tool, args) in [
+            ("tracee-fmt", vec!["json"]),
+            ("tracee-fmt", vec!["table"]),
+            ("tracee-filter", vec!["comm=bash"]),
+        ] {
+            let (rc, _, err) = run_with_input(tool, &args, s.clone());
+            assert!(rc == 0 || rc == 1 || rc == 2, "{tool}: rc {rc}: {err}");
+            assert!(!err.contains("panicked"), "{tool} panicked: {err}");
+            if rc == 2 {
+                assert_eq!(err.lines().count(), 1, "{tool}: {err}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_fmt_and_filter_quietly() {
+    let s = stream(200_000);
+    for (tool, args) in [("tracee-fmt", vec!["json"]), ("tracee-filter", vec![])] {
+        let mut child = Command::new(bin(tool))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = s.clone();
+        let w = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&data);
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 100];
+        out.read_exact(&mut first).unwrap();
+        drop(out);
+        let st = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let _ = w.join();
+        assert_eq!(st.code(), Some(0), "{tool}: {err}");
+        assert!(err.is_empty(), "{tool} must stop quietly: {err}");
+    }
+}
+
+#[test]
+fn fmt_prints_lost_notices_in_place_and_sums_them() {
+    let (rc, out, err) = run_with_input("tracee-fmt", &["table"], stream(10));
+    assert_eq!(rc, 0);
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("TIME"));
+    let lost_at = lines
+        .iter()
+        .position(|l| l.starts_with("LOST 5 events on cpu 1"))
+        .expect("lost line");
+    assert!(
+        lost_at > 1 && lost_at < lines.len() - 1,
+        "in place, between events"
+    );
+    assert_eq!(err.trim(), "tracee-fmt: 10 events, 5 lost");
+    let (rc, out, err) = run_with_input("tracee-fmt", &["none"], stream(10));
+    assert_eq!(rc, 0);
+    assert!(out.is_empty());
+    assert_eq!(err.trim(), "tracee-fmt: 10 events, 5 lost");
+}

@@ -1,0 +1,130 @@
+//! Deterministic workloads for the end-to-end tests. Each mode waits for a
+//! line on stdin before it starts (so the test can attach the tracer to its
+//! pid first), unless the mode says otherwise.
+//!
+//!   tracee-helper acceptance PATH PORT   open/write/close/unlink PATH, connect
+//!                                        to 127.0.0.1:PORT, exec /bin/true
+//!   tracee-helper workload               a fixed syscall sequence (for strace)
+//!   tracee-helper storm N                N getppid calls, no wait
+//!   tracee-helper compat                 getpid through the i386 entry (int 0x80)
+//!   tracee-helper spawn CMD              run `sh -c CMD` and wait for it
+
+use std::ffi::CString;
+use std::io::BufRead;
+
+fn wait_go() {
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).expect("no NUL in test strings")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("acceptance") => acceptance(&args[2], args[3].parse().expect("port")),
+        Some("workload") => {
+            wait_go();
+            workload();
+        }
+        Some("storm") => {
+            let n: u64 = args[2].parse().expect("count");
+            for _ in 0..n {
+                // SAFETY: getppid has no arguments and cannot fail.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+        }
+        Some("compat") => {
+            wait_go();
+            let pid: i64;
+            // SAFETY: i386 getpid (20) through int 0x80 touches no memory.
+            unsafe { std::arch::asm!("int 0x80", inlateout("rax") 20i64 => pid, options(nostack)) };
+            println!("{pid}");
+        }
+        Some("spawn") => {
+            wait_go();
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&args[2])
+                .status()
+                .expect("sh");
+            std::process::exit(st.code().unwrap_or(1));
+        }
+        _ => {
+            eprintln!("usage: tracee-helper acceptance|workload|storm|compat|spawn ...");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn acceptance(path: &str, port: u16) {
+    wait_go();
+    let p = c(path);
+    // SAFETY: plain syscalls on valid, NUL-terminated buffers.
+    unsafe {
+        let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o600);
+        assert!(fd >= 0, "open {path}");
+        let n = libc::write(fd, b"hello".as_ptr().cast(), 5);
+        assert_eq!(n, 5);
+        libc::close(fd);
+        libc::unlink(p.as_ptr());
+        let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+            },
+            sin_zero: [0; 8],
+        };
+        let r = libc::connect(
+            s,
+            (&addr as *const libc::sockaddr_in).cast(),
+            size_of::<libc::sockaddr_in>() as u32,
+        );
+        assert_eq!(r, 0, "connect");
+        libc::close(s);
+        let prog = c("/bin/true");
+        let argv = [prog.as_ptr(), std::ptr::null()];
+        let envp = [std::ptr::null()];
+        libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    }
+    panic!("execve /bin/true failed");
+}
+
+/// A fixed sequence of raw syscalls (no libc wrappers that add calls of
+/// their own), with successes and failures.
+fn workload() {
+    let host = c("/etc/hostname");
+    let missing = c("/nonexistent/tracee-rs");
+    let mut buf = [0u8; 64];
+    // SAFETY: raw syscalls on valid buffers.
+    unsafe {
+        libc::syscall(libc::SYS_getpid);
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            missing.as_ptr(),
+            libc::O_RDONLY,
+            0,
+        );
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            host.as_ptr(),
+            libc::O_RDONLY,
+            0,
+        );
+        libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len());
+        libc::syscall(libc::SYS_close, fd);
+        libc::syscall(libc::SYS_close, 9999);
+        for _ in 0..3 {
+            libc::syscall(libc::SYS_getppid);
+        }
+        libc::syscall(libc::SYS_access, missing.as_ptr(), libc::R_OK);
+        libc::syscall(libc::SYS_kill, 0x7fff_fff0, 0);
+        libc::syscall(libc::SYS_exit_group, 0);
+    }
+}

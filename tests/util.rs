@@ -1,0 +1,213 @@
+//! Running the real tools from tests.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A built binary of this workspace (cargo test --workspace builds them
+/// next to the test executable's deps/ directory).
+pub fn bin(name: &str) -> PathBuf {
+    if name == "tracee-helper" {
+        return PathBuf::from(env!("CARGO_BIN_EXE_tracee-helper"));
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile dir");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is not built; run `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// True if this test must run with real eBPF. Under CI=true a machine that
+/// cannot run them is a failure, never a skip.
+pub fn need_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: end-to-end tests load eBPF and must run as root under CI");
+    }
+    eprintln!("{test}: skipped (not root; end-to-end tests load eBPF)");
+    false
+}
+
+/// A unique scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("tracee-rs-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running tracee-collect, attached once `start` returns.
+pub struct Collector {
+    pub child: Child,
+    stderr_rest: mpsc::Receiver<String>,
+}
+
+impl Collector {
+    /// Starts `tracee-collect ARGS` with `stdout` as its output and waits
+    /// until its programs are attached. A collector that cannot load its
+    /// programs fails the test, with its message.
+    pub fn start(args: &[&str], stdout: Stdio) -> Collector {
+        let mut child = Command::new(bin("tracee-collect"))
+            .args(args)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tracee-collect");
+        let stderr = child.stderr.take().expect("stderr");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (rest_tx, rest_rx) = mpsc::channel();
+        std::thread::spawn(move || read_stderr(stderr, ready_tx, rest_tx));
+        match ready_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(true) => {}
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let msg: String = rest_rx.try_iter().collect();
+                panic!("tracee-collect {args:?} did not start: {msg}");
+            }
+        }
+        Collector {
+            child,
+            stderr_rest: rest_rx,
+        }
+    }
+
+    /// SIGINT, then wait; returns the exit code and everything on stderr.
+    pub fn stop(mut self) -> (i32, String) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let st = self.child.wait().expect("wait tracee-collect");
+        std::thread::sleep(Duration::from_millis(50));
+        let err: String = self.stderr_rest.try_iter().collect();
+        (st.code().unwrap_or(-1), err)
+    }
+}
+
+fn read_stderr(e: ChildStderr, ready: mpsc::Sender<bool>, rest: mpsc::Sender<String>) {
+    let mut r = BufReader::new(e);
+    let mut announced = false;
+    let mut line = String::new();
+    while r.read_line(&mut line).unwrap_or(0) > 0 {
+        if !announced && line.starts_with("tracee-collect: tracing") {
+            announced = true;
+            let _ = ready.send(true);
+        }
+        let _ = rest.send(std::mem::take(&mut line));
+    }
+    if !announced {
+        let _ = ready.send(false);
+    }
+}
+
+/// Runs `bin ARGS` with `input` on stdin (written from a thread); returns
+/// (exit code, stdout, stderr).
+pub fn run_with_input(name: &str, args: &[&str], input: Vec<u8>) -> (i32, Vec<u8>, String) {
+    run_cmd(Command::new(bin(name)).args(args), input)
+}
+
+pub fn run_cmd(cmd: &mut Command, input: Vec<u8>) -> (i32, Vec<u8>, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let w = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut out)
+        .expect("read stdout");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    let st = child.wait().expect("wait");
+    let _ = w.join();
+    (st.code().unwrap_or(-1), out, err)
+}
+
+/// Parses JSON lines, failing the test on any line that is not JSON.
+pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// A helper process waiting for its go line; `go` releases it.
+pub struct Helper {
+    pub child: Child,
+}
+
+impl Helper {
+    pub fn spawn(args: &[&str]) -> Helper {
+        Helper::spawn_cmd(Command::new(bin("tracee-helper")).args(args))
+    }
+    pub fn spawn_cmd(cmd: &mut Command) -> Helper {
+        let child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn helper");
+        Helper { child }
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    /// Releases the helper and waits for it; returns its stdout.
+    pub fn go(mut self) -> String {
+        let mut stdin = self.child.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("release helper");
+        drop(stdin);
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("helper stdout");
+        let st = self.child.wait().expect("wait helper");
+        assert!(st.success(), "helper failed: {st}");
+        out
+    }
+}

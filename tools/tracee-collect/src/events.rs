@@ -1,0 +1,438 @@
+//! The events tracee-collect knows: every x86_64 syscall (schemas generated
+//! from the kernel's tracepoint formats) and the process lifecycle, their
+//! catalog for the stream preamble, and `-e` selection.
+
+use std::collections::BTreeSet;
+
+use wire::event_id;
+use wire::kcfg::{self, EventCfg, arg};
+use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, event_flags};
+
+use crate::syscalls_gen::SYSCALLS;
+
+pub struct ArgSpec {
+    pub name: &'static str,
+    pub ty: &'static str,
+    pub at: ArgType,
+    /// How the kernel reads it (`wire::kcfg::arg`).
+    pub kernel: u8,
+}
+
+pub struct SyscallSpec {
+    pub nr: u32,
+    pub name: &'static str,
+    pub args: &'static [ArgSpec],
+}
+
+const fn a(name: &'static str, ty: &'static str, at: ArgType) -> ArgSpec {
+    ArgSpec {
+        name,
+        ty,
+        at,
+        kernel: arg::SCALAR,
+    }
+}
+
+/// Non-syscall events, with Tracee's names and argument names.
+pub static LIFECYCLE: &[SyscallSpec] = &[
+    SyscallSpec {
+        nr: event_id::SCHED_PROCESS_FORK,
+        name: "sched_process_fork",
+        args: &[
+            a("parent_tid", "int", ArgType::I32),
+            a("parent_ns_tid", "int", ArgType::I32),
+            a("parent_pid", "int", ArgType::I32),
+            a("parent_ns_pid", "int", ArgType::I32),
+            a("child_tid", "int", ArgType::I32),
+            a("child_ns_tid", "int", ArgType::I32),
+            a("child_pid", "int", ArgType::I32),
+            a("child_ns_pid", "int", ArgType::I32),
+            a("start_time", "unsigned long", ArgType::U64),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SCHED_PROCESS_EXEC,
+        name: "sched_process_exec",
+        args: &[
+            a("cmdpath", "const char*", ArgType::Str),
+            a("pathname", "const char*", ArgType::Str),
+            a("dev", "dev_t", ArgType::U32),
+            a("inode", "unsigned long", ArgType::U64),
+            a("ctime", "unsigned long", ArgType::U64),
+            a("inode_mode", "umode_t", ArgType::U32),
+            a("interpreter_pathname", "const char*", ArgType::Str),
+            a("argv", "const char**", ArgType::StrArray),
+            a("prev_comm", "char*", ArgType::Str),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SCHED_PROCESS_EXIT,
+        name: "sched_process_exit",
+        args: &[
+            a("exit_code", "long", ArgType::I64),
+            a("signal_code", "int", ArgType::I32),
+            a("process_group_exit", "bool", ArgType::Bool),
+        ],
+    },
+];
+
+pub fn all() -> impl Iterator<Item = &'static SyscallSpec> {
+    SYSCALLS.iter().chain(LIFECYCLE.iter())
+}
+
+pub fn by_name(name: &str) -> Option<&'static SyscallSpec> {
+    all().find(|s| s.name == name)
+}
+
+pub fn is_syscall(id: u32) -> bool {
+    id < 1000
+}
+
+/// The catalog written into every stream's preamble.
+pub fn catalog() -> Catalog {
+    Catalog::new(
+        all()
+            .map(|s| EventDef {
+                id: s.nr,
+                name: s.name.to_string(),
+                flags: if is_syscall(s.nr) {
+                    event_flags::SYSCALL
+                } else {
+                    0
+                },
+                args: s
+                    .args
+                    .iter()
+                    .map(|a| ArgDef {
+                        name: a.name.to_string(),
+                        type_name: a.ty.to_string(),
+                        ty: a.at,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    )
+}
+
+/// What the kernel needs to know to trace event `s`.
+pub fn kernel_cfg(s: &SyscallSpec) -> EventCfg {
+    let mut c = EventCfg {
+        enabled: 1,
+        nargs: s.args.len().min(6) as u8,
+        ..Default::default()
+    };
+    for (i, a) in s.args.iter().take(6).enumerate() {
+        c.kinds[i] = a.kernel;
+        match a.kernel {
+            arg::STR | arg::STR_ARRAY | arg::SOCKADDR_IN => c.flags |= kcfg::flags::HAS_BLOB,
+            arg::SOCKADDR_OUT => c.flags |= kcfg::flags::HAS_OUT,
+            _ => {}
+        }
+    }
+    // exit and exit_group never return: emit them at entry.
+    if s.nr == 60 || s.nr == 231 {
+        c.flags |= kcfg::flags::AT_ENTRY;
+    }
+    c
+}
+
+const PROC: &[&str] = &[
+    "sched_process_fork",
+    "sched_process_exec",
+    "sched_process_exit",
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "exit",
+    "exit_group",
+    "wait4",
+    "waitid",
+    "kill",
+    "tkill",
+    "tgkill",
+    "prctl",
+    "ptrace",
+    "setsid",
+    "setpgid",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "process_vm_readv",
+    "process_vm_writev",
+];
+const FS: &[&str] = &[
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "close",
+    "close_range",
+    "read",
+    "write",
+    "pread64",
+    "pwrite64",
+    "readv",
+    "writev",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "truncate",
+    "ftruncate",
+    "mount",
+    "umount2",
+    "stat",
+    "lstat",
+    "fstat",
+    "newfstatat",
+    "statx",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "chdir",
+    "fchdir",
+    "chroot",
+    "readlink",
+    "readlinkat",
+    "getdents",
+    "getdents64",
+    "mknod",
+    "mknodat",
+    "utime",
+    "utimes",
+    "utimensat",
+    "memfd_create",
+    "name_to_handle_at",
+    "open_by_handle_at",
+    "sendfile",
+    "splice",
+    "copy_file_range",
+];
+const NET: &[&str] = &[
+    "socket",
+    "socketpair",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "listen",
+    "sendto",
+    "recvfrom",
+    "sendmsg",
+    "recvmsg",
+    "sendmmsg",
+    "recvmmsg",
+    "shutdown",
+    "getsockname",
+    "getpeername",
+    "setsockopt",
+    "getsockopt",
+];
+/// Tracee's default set: exec and process lifecycle, privilege changes,
+/// kernel modules, bpf, mounts, ptrace, and socket connect/accept/bind.
+const DEFAULT: &[&str] = &[
+    "execve",
+    "execveat",
+    "sched_process_fork",
+    "sched_process_exec",
+    "sched_process_exit",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setfsuid",
+    "setfsgid",
+    "capset",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "bpf",
+    "mount",
+    "umount2",
+    "ptrace",
+    "process_vm_writev",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "memfd_create",
+    "unshare",
+    "setns",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SelectError {
+    #[error("unknown event or set '{0}' in -e (see --list)")]
+    Unknown(String),
+    #[error("empty name in -e '{0}'")]
+    Empty(String),
+}
+
+/// Event ids of a named set, or None if `name` is not a set.
+fn set(name: &str) -> Option<Vec<u32>> {
+    let ids = |names: &[&str]| {
+        names
+            .iter()
+            .filter_map(|n| by_name(n))
+            .map(|s| s.nr)
+            .collect()
+    };
+    Some(match name {
+        "default" => ids(DEFAULT),
+        "syscalls" => SYSCALLS.iter().map(|s| s.nr).collect(),
+        "proc" => ids(PROC),
+        "fs" => ids(FS),
+        "net" => ids(NET),
+        "all" => all().map(|s| s.nr).collect(),
+        _ => return None,
+    })
+}
+
+/// Resolves `-e` values: names, globs (`open*`), sets, and exclusions
+/// (`-close`), comma-separated or repeated. Without any positive term the
+/// default set is the start.
+pub fn select(specs: &[String]) -> Result<BTreeSet<u32>, SelectError> {
+    let mut add = BTreeSet::new();
+    let mut remove = BTreeSet::new();
+    let mut positive = false;
+    for spec in specs {
+        for term in spec.split(',') {
+            let term = term.trim();
+            let (neg, name) = match term.strip_prefix('-') {
+                Some(n) => (true, n),
+                None => (false, term),
+            };
+            if name.is_empty() {
+                return Err(SelectError::Empty(spec.clone()));
+            }
+            let ids: Vec<u32> = if let Some(ids) = set(name) {
+                ids
+            } else {
+                all().filter(|s| glob(name, s.name)).map(|s| s.nr).collect()
+            };
+            if ids.is_empty() {
+                return Err(SelectError::Unknown(name.to_string()));
+            }
+            if neg {
+                remove.extend(ids);
+            } else {
+                positive = true;
+                add.extend(ids);
+            }
+        }
+    }
+    if !positive {
+        add.extend(set("default").unwrap_or_default());
+    }
+    Ok(add.difference(&remove).copied().collect())
+}
+
+/// `*` matches any run of characters; everything else is literal.
+pub fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            let Some(mut s) = s.strip_prefix(head) else {
+                return false;
+            };
+            let parts: Vec<&str> = rest.split('*').collect();
+            let (last, middle) = parts.split_last().expect("split yields one part");
+            for p in middle {
+                match s.find(p) {
+                    Some(i) => s = &s[i + p.len()..],
+                    None => return false,
+                }
+            }
+            s.len() >= last.len() && s.ends_with(last)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nr(n: &str) -> u32 {
+        by_name(n).unwrap().nr
+    }
+
+    #[test]
+    fn selection() {
+        let s = select(&["openat,execve".into()]).unwrap();
+        assert_eq!(s, [nr("openat"), nr("execve")].into_iter().collect());
+        let s = select(&["open*".into(), "-openat2".into()]).unwrap();
+        assert!(
+            s.contains(&nr("open")) && s.contains(&nr("openat")) && !s.contains(&nr("openat2"))
+        );
+        let s = select(&["syscalls,-close".into()]).unwrap();
+        assert!(s.contains(&nr("read")) && !s.contains(&nr("close")));
+        assert!(!s.contains(&event_id::SCHED_PROCESS_EXEC));
+        let d = select(&[]).unwrap();
+        assert!(
+            d.contains(&nr("execve"))
+                && d.contains(&event_id::SCHED_PROCESS_EXIT)
+                && !d.contains(&nr("read"))
+        );
+        let d = select(&["-execve".into()]).unwrap();
+        assert!(!d.contains(&nr("execve")) && d.contains(&nr("connect")));
+        assert_eq!(
+            select(&["nosuch".into()]),
+            Err(SelectError::Unknown("nosuch".into()))
+        );
+        assert_eq!(
+            select(&["openat,".into()]),
+            Err(SelectError::Empty("openat,".into()))
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("open*", "openat"));
+        assert!(glob("*at", "openat"));
+        assert!(glob("*pen*", "openat"));
+        assert!(glob("o*e*t", "openat"));
+        assert!(!glob("open*", "close"));
+        assert!(!glob("*atat", "at"));
+    }
+
+    #[test]
+    fn schemas_use_the_kernel_names() {
+        let o = by_name("openat").unwrap();
+        let names: Vec<_> = o.args.iter().map(|a| a.name).collect();
+        assert_eq!(names, ["dfd", "filename", "flags", "mode"]);
+        assert_eq!(o.args[1].kernel, arg::STR);
+        let c = by_name("connect").unwrap();
+        assert_eq!(c.args[1].kernel, arg::SOCKADDR_IN);
+        let acc = by_name("accept").unwrap();
+        assert_eq!(acc.args[1].kernel, arg::SOCKADDR_OUT);
+        let w = by_name("write").unwrap();
+        assert_eq!(
+            w.args[1].at,
+            ArgType::Ptr,
+            "buffers are sent as addresses, not read"
+        );
+        let e = by_name("execve").unwrap();
+        assert_eq!(e.args[1].kernel, arg::STR_ARRAY);
+        assert!(kernel_cfg(by_name("exit_group").unwrap()).flags & kcfg::flags::AT_ENTRY != 0);
+    }
+}

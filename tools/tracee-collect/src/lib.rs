@@ -1,0 +1,12 @@
+//! tracee-collect: loads the eBPF programs, drains the ring buffer and writes
+//! the tracee-rs stream to stdout.
+//!
+//! The kernel writes each record in its final layout; this side frames
+//! nothing and re-encodes nothing. It adds the preamble, lost-event notices
+//! from the per-CPU drop counters, and the end-of-stream record.
+pub mod btf;
+pub mod events;
+pub mod run;
+#[rustfmt::skip]
+#[allow(clippy::all)]
+pub mod syscalls_gen;

@@ -1,0 +1,106 @@
+use std::process::ExitCode;
+
+use tracee_collect::{events, run};
+
+const USAGE: &str =
+    "usage: tracee-collect [-e EVENTS]... [--buffer-size BYTES] [--no-pushdown] [EXPR...]
+
+Traces the whole machine and writes the tracee-rs stream to stdout (needs root).
+  -e, --events LIST   names, globs (open*), sets (default, syscalls, fs, net, proc, all)
+                      and exclusions (-close); comma-separated or repeated.
+                      Without -e: the default set.
+  --buffer-size N     kernel ring buffer size in bytes (power of two, K/M suffix; default 16M)
+  --no-pushdown       evaluate filter expressions only in user space
+  --list              print the events and their arguments, then exit
+  EXPR                tracee-filter expressions, evaluated in the kernel where possible";
+
+fn parse_size(s: &str) -> Option<u32> {
+    let (n, mul) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 1 << 10),
+        b'M' | b'm' => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    let v = n.parse::<u32>().ok()?.checked_mul(mul)?;
+    (v >= 4096 && v.is_power_of_two()).then_some(v)
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tracee-collect: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<ExitCode> {
+    let mut sel = Vec::new();
+    let mut exprs = Vec::new();
+    let mut pushdown = true;
+    let mut ring_bytes = 16 << 20;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            "--list" => {
+                for s in events::all() {
+                    let a: Vec<String> = s
+                        .args
+                        .iter()
+                        .map(|a| format!("{} {}", a.ty, a.name))
+                        .collect();
+                    println!("{} {}({})", s.nr, s.name, a.join(", "));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            "-e" | "--events" => sel.push(
+                args.next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?,
+            ),
+            "--no-pushdown" => pushdown = false,
+            "--buffer-size" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+                ring_bytes = parse_size(&v).ok_or_else(|| {
+                    anyhow::anyhow!("bad --buffer-size '{v}': a power of two of at least 4096")
+                })?;
+            }
+            _ if a.starts_with("--events=") => sel.push(a["--events=".len()..].to_string()),
+            _ if a.starts_with('-') && a.len() > 1 && !a.contains('=') => {
+                anyhow::bail!("unknown option '{a}' (see --help)")
+            }
+            _ => exprs.push(a),
+        }
+    }
+    let events = events::select(&sel)?;
+    let terms = tracee_filter::parse_all(&exprs)?;
+    let totals = run::run(run::Config {
+        events,
+        terms,
+        pushdown,
+        ring_bytes,
+    })?;
+    let cat = events::catalog();
+    let mut kinds: Vec<(u64, &str)> = totals
+        .per_event
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .filter_map(|(id, n)| cat.get(id as u32).map(|d| (*n, d.name.as_str())))
+        .collect();
+    kinds.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let list: Vec<String> = kinds.iter().map(|(n, k)| format!("{k} {n}")).collect();
+    eprintln!(
+        "tracee-collect: {} events written{}{}, {} lost",
+        totals.events,
+        if list.is_empty() { "" } else { ": " },
+        list.join(", "),
+        totals.lost
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,370 @@
+//! Loading the programs and draining the ring buffer into the stream.
+
+use std::collections::BTreeSet;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::RawTracePoint;
+use aya::{Ebpf, EbpfLoader};
+use tracee_filter::{Filter, Pushdown, Term};
+use wire::kcfg::{self, scope};
+use wire::out::{Out, is_broken_pipe};
+use wire::preamble::Preamble;
+use wire::{EndBody, EventSlice, LostBody, RecordSlice, event_id, lost_reason};
+
+use crate::{btf, events, syscalls_gen};
+
+#[cfg(not(ebpf_skipped))]
+static EBPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracee-ebpf"));
+#[cfg(ebpf_skipped)]
+static EBPF: &[u8] = &[];
+
+/// A checked configuration, built from the command line.
+pub struct Config {
+    pub events: BTreeSet<u32>,
+    pub terms: Vec<Term>,
+    pub pushdown: bool,
+    pub ring_bytes: u32,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn now(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn uname() -> (String, String) {
+    // SAFETY: utsname is plain data, filled by the kernel.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    unsafe { libc::uname(&mut u) };
+    let s = |f: &[libc::c_char]| {
+        let b: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    (s(&u.nodename), s(&u.release))
+}
+
+pub fn preamble() -> Preamble {
+    let mono = now(libc::CLOCK_MONOTONIC);
+    let real = now(libc::CLOCK_REALTIME);
+    let (hostname, kernel_release) = uname();
+    Preamble {
+        version: wire::VERSION,
+        boot_epoch_ns: real.saturating_sub(mono),
+        start_mono_ns: mono,
+        hostname,
+        kernel_release,
+        catalog: events::catalog(),
+    }
+}
+
+/// Loads and attaches the programs; returns the handle that keeps them
+/// attached.
+fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>)> {
+    if EBPF.is_empty() {
+        bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
+    }
+    let kbtf = btf::Btf::from_sys_fs().context("reading kernel BTF")?;
+    let offsets = btf::kernel_offsets(&kbtf).context("resolving kernel struct offsets")?;
+    let push = if cfg.pushdown {
+        filter.pushdown()
+    } else {
+        Pushdown::default()
+    };
+
+    let mut enabled: BTreeSet<u32> = match &push.events {
+        Some(p) => cfg
+            .events
+            .iter()
+            .copied()
+            .filter(|id| p.contains(id))
+            .collect(),
+        None => cfg.events.clone(),
+    };
+    if filter.needs_lifecycle() {
+        enabled.extend([
+            event_id::SCHED_PROCESS_FORK,
+            event_id::SCHED_PROCESS_EXEC,
+            event_id::SCHED_PROCESS_EXIT,
+        ]);
+    }
+
+    let (mut active, mut not) = (0u32, 0u32);
+    let mut mark = |bit: u32, neg: bool| {
+        active |= bit;
+        if neg {
+            not |= bit;
+        }
+    };
+    if let Some((n, _)) = &push.comm {
+        mark(scope::COMM, *n);
+    }
+    for (bit, v) in [
+        (scope::PID, &push.pid),
+        (scope::TID, &push.tid),
+        (scope::UID, &push.uid),
+        (scope::MNTNS, &push.mntns),
+        (scope::PIDNS, &push.pidns),
+    ] {
+        if let Some((n, _)) = v {
+            mark(bit, *n);
+        }
+    }
+    if let Some((n, _)) = &push.cgroup {
+        mark(scope::CGROUP, *n);
+    }
+
+    let self_tgid = std::process::id();
+    let wake = (cfg.ring_bytes / 4) as u64;
+    let mut ebpf = EbpfLoader::new()
+        .set_global("SELF_TGID", &self_tgid, true)
+        .set_global("SCOPE", &active, true)
+        .set_global("SCOPE_NOT", &not, true)
+        .set_global("WAKE_BYTES", &wake, true)
+        .set_global("OFFSETS", &offsets, true)
+        .set_max_entries("RING", cfg.ring_bytes)
+        .load(EBPF)
+        .context("loading the eBPF object")?;
+
+    {
+        let mut cfgmap: Array<&mut MapData, [u8; 16]> =
+            Array::try_from(ebpf.map_mut("CFG").context("map CFG")?)?;
+        for s in events::all() {
+            if enabled.contains(&s.nr) && s.nr < kcfg::CFG_ENTRIES {
+                cfgmap.set(s.nr, events::kernel_cfg(s).to_bytes(), 0)?;
+            }
+        }
+    }
+    {
+        let mut compat: Array<&mut MapData, u32> =
+            Array::try_from(ebpf.map_mut("COMPAT").context("map COMPAT")?)?;
+        for i in 0..kcfg::COMPAT_ENTRIES {
+            compat.set(i, u32::MAX, 0)?;
+        }
+        for &(n32, n64) in syscalls_gen::COMPAT {
+            if n32 < kcfg::COMPAT_ENTRIES {
+                compat.set(n32, n64, 0)?;
+            }
+        }
+    }
+    fill_set(
+        &mut ebpf,
+        "F_COMM",
+        push.comm
+            .as_ref()
+            .map(|(_, v)| v.iter().map(|c| name16(c)).collect()),
+    )?;
+    fill_set(&mut ebpf, "F_PID", push.pid.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_TID", push.tid.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_UID", push.uid.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_MNTNS", push.mntns.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_PIDNS", push.pidns.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_CGROUP", push.cgroup.map(|(_, v)| v))?;
+
+    for (prog, tp) in [
+        ("sched_process_exit", "sched_process_exit"),
+        ("sched_process_fork", "sched_process_fork"),
+        ("sched_process_exec", "sched_process_exec"),
+        ("sys_exit", "sys_exit"),
+        ("sys_enter", "sys_enter"),
+    ] {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("program {prog}"))?
+            .try_into()?;
+        p.load().with_context(|| format!("loading {prog}"))?;
+        p.attach(tp)
+            .with_context(|| format!("attaching {prog} to raw tracepoint {tp}"))?;
+    }
+    Ok((ebpf, enabled))
+}
+
+fn name16(c: &[u8]) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    let n = c.len().min(15);
+    a[..n].copy_from_slice(&c[..n]);
+    a
+}
+
+fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    v: Option<Vec<K>>,
+) -> anyhow::Result<()> {
+    let Some(v) = v else { return Ok(()) };
+    let mut m: BpfHashMap<&mut MapData, K, u8> =
+        BpfHashMap::try_from(ebpf.map_mut(name).with_context(|| format!("map {name}"))?)?;
+    for k in v {
+        m.insert(k, 1, 0)?;
+    }
+    Ok(())
+}
+
+/// Per-kind counts and losses, for the summary and the end record.
+pub struct Totals {
+    pub per_event: Vec<u64>,
+    pub events: u64,
+    pub lost: u64,
+}
+
+/// Runs until a signal, or until the reader of stdout goes away.
+pub fn run(cfg: Config) -> anyhow::Result<Totals> {
+    let pre = preamble();
+    let terms = &cfg.terms;
+    let mut filter = Filter::compile(terms, &pre.catalog, pre.start_mono_ns)?;
+    let (mut ebpf, enabled) = load(&cfg, &filter).context("cannot start tracing")?;
+
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let traced = |id: u32| enabled.contains(&id);
+    eprintln!(
+        "tracee-collect: tracing {} events ({} syscalls) via raw tracepoints sys_enter/sys_exit and \
+         sched_process_fork/exec/exit; the LSM/fentry/kprobe tier is not used (refused or absent on this kernel)",
+        enabled.len(),
+        enabled
+            .iter()
+            .filter(|&&id| events::is_syscall(id) && traced(id))
+            .count()
+    );
+
+    let mut ring = RingBuf::try_from(ebpf.take_map("RING").context("map RING")?)?;
+    let lost_map: PerCpuArray<MapData, u64> =
+        PerCpuArray::try_from(ebpf.take_map("LOST").context("map LOST")?)?;
+    let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+    let mut lost_seen = vec![[0u64; lost_reason::COUNT as usize]; ncpu];
+
+    let mut out = Out::stdout();
+    let mut totals = Totals {
+        per_event: vec![0; kcfg::CFG_ENTRIES as usize],
+        events: 0,
+        lost: 0,
+    };
+    let mut closed = false;
+    macro_rules! w {
+        ($e:expr) => {
+            if let Err(e) = $e {
+                if is_broken_pipe(&e) {
+                    closed = true;
+                } else {
+                    return Err(anyhow::Error::new(e).context("writing the stream"));
+                }
+            }
+        };
+    }
+    w!(out.write_unit(&pre.to_bytes()));
+    let fd = ring.as_raw_fd();
+    let mut last_lost_check = Instant::now();
+    let mut draining_until: Option<Instant> = None;
+    while !closed {
+        if draining_until.is_none() && STOP.load(Ordering::SeqCst) {
+            // Give records already submitted a moment to be read.
+            draining_until = Some(Instant::now() + Duration::from_millis(50));
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 10) };
+        let mut got = 0;
+        while let Some(item) = ring.next() {
+            got += 1;
+            let Ok((rec, _)) = RecordSlice::from_slice(&item, 0) else {
+                continue;
+            };
+            let Ok(ev) = EventSlice::from_record(rec) else {
+                continue;
+            };
+            let id = ev.event_id();
+            if !cfg.events.contains(&id) || !filter.matches(&ev) {
+                continue;
+            }
+            totals.events += 1;
+            if let Some(c) = totals.per_event.get_mut(id as usize) {
+                *c += 1;
+            }
+            w!(out.write_unit(&item));
+            if closed {
+                break;
+            }
+        }
+        let stopping = draining_until.is_some_and(|t| Instant::now() >= t && got == 0);
+        if stopping || last_lost_check.elapsed() >= Duration::from_millis(100) {
+            last_lost_check = Instant::now();
+            totals.lost += emit_lost(&lost_map, &mut lost_seen, &mut out, &mut closed)?;
+        }
+        w!(out.flush_if_due());
+        if stopping {
+            break;
+        }
+    }
+    if !closed {
+        let end = EndBody {
+            events: totals.events,
+            lost: totals.lost,
+            ts: now(libc::CLOCK_MONOTONIC),
+        };
+        if let Err(e) = out.write_unit(&end.to_record()).and_then(|()| out.flush())
+            && !is_broken_pipe(&e)
+        {
+            return Err(anyhow::Error::new(e).context("writing the stream"));
+        }
+    }
+    drop(ebpf);
+    Ok(totals)
+}
+
+fn emit_lost(
+    map: &PerCpuArray<MapData, u64>,
+    seen: &mut [[u64; lost_reason::COUNT as usize]],
+    out: &mut Out,
+    closed: &mut bool,
+) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for reason in 0..lost_reason::COUNT {
+        let vals = map.get(&reason, 0)?;
+        for (cpu, &v) in vals.iter().enumerate() {
+            let Some(s) = seen.get_mut(cpu) else { continue };
+            let delta = v.saturating_sub(s[reason as usize]);
+            if delta > 0 {
+                s[reason as usize] = v;
+                total += delta;
+                let rec = LostBody {
+                    cpu: cpu as u32,
+                    reason,
+                    count: delta,
+                    ts: now(libc::CLOCK_MONOTONIC),
+                };
+                if !*closed && let Err(e) = out.write_unit(&rec.to_record()) {
+                    if is_broken_pipe(&e) {
+                        *closed = true;
+                    } else {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,610 @@
+//! A filter compiled against a stream's catalog, evaluated on records in
+//! place.
+//!
+//! Tracee's combination rules: different keys AND; several `=` values of one
+//! key OR; `!=` values AND; comparisons AND.
+
+use std::collections::{HashMap, HashSet};
+
+use wire::preamble::{ArgType, Catalog, EventDef};
+use wire::{EventSlice, event_id, item};
+
+use crate::expr::{Expr, Key, Op, ScopeKey, Term, parse_num};
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("unknown event '{name}' in '{expr}'")]
+    UnknownEvent { name: String, expr: String },
+    #[error("event {event} has no argument '{name}' in '{expr}' (it has: {have})")]
+    UnknownArg {
+        event: String,
+        name: String,
+        expr: String,
+        have: String,
+    },
+    #[error("'{value}' is not a number for {what} in '{expr}'")]
+    NotANumber {
+        value: String,
+        what: String,
+        expr: String,
+    },
+    #[error("{what} takes only = or != in '{expr}'")]
+    EqOnly { what: String, expr: String },
+}
+
+/// `*` at either end: prefix, suffix or contains; otherwise exact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pattern {
+    Exact(Vec<u8>),
+    Prefix(Vec<u8>),
+    Suffix(Vec<u8>),
+    Contains(Vec<u8>),
+}
+
+impl Pattern {
+    fn new(v: &str) -> Pattern {
+        let b = v.as_bytes();
+        let (s, e) = (
+            b.first() == Some(&b'*'),
+            b.len() > 1 && b.last() == Some(&b'*'),
+        );
+        match (s, e) {
+            (true, true) => Pattern::Contains(b[1..b.len() - 1].to_vec()),
+            (true, false) => Pattern::Suffix(b[1..].to_vec()),
+            (false, true) => Pattern::Prefix(b[..b.len() - 1].to_vec()),
+            (false, false) => Pattern::Exact(b.to_vec()),
+        }
+    }
+    fn matches(&self, s: &[u8]) -> bool {
+        match self {
+            Pattern::Exact(p) => s == &p[..],
+            Pattern::Prefix(p) => s.starts_with(p),
+            Pattern::Suffix(p) => s.ends_with(p),
+            Pattern::Contains(p) => p.is_empty() || s.windows(p.len()).any(|w| w == &p[..]),
+        }
+    }
+}
+
+/// Values of one key: `=` values OR'd (exact ones in a set, so a long list
+/// costs one lookup), `!=` values and comparisons AND'd.
+#[derive(Clone, Debug, Default)]
+struct Group<T> {
+    eq_set: HashSet<T>,
+    eq_pat: Vec<Pattern>,
+    ne_set: HashSet<T>,
+    ne_pat: Vec<Pattern>,
+    cmp: Vec<(Op, i128)>,
+}
+
+impl Group<Vec<u8>> {
+    fn add_str(&mut self, op: Op, v: &str) {
+        let p = Pattern::new(v);
+        match (op, p) {
+            (Op::Eq, Pattern::Exact(b)) => drop(self.eq_set.insert(b)),
+            (Op::Eq, p) => self.eq_pat.push(p),
+            (_, Pattern::Exact(b)) => drop(self.ne_set.insert(b)),
+            (_, p) => self.ne_pat.push(p),
+        }
+    }
+    fn matches_str(&self, s: &[u8]) -> bool {
+        if (!self.eq_set.is_empty() || !self.eq_pat.is_empty())
+            && !self.eq_set.contains(s)
+            && !self.eq_pat.iter().any(|p| p.matches(s))
+        {
+            return false;
+        }
+        !self.ne_set.contains(s) && !self.ne_pat.iter().any(|p| p.matches(s))
+    }
+}
+
+impl Group<i128> {
+    fn add_num(&mut self, op: Op, v: i128) {
+        match op {
+            Op::Eq => drop(self.eq_set.insert(v)),
+            Op::Ne => drop(self.ne_set.insert(v)),
+            _ => self.cmp.push((op, v)),
+        }
+    }
+    fn matches_num(&self, n: i128) -> bool {
+        if !self.eq_set.is_empty() && !self.eq_set.contains(&n) {
+            return false;
+        }
+        if self.ne_set.contains(&n) {
+            return false;
+        }
+        self.cmp.iter().all(|&(op, v)| match op {
+            Op::Lt => n < v,
+            Op::Gt => n > v,
+            Op::Le => n <= v,
+            Op::Ge => n >= v,
+            Op::Eq => n == v,
+            Op::Ne => n != v,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Cond {
+    Str(StrField, Group<Vec<u8>>),
+    Num(NumField, Group<i128>),
+    /// `pid=new`: the thread started after the stream did.
+    New,
+    Tree,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum StrField {
+    Comm,
+    Uts,
+    Executable,
+    Arg(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum NumField {
+    Pid,
+    Tid,
+    Ppid,
+    Uid,
+    Gid,
+    MntNs,
+    PidNs,
+    Cgroup,
+    RetVal,
+    Arg(u8, ArgType),
+}
+
+/// What tracee-collect may evaluate in the kernel: exact `=` or `!=` sets
+/// of context fields, and the event set. Anything else stays in user space.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pushdown {
+    pub events: Option<HashSet<u32>>,
+    pub comm: Option<(bool, Vec<Vec<u8>>)>,
+    pub pid: Option<(bool, Vec<u32>)>,
+    pub tid: Option<(bool, Vec<u32>)>,
+    pub uid: Option<(bool, Vec<u32>)>,
+    pub mntns: Option<(bool, Vec<u32>)>,
+    pub pidns: Option<(bool, Vec<u32>)>,
+    pub cgroup: Option<(bool, Vec<u64>)>,
+}
+
+pub struct Filter {
+    scope: Vec<Cond>,
+    events: Option<HashSet<u32>>,
+    per_event: HashMap<u32, Vec<Cond>>,
+    follow: bool,
+    /// Processes matched (and, with follow, their descendants).
+    followed: HashSet<u32>,
+    tree: HashSet<u32>,
+    has_tree: bool,
+    exe: HashMap<u32, Vec<u8>>,
+    track_exe: bool,
+    start_mono: u64,
+    matched: u64,
+}
+
+/// Argument names Tracee users know, for the kernel's own names.
+fn arg_alias(name: &str) -> &str {
+    match name {
+        "pathname" => "filename",
+        "dirfd" => "dfd",
+        "addr" => "uservaddr",
+        "argv" => "argv",
+        _ => name,
+    }
+}
+
+fn arg_index(def: &EventDef, name: &str) -> Option<usize> {
+    def.arg_index(name)
+        .or_else(|| def.arg_index(arg_alias(name)))
+}
+
+impl Filter {
+    /// Compiles parsed terms against the catalog of the stream they will
+    /// filter. `start_mono` is the stream's start, for `pid=new`.
+    pub fn compile(terms: &[Term], cat: &Catalog, start_mono: u64) -> Result<Filter, CompileError> {
+        let mut f = Filter {
+            scope: Vec::new(),
+            events: None,
+            per_event: HashMap::new(),
+            follow: false,
+            followed: HashSet::new(),
+            tree: HashSet::new(),
+            has_tree: false,
+            exe: HashMap::new(),
+            track_exe: false,
+            start_mono,
+            matched: 0,
+        };
+        // Group expressions by (event, key) so values of one key combine.
+        let mut str_groups: Groups<StrField, Vec<u8>> = Vec::new();
+        let mut num_groups: Groups<NumField, i128> = Vec::new();
+        let mut named_events: HashSet<u32> = HashSet::new();
+        let mut event_sel: Option<(HashSet<u32>, HashSet<u32>)> = None;
+
+        for t in terms {
+            let e = match t {
+                Term::Follow => {
+                    f.follow = true;
+                    continue;
+                }
+                Term::Expr(e) => e,
+            };
+            let lookup = |name: &str| -> Result<&EventDef, CompileError> {
+                cat.by_name(name).ok_or_else(|| CompileError::UnknownEvent {
+                    name: name.into(),
+                    expr: e.text.clone(),
+                })
+            };
+            match &e.key {
+                Key::Event => {
+                    let (inc, exc) = event_sel.get_or_insert_with(Default::default);
+                    for v in &e.values {
+                        let ids: Vec<u32> = if v.contains('*') {
+                            let p = Pattern::new(v);
+                            cat.events()
+                                .iter()
+                                .filter(|d| p.matches(d.name.as_bytes()))
+                                .map(|d| d.id)
+                                .collect()
+                        } else {
+                            vec![lookup(v)?.id]
+                        };
+                        if ids.is_empty() {
+                            return Err(CompileError::UnknownEvent {
+                                name: v.clone(),
+                                expr: e.text.clone(),
+                            });
+                        }
+                        if e.op == Op::Eq {
+                            inc.extend(ids)
+                        } else {
+                            exc.extend(ids)
+                        }
+                    }
+                }
+                Key::Scope { event, key } => {
+                    let ev = match event {
+                        Some(n) => {
+                            let id = lookup(n)?.id;
+                            named_events.insert(id);
+                            Some(id)
+                        }
+                        None => None,
+                    };
+                    match key {
+                        ScopeKey::Tree => {
+                            f.has_tree = true;
+                            f.tree
+                                .extend(e.values.iter().filter_map(|v| v.parse::<u32>().ok()));
+                        }
+                        ScopeKey::Pid if e.values.iter().any(|v| v == "new") => {
+                            push_cond(&mut f, ev, Cond::New);
+                            let rest: Vec<&String> =
+                                e.values.iter().filter(|v| *v != "new").collect();
+                            if !rest.is_empty() {
+                                let g = group(&mut num_groups, ev, NumField::Pid);
+                                for v in rest {
+                                    g.add_num(e.op, num(v, "pid", e)?);
+                                }
+                            }
+                        }
+                        k if k.is_string() => {
+                            let field = match k {
+                                ScopeKey::Comm => StrField::Comm,
+                                ScopeKey::Uts => StrField::Uts,
+                                _ => {
+                                    f.track_exe = true;
+                                    StrField::Executable
+                                }
+                            };
+                            let g = group(&mut str_groups, ev, field);
+                            for v in &e.values {
+                                g.add_str(e.op, v);
+                            }
+                        }
+                        k => {
+                            let field = match k {
+                                ScopeKey::Pid => NumField::Pid,
+                                ScopeKey::Tid => NumField::Tid,
+                                ScopeKey::Ppid => NumField::Ppid,
+                                ScopeKey::Uid => NumField::Uid,
+                                ScopeKey::Gid => NumField::Gid,
+                                ScopeKey::MntNs => NumField::MntNs,
+                                ScopeKey::PidNs => NumField::PidNs,
+                                _ => NumField::Cgroup,
+                            };
+                            let g = group(&mut num_groups, ev, field);
+                            for v in &e.values {
+                                g.add_num(e.op, num(v, &format!("{k:?}").to_lowercase(), e)?);
+                            }
+                        }
+                    }
+                }
+                Key::RetVal { event } => {
+                    let id = lookup(event)?.id;
+                    named_events.insert(id);
+                    let g = group(&mut num_groups, Some(id), NumField::RetVal);
+                    for v in &e.values {
+                        g.add_num(e.op, num(v, "retval", e)?);
+                    }
+                }
+                Key::Arg { event, name } => {
+                    let def = lookup(event)?;
+                    named_events.insert(def.id);
+                    let idx = arg_index(def, name).ok_or_else(|| CompileError::UnknownArg {
+                        event: event.clone(),
+                        name: name.clone(),
+                        expr: e.text.clone(),
+                        have: def
+                            .args
+                            .iter()
+                            .map(|a| a.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+                    let a = &def.args[idx];
+                    if a.ty.is_scalar() {
+                        let g = group(
+                            &mut num_groups,
+                            Some(def.id),
+                            NumField::Arg(idx as u8, a.ty),
+                        );
+                        for v in &e.values {
+                            g.add_num(e.op, num(v, &format!("{event}.{name}"), e)?);
+                        }
+                    } else {
+                        if !matches!(e.op, Op::Eq | Op::Ne) {
+                            return Err(CompileError::EqOnly {
+                                what: format!("{event}.{name}"),
+                                expr: e.text.clone(),
+                            });
+                        }
+                        let g = group(&mut str_groups, Some(def.id), StrField::Arg(idx as u8));
+                        for v in &e.values {
+                            g.add_str(e.op, v);
+                        }
+                    }
+                }
+            }
+        }
+        for (ev, field, g) in str_groups {
+            push_cond(&mut f, ev, Cond::Str(field, g));
+        }
+        for (ev, field, g) in num_groups {
+            push_cond(&mut f, ev, Cond::Num(field, g));
+        }
+        if f.has_tree {
+            f.scope.push(Cond::Tree);
+        }
+        // Selected events: event= values, plus every event an event filter
+        // names (as Tracee's -e openat.data.x=... selects openat).
+        if let Some((inc, exc)) = event_sel {
+            let mut sel: HashSet<u32> = if inc.is_empty() {
+                cat.events().iter().map(|d| d.id).collect()
+            } else {
+                inc
+            };
+            sel.extend(named_events.iter().copied());
+            sel.retain(|id| !exc.contains(id));
+            f.events = Some(sel);
+        } else if !named_events.is_empty() {
+            f.events = Some(named_events);
+        }
+        Ok(f)
+    }
+
+    /// Processes currently tracked by follow, tree and executable; it
+    /// shrinks as processes exit.
+    pub fn tracked(&self) -> usize {
+        self.followed.len() + self.tree.len() + self.exe.len()
+    }
+
+    /// Events kept so far.
+    pub fn matched(&self) -> u64 {
+        self.matched
+    }
+
+    /// True if the filter keeps state across events (follow, tree,
+    /// executable) that needs the process lifecycle events.
+    pub fn needs_lifecycle(&self) -> bool {
+        self.follow || self.has_tree || self.track_exe
+    }
+
+    /// Evaluates one event, updating process tracking.
+    pub fn matches(&mut self, ev: &EventSlice<'_>) -> bool {
+        let id = ev.event_id();
+        let pid = ev.pid();
+        if self.track_exe
+            && id == event_id::SCHED_PROCESS_EXEC
+            && let Some(a) = ev.arg(1)
+        {
+            self.exe.insert(pid, a.data.to_vec());
+        }
+        if self.has_tree && (self.tree.contains(&ev.ppid()) && !self.tree.contains(&pid)) {
+            self.tree.insert(pid);
+        }
+        let mut in_scope = self.scope.iter().all(|c| self.cond(c, ev));
+        if self.follow
+            && (in_scope || self.followed.contains(&pid) || self.followed.contains(&ev.ppid()))
+        {
+            in_scope = true;
+            self.followed.insert(pid);
+        }
+        if id == event_id::SCHED_PROCESS_FORK {
+            let child = ev.arg(6).map(|a| a.scalar() as u32);
+            if let Some(child) = child {
+                if self.follow && in_scope {
+                    self.followed.insert(child);
+                }
+                if self.has_tree && self.tree.contains(&pid) {
+                    self.tree.insert(child);
+                }
+            }
+        }
+        let keep = in_scope
+            && self.events.as_ref().is_none_or(|s| s.contains(&id))
+            && self
+                .per_event
+                .get(&id)
+                .is_none_or(|conds| conds.iter().all(|c| self.cond(c, ev)));
+        if id == event_id::SCHED_PROCESS_EXIT && ev.arg(2).is_some_and(|a| a.scalar() != 0) {
+            // The whole process is gone: forget it, so tracking stays bounded.
+            self.followed.remove(&pid);
+            self.tree.remove(&pid);
+            self.exe.remove(&pid);
+        }
+        if keep {
+            self.matched += 1;
+        }
+        keep
+    }
+
+    fn cond(&self, c: &Cond, ev: &EventSlice<'_>) -> bool {
+        match c {
+            Cond::New => ev.thread_start() >= self.start_mono,
+            Cond::Tree => self.tree.contains(&ev.pid()),
+            Cond::Str(field, g) => match field {
+                StrField::Comm => g.matches_str(ev.comm()),
+                StrField::Uts => g.matches_str(ev.uts()),
+                StrField::Executable => {
+                    g.matches_str(self.exe.get(&ev.pid()).map_or(&[][..], |v| &v[..]))
+                }
+                StrField::Arg(i) => match ev.arg(*i) {
+                    Some(a) if a.kind == item::STR_ARRAY => {
+                        // Any element may match an `=`; `!=` must hold for all.
+                        let mut any = false;
+                        for s in a.strings() {
+                            if g.matches_str(s) {
+                                any = true;
+                            }
+                        }
+                        any
+                    }
+                    Some(a) => g.matches_str(a.data),
+                    None => g.matches_str(b""),
+                },
+            },
+            Cond::Num(field, g) => {
+                let n: i128 = match field {
+                    NumField::Pid => ev.pid() as i128,
+                    NumField::Tid => ev.tid() as i128,
+                    NumField::Ppid => ev.ppid() as i128,
+                    NumField::Uid => ev.uid() as i128,
+                    NumField::Gid => ev.gid() as i128,
+                    NumField::MntNs => ev.mnt_ns() as i128,
+                    NumField::PidNs => ev.pid_ns() as i128,
+                    NumField::Cgroup => ev.cgroup_id() as i128,
+                    NumField::RetVal => ev.retval() as i128,
+                    NumField::Arg(i, ty) => match ev.arg(*i) {
+                        Some(a) => scalar_value(a.scalar(), *ty),
+                        None => return false,
+                    },
+                };
+                g.matches_num(n)
+            }
+        }
+    }
+
+    /// The part of this filter the kernel can evaluate with the same result.
+    pub fn pushdown(&self) -> Pushdown {
+        let mut p = Pushdown {
+            events: self.events.clone(),
+            ..Default::default()
+        };
+        if self.needs_lifecycle() {
+            // Descendants and exec-tracked processes do not match the scope
+            // keys themselves; the kernel must not drop them.
+            return Pushdown {
+                events: p.events,
+                ..Default::default()
+            };
+        }
+        fn set<T: Copy + TryFrom<i128>>(g: &Group<i128>) -> Option<(bool, Vec<T>)> {
+            if !g.cmp.is_empty() || (!g.eq_set.is_empty() && !g.ne_set.is_empty()) {
+                return None;
+            }
+            let (neg, vals) = if g.eq_set.is_empty() {
+                (true, &g.ne_set)
+            } else {
+                (false, &g.eq_set)
+            };
+            let v: Option<Vec<T>> = vals.iter().map(|&x| T::try_from(x).ok()).collect();
+            v.map(|v| (neg, v))
+        }
+        for c in &self.scope {
+            match c {
+                Cond::Str(StrField::Comm, g) => {
+                    let only_exact = g.eq_pat.is_empty() && g.ne_pat.is_empty();
+                    let one_side = g.eq_set.is_empty() || g.ne_set.is_empty();
+                    // The kernel compares 16-byte comms; longer names never match.
+                    if only_exact && one_side {
+                        let (neg, vals) = if g.eq_set.is_empty() {
+                            (true, &g.ne_set)
+                        } else {
+                            (false, &g.eq_set)
+                        };
+                        p.comm =
+                            Some((neg, vals.iter().filter(|v| v.len() < 16).cloned().collect()));
+                        if !neg && p.comm.as_ref().is_some_and(|(_, v)| v.is_empty()) {
+                            // Every name is too long to ever match.
+                            p.comm = Some((false, vec![]));
+                        }
+                    }
+                }
+                Cond::Num(NumField::Pid, g) => p.pid = set(g),
+                Cond::Num(NumField::Tid, g) => p.tid = set(g),
+                Cond::Num(NumField::Uid, g) => p.uid = set(g),
+                Cond::Num(NumField::MntNs, g) => p.mntns = set(g),
+                Cond::Num(NumField::PidNs, g) => p.pidns = set(g),
+                Cond::Num(NumField::Cgroup, g) => p.cgroup = set(g),
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// A scalar argument as the number its type means.
+pub fn scalar_value(raw: u64, ty: ArgType) -> i128 {
+    match ty {
+        ArgType::I32 => raw as u32 as i32 as i128,
+        ArgType::U32 => raw as u32 as i128,
+        ArgType::I64 => raw as i64 as i128,
+        _ => raw as i128,
+    }
+}
+
+fn num(v: &str, what: &str, e: &Expr) -> Result<i128, CompileError> {
+    parse_num(v).ok_or_else(|| CompileError::NotANumber {
+        value: v.into(),
+        what: what.into(),
+        expr: e.text.clone(),
+    })
+}
+
+fn push_cond(f: &mut Filter, ev: Option<u32>, c: Cond) {
+    match ev {
+        Some(id) => f.per_event.entry(id).or_default().push(c),
+        None => f.scope.push(c),
+    }
+}
+
+/// Groups of one key's values, per event (None: every event).
+type Groups<F, T> = Vec<(Option<u32>, F, Group<T>)>;
+
+/// The group for (`ev`, `field`), created on first use.
+fn group<F: PartialEq, T: Default>(
+    v: &mut Groups<F, T>,
+    ev: Option<u32>,
+    field: F,
+) -> &mut Group<T> {
+    let i = match v.iter().position(|(e, f, _)| *e == ev && *f == field) {
+        Some(i) => i,
+        None => {
+            v.push((ev, field, Group::default()));
+            v.len() - 1
+        }
+    };
+    &mut v[i].2
+}

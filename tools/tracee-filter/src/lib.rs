@@ -1,0 +1,22 @@
+//! Tracee-style filter expressions over the tracee-rs stream.
+//!
+//! Expressions are parsed once ([`parse_all`]), compiled against the
+//! catalog in the stream's preamble ([`Filter::compile`]), then evaluated on
+//! each event record in place; kept records are forwarded byte for byte.
+//!
+//! ```
+//! use tracee_filter::{parse_all, Filter};
+//! use wire::preamble::Catalog;
+//! let terms = parse_all(&["comm=bash,sh", "uid!=0"]).unwrap();
+//! let f = Filter::compile(&terms, &Catalog::default(), 0).unwrap();
+//! assert_eq!(f.matched(), 0);
+//! ```
+pub mod eval;
+pub mod expr;
+pub mod run;
+
+pub use eval::{CompileError, Filter, Pushdown};
+pub use expr::{ParseError, Term, parse, parse_all};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,78 @@
+//! The tracee-filter tool: stream in, kept records out.
+
+use std::io::{self, Read};
+
+use wire::out::{Out, is_broken_pipe};
+use wire::reader::{StreamError, StreamReader};
+use wire::{EventSlice, kind};
+
+use crate::{Filter, Term};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("{0}")]
+    Compile(#[from] crate::CompileError),
+    #[error("write error: {0}")]
+    Write(io::Error),
+}
+
+/// How a run ended.
+pub enum Outcome {
+    /// Input ended; how many events were kept.
+    Done { matched: u64 },
+    /// The reader downstream went away.
+    Closed,
+}
+
+/// Filters the stream from `input` to `out`.
+pub fn run<R: Read>(input: R, terms: &[Term], out: &mut Out) -> Result<Outcome, RunError> {
+    let mut r = StreamReader::new(input)?;
+    let pre = r.preamble().clone();
+    let mut filter = Filter::compile(terms, &pre.catalog, pre.start_mono_ns)?;
+    macro_rules! w {
+        ($e:expr) => {
+            match $e {
+                Ok(()) => {}
+                Err(e) if is_broken_pipe(&e) => return Ok(Outcome::Closed),
+                Err(e) => return Err(RunError::Write(e)),
+            }
+        };
+    }
+    w!(out.write_unit(r.preamble_bytes()));
+    loop {
+        let mut flush = || out_flush(out);
+        let rec = match r.next_record(&mut flush) {
+            Ok(Some(rec)) => rec,
+            Ok(None) => break,
+            Err(StreamError::Io(e)) if is_broken_pipe(&e) => return Ok(Outcome::Closed),
+            Err(e) => {
+                // Keep what was already accepted before reporting.
+                let _ = out.flush();
+                return Err(e.into());
+            }
+        };
+        let keep = match rec.kind() {
+            kind::EVENT => {
+                let ev = EventSlice::from_record(rec).map_err(StreamError::from)?;
+                filter.matches(&ev)
+            }
+            _ => true,
+        };
+        if keep {
+            w!(out.write_unit(rec.bytes()));
+        }
+    }
+    w!(out.flush());
+    Ok(Outcome::Done {
+        matched: filter.matched(),
+    })
+}
+
+fn out_flush(out: &mut Out) -> io::Result<()> {
+    match out.flush() {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        r => r,
+    }
+}

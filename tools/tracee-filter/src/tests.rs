@@ -1,0 +1,234 @@
+use wire::build::{EventBuilder, name16};
+use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, event_flags};
+use wire::{EventContext, EventSlice, RecordSlice, event_id};
+
+use crate::{Filter, parse_all};
+
+const OPENAT: u32 = 257;
+const EXECVE: u32 = 59;
+
+fn cat() -> Catalog {
+    let arg = |n: &str, t: &str, ty| ArgDef {
+        name: n.into(),
+        type_name: t.into(),
+        ty,
+    };
+    Catalog::new(vec![
+        EventDef {
+            id: OPENAT,
+            name: "openat".into(),
+            flags: event_flags::SYSCALL,
+            args: vec![
+                arg("dfd", "int", ArgType::I32),
+                arg("filename", "const char*", ArgType::Str),
+                arg("flags", "int", ArgType::I32),
+            ],
+        },
+        EventDef {
+            id: EXECVE,
+            name: "execve".into(),
+            flags: event_flags::SYSCALL,
+            args: vec![
+                arg("filename", "const char*", ArgType::Str),
+                arg("argv", "const char*const*", ArgType::StrArray),
+            ],
+        },
+        EventDef {
+            id: event_id::SCHED_PROCESS_FORK,
+            name: "sched_process_fork".into(),
+            flags: 0,
+            args: (0..8)
+                .map(|i| arg(&format!("a{i}"), "int", ArgType::I32))
+                .chain([arg("start_time", "unsigned long", ArgType::U64)])
+                .collect(),
+        },
+        EventDef {
+            id: event_id::SCHED_PROCESS_EXIT,
+            name: "sched_process_exit".into(),
+            flags: 0,
+            args: vec![
+                arg("exit_code", "long", ArgType::I64),
+                arg("signal_code", "int", ArgType::I32),
+                arg("process_group_exit", "bool", ArgType::Bool),
+            ],
+        },
+    ])
+}
+
+fn ctx(id: u32, comm: &str, pid: u32, ppid: u32, uid: u32, ret: i64) -> EventContext {
+    EventContext {
+        event_id: id,
+        comm: name16(comm),
+        pid,
+        tid: pid,
+        ppid,
+        uid,
+        retval: ret,
+        thread_start: 100,
+        ..Default::default()
+    }
+}
+
+fn openat(comm: &str, pid: u32, uid: u32, path: &str, ret: i64) -> Vec<u8> {
+    EventBuilder::new(&ctx(OPENAT, comm, pid, 1, uid, ret))
+        .scalar(0, -100i64 as u64)
+        .str(1, path)
+        .scalar(2, 0)
+        .finish()
+}
+
+fn fork(pid: u32, child: u32) -> Vec<u8> {
+    let mut b = EventBuilder::new(&ctx(event_id::SCHED_PROCESS_FORK, "x", pid, 1, 0, 0));
+    for i in 0..8u8 {
+        b = b.scalar(i, if i == 6 { child as u64 } else { 0 });
+    }
+    b.scalar(8, 0).finish()
+}
+
+fn exit(pid: u32, ppid: u32) -> Vec<u8> {
+    EventBuilder::new(&ctx(event_id::SCHED_PROCESS_EXIT, "x", pid, ppid, 0, 0))
+        .scalar(0, 0)
+        .scalar(1, 0)
+        .scalar(2, 1)
+        .finish()
+}
+
+fn keep(f: &mut Filter, rec: &[u8]) -> bool {
+    let (r, _) = RecordSlice::from_slice(rec, 0).unwrap();
+    f.matches(&EventSlice::from_record(r).unwrap())
+}
+
+fn filter(exprs: &[&str]) -> Filter {
+    Filter::compile(&parse_all(exprs).unwrap(), &cat(), 50).unwrap()
+}
+
+#[test]
+fn combination_rules() {
+    // Several = values of one key OR.
+    let mut f = filter(&["comm=bash,sh"]);
+    assert!(keep(&mut f, &openat("bash", 1, 0, "/a", 0)));
+    assert!(keep(&mut f, &openat("sh", 1, 0, "/a", 0)));
+    assert!(!keep(&mut f, &openat("zsh", 1, 0, "/a", 0)));
+    // Repeating the key adds values, still OR.
+    let mut f = filter(&["comm=bash", "comm=sh"]);
+    assert!(keep(&mut f, &openat("sh", 1, 0, "/a", 0)));
+    // Different keys AND.
+    let mut f = filter(&["comm=bash", "uid=1000"]);
+    assert!(keep(&mut f, &openat("bash", 1, 1000, "/a", 0)));
+    assert!(!keep(&mut f, &openat("bash", 1, 0, "/a", 0)));
+    // != values AND.
+    let mut f = filter(&["uid!=0,1000"]);
+    assert!(!keep(&mut f, &openat("a", 1, 0, "/a", 0)));
+    assert!(!keep(&mut f, &openat("a", 1, 1000, "/a", 0)));
+    assert!(keep(&mut f, &openat("a", 1, 5, "/a", 0)));
+    // Comparisons.
+    let mut f = filter(&["uid>=1000", "uid<2000"]);
+    assert!(keep(&mut f, &openat("a", 1, 1500, "/a", 0)));
+    assert!(!keep(&mut f, &openat("a", 1, 2000, "/a", 0)));
+    assert!(!keep(&mut f, &openat("a", 1, 999, "/a", 0)));
+}
+
+#[test]
+fn string_patterns() {
+    let mut f = filter(&["comm=ba*"]);
+    assert!(keep(&mut f, &openat("bash", 1, 0, "/", 0)));
+    assert!(!keep(&mut f, &openat("zsh", 1, 0, "/", 0)));
+    let mut f = filter(&["comm=*sh"]);
+    assert!(keep(&mut f, &openat("zsh", 1, 0, "/", 0)));
+    let mut f = filter(&["comm=*as*"]);
+    assert!(keep(&mut f, &openat("bash", 1, 0, "/", 0)));
+    assert!(!keep(&mut f, &openat("zsh", 1, 0, "/", 0)));
+    let mut f = filter(&["comm!=ba*"]);
+    assert!(!keep(&mut f, &openat("bash", 1, 0, "/", 0)));
+    assert!(keep(&mut f, &openat("zsh", 1, 0, "/", 0)));
+}
+
+#[test]
+fn event_filters() {
+    let mut f = filter(&["openat.data.pathname=/etc/*"]);
+    assert!(keep(&mut f, &openat("a", 1, 0, "/etc/passwd", 3)));
+    assert!(!keep(&mut f, &openat("a", 1, 0, "/tmp/x", 3)));
+    let mut f = filter(&["openat.retval<0"]);
+    assert!(keep(&mut f, &openat("a", 1, 0, "/x", -2)));
+    assert!(!keep(&mut f, &openat("a", 1, 0, "/x", 3)));
+    let mut f = filter(&["openat.scope.uid=0"]);
+    assert!(keep(&mut f, &openat("a", 1, 0, "/x", 3)));
+    assert!(!keep(&mut f, &openat("a", 1, 7, "/x", 3)));
+    let mut f = filter(&["openat.data.dfd=-100"]);
+    assert!(keep(&mut f, &openat("a", 1, 0, "/x", 3)));
+    let mut f = filter(&["event=execve"]);
+    assert!(!keep(&mut f, &openat("a", 1, 0, "/x", 3)));
+    let mut f = filter(&["event!=execve"]);
+    assert!(keep(&mut f, &openat("a", 1, 0, "/x", 3)));
+    let mut f = filter(&["event=open*"]);
+    assert!(keep(&mut f, &openat("a", 1, 0, "/x", 3)));
+}
+
+#[test]
+fn compile_errors_name_what_is_wrong() {
+    let c = cat();
+    let e = Filter::compile(&parse_all(&["event=nosuch"]).unwrap(), &c, 0)
+        .err()
+        .unwrap();
+    assert_eq!(e.to_string(), "unknown event 'nosuch' in 'event=nosuch'");
+    let e = Filter::compile(&parse_all(&["openat.data.zz=1"]).unwrap(), &c, 0)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("has no argument 'zz'"));
+    let e = Filter::compile(&parse_all(&["openat.data.dfd=abc"]).unwrap(), &c, 0)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("not a number"));
+}
+
+#[test]
+fn follow_tracks_descendants_and_forgets_the_dead() {
+    let mut f = filter(&["comm=parent", "follow"]);
+    assert!(keep(&mut f, &openat("parent", 10, 0, "/", 0)));
+    // A fork by the parent makes the child followed before it runs.
+    assert!(!keep(&mut f, &openat("other", 99, 0, "/", 0)));
+    keep(&mut f, &fork(10, 11));
+    assert!(keep(&mut f, &openat("sh", 11, 0, "/", 0)));
+    // A grandchild known only by its ppid.
+    let mut rec = openat("grandchild", 12, 0, "/", 0);
+    rec[wire::off::PPID..wire::off::PPID + 4].copy_from_slice(&11u32.to_le_bytes());
+    assert!(keep(&mut f, &rec));
+    // Without follow the same events do not match.
+    let mut g = filter(&["comm=parent"]);
+    assert!(!keep(&mut g, &openat("sh", 11, 0, "/", 0)));
+    // Process exit removes the entries: state stays bounded.
+    for pid in [10, 11, 12] {
+        keep(&mut f, &exit(pid, 1));
+    }
+    assert_eq!(f.tracked(), 0);
+}
+
+#[test]
+fn pid_new_and_tree() {
+    let mut f = filter(&["pid=new"]);
+    assert!(
+        keep(&mut f, &openat("a", 1, 0, "/", 0)),
+        "thread_start 100 >= start 50"
+    );
+    let mut f = filter(&["tree=10"]);
+    assert!(keep(&mut f, &openat("a", 10, 0, "/", 0)));
+    keep(&mut f, &fork(10, 20));
+    assert!(keep(&mut f, &openat("b", 20, 0, "/", 0)));
+    assert!(!keep(&mut f, &openat("c", 30, 0, "/", 0)));
+}
+
+#[test]
+fn pushdown_is_only_what_the_kernel_can_do_exactly() {
+    let p = filter(&["comm=bash,sh", "uid=0", "event=openat"]).pushdown();
+    let (neg, mut comms) = p.comm.unwrap();
+    comms.sort();
+    assert!(!neg);
+    assert_eq!(comms, vec![b"bash".to_vec(), b"sh".to_vec()]);
+    assert_eq!(p.uid, Some((false, vec![0])));
+    assert_eq!(p.events, Some([OPENAT].into_iter().collect()));
+    // Patterns, comparisons and follow stay in user space.
+    assert_eq!(filter(&["comm=ba*"]).pushdown().comm, None);
+    assert_eq!(filter(&["uid>0"]).pushdown().uid, None);
+    assert_eq!(filter(&["comm=bash", "follow"]).pushdown().comm, None);
+    assert_eq!(filter(&["pid!=1"]).pushdown().pid, Some((true, vec![1])));
+}

@@ -1,0 +1,549 @@
+//! Formatting tracee-rs streams: `table`, `table-verbose`, `json` (Tracee's
+//! field names) and `none` (counts only).
+//!
+//! ```
+//! use tracee_fmt::{Format, Printer};
+//! use wire::preamble::{Catalog, Preamble};
+//! let pre = Preamble { version: 1, boot_epoch_ns: 0, start_mono_ns: 0, hostname: "h".into(),
+//!     kernel_release: "6.18".into(), catalog: Catalog::default() };
+//! let p = Printer::new(Format::Json, false, pre);
+//! let mut out = Vec::new();
+//! p.header(&mut out);
+//! assert!(out.is_empty());
+//! ```
+pub mod parse;
+pub mod run;
+
+use std::fmt::Write as _;
+
+use wire::preamble::{ArgType, EventDef, Preamble};
+use wire::{EventSlice, LostBody, item, lost_reason};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    TableVerbose,
+    Json,
+    None,
+}
+
+impl Format {
+    pub fn from_name(s: &str) -> Option<Format> {
+        Some(match s {
+            "table" => Format::Table,
+            "table-verbose" => Format::TableVerbose,
+            "json" => Format::Json,
+            "none" => Format::None,
+            _ => return None,
+        })
+    }
+}
+
+/// One argument's value, borrowed from the record where it can be.
+#[derive(Debug, PartialEq)]
+pub enum Value<'a> {
+    Int(i128),
+    Ptr(u64),
+    Bool(bool),
+    Str(&'a [u8]),
+    Strs(Vec<&'a [u8]>),
+    Sockaddr(&'a [u8]),
+    Bytes(&'a [u8]),
+    /// A flag or enum rendered by `--parse-arguments`.
+    Sym(String),
+}
+
+pub struct Arg<'a> {
+    pub name: &'a str,
+    pub type_name: &'a str,
+    pub value: Value<'a>,
+    pub truncated: bool,
+}
+
+pub struct Printer {
+    format: Format,
+    parse_args: bool,
+    pre: Preamble,
+}
+
+impl Printer {
+    pub fn new(format: Format, parse_args: bool, pre: Preamble) -> Printer {
+        Printer {
+            format,
+            parse_args,
+            pre,
+        }
+    }
+
+    pub fn preamble(&self) -> &Preamble {
+        &self.pre
+    }
+
+    pub fn header(&self, out: &mut Vec<u8>) {
+        match self.format {
+            Format::Table => out.extend_from_slice(
+                format!(
+                    "{:<16}{:<7}{:<16}{:<8}{:<8}{:<16}{:<20}{}\n",
+                    "TIME", "UID", "COMM", "PID", "TID", "RET", "EVENT", "ARGS"
+                )
+                .as_bytes(),
+            ),
+            Format::TableVerbose => out.extend_from_slice(
+                format!(
+                    "{:<16}{:<16}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}{}\n",
+                    "TIME",
+                    "UTS",
+                    "CGROUP_ID",
+                    "MNT_NS",
+                    "PID_NS",
+                    "UID",
+                    "COMM",
+                    "PID",
+                    "TID",
+                    "PPID",
+                    "RET",
+                    "EVENT",
+                    "ARGS"
+                )
+                .as_bytes(),
+            ),
+            _ => {}
+        }
+    }
+
+    /// The decoded arguments of `ev`, in catalog order.
+    pub fn args<'a>(
+        &'a self,
+        def: &'a EventDef,
+        ev: &EventSlice<'a>,
+    ) -> Result<Vec<Arg<'a>>, wire::DecodeError> {
+        let mut items: [Option<wire::ArgItem<'a>>; 32] = [None; 32];
+        for it in ev.args() {
+            let it = it?;
+            if let Some(slot) = items.get_mut(it.index as usize) {
+                *slot = Some(it);
+            }
+        }
+        let mut v = Vec::with_capacity(def.args.len());
+        for (i, a) in def.args.iter().enumerate() {
+            let it = items.get(i).copied().flatten();
+            let truncated = it.is_some_and(|it| it.truncated);
+            let value = match (a.ty, it) {
+                (_, None) => match a.ty {
+                    ArgType::Str => Value::Str(b""),
+                    ArgType::StrArray => Value::Strs(vec![]),
+                    ArgType::Sockaddr | ArgType::Bytes => Value::Bytes(b""),
+                    ArgType::Ptr => Value::Ptr(0),
+                    ArgType::Bool => Value::Bool(false),
+                    _ => Value::Int(0),
+                },
+                (t, Some(it)) if t.is_scalar() => {
+                    let raw = it.scalar();
+                    let sym = if self.parse_args {
+                        parse::symbolic(&def.name, &a.name, raw)
+                    } else {
+                        None
+                    };
+                    match (sym, t) {
+                        (Some(s), _) => Value::Sym(s),
+                        (None, ArgType::Ptr) => Value::Ptr(raw),
+                        (None, ArgType::Bool) => Value::Bool(raw != 0),
+                        (None, t) => Value::Int(scalar(raw, t)),
+                    }
+                }
+                (ArgType::Str, Some(it)) => Value::Str(it.data),
+                (ArgType::StrArray, Some(it)) => Value::Strs(it.strings().collect()),
+                (ArgType::Sockaddr, Some(it)) => Value::Sockaddr(it.data),
+                (_, Some(it)) => Value::Bytes(it.data),
+            };
+            v.push(Arg {
+                name: &a.name,
+                type_name: &a.type_name,
+                value,
+                truncated,
+            });
+        }
+        Ok(v)
+    }
+
+    /// Appends the formatted event to `out`.
+    pub fn event(&self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Result<(), wire::DecodeError> {
+        let id = ev.event_id();
+        let unknown;
+        let def = match self.pre.catalog.get(id) {
+            Some(d) => d,
+            None => {
+                unknown = EventDef {
+                    id,
+                    name: format!("event_{id}"),
+                    flags: 0,
+                    args: vec![],
+                };
+                &unknown
+            }
+        };
+        let args = self.args(def, ev)?;
+        match self.format {
+            Format::Json => self.json(def, ev, &args, out),
+            Format::Table | Format::TableVerbose => self.table(def, ev, &args, out),
+            Format::None => {}
+        }
+        Ok(())
+    }
+
+    fn syscall_name(&self, ev: &EventSlice<'_>) -> &str {
+        match ev.syscall() {
+            u32::MAX => "",
+            n => self.pre.catalog.get(n).map_or("", |d| d.name.as_str()),
+        }
+    }
+
+    fn json(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], out: &mut Vec<u8>) {
+        let mut s = String::with_capacity(512);
+        let epoch = |t: u64| self.pre.boot_epoch_ns.wrapping_add(t);
+        let _ = write!(
+            s,
+            "{{\"timestamp\":{},\"threadStartTime\":{},\"processorId\":{},\"processId\":{},\"cgroupId\":{},\
+             \"threadId\":{},\"parentProcessId\":{},\"hostProcessId\":{},\"hostThreadId\":{},\
+             \"hostParentProcessId\":{},\"userId\":{},\"mountNamespace\":{},\"pidNamespace\":{},\"processName\":",
+            epoch(ev.ts()),
+            epoch(ev.thread_start()),
+            ev.cpu(),
+            ev.ns_pid(),
+            ev.cgroup_id(),
+            ev.ns_tid(),
+            ev.ns_ppid(),
+            ev.pid(),
+            ev.tid(),
+            ev.ppid(),
+            ev.uid(),
+            ev.mnt_ns(),
+            ev.pid_ns(),
+        );
+        json_str(&mut s, ev.comm());
+        s.push_str(",\"hostName\":");
+        json_str(&mut s, ev.uts());
+        let _ = write!(
+            s,
+            ",\"container\":{{}},\"kubernetes\":{{}},\"eventId\":\"{}\",\"eventName\":",
+            ev.event_id()
+        );
+        json_str(&mut s, def.name.as_bytes());
+        let _ = write!(
+            s,
+            ",\"matchedPolicies\":[],\"argsNum\":{},\"returnValue\":{},\"syscall\":",
+            args.len(),
+            ev.retval()
+        );
+        json_str(&mut s, self.syscall_name(ev).as_bytes());
+        let _ = write!(
+            s,
+            ",\"stackAddresses\":null,\"contextFlags\":{{\"containerStarted\":false,\"isCompat\":{}}},\"args\":[",
+            ev.is_compat()
+        );
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            json_str(&mut s, a.name.as_bytes());
+            s.push_str(",\"type\":");
+            let ty = if matches!(a.value, Value::Sym(_)) {
+                "string"
+            } else {
+                a.type_name
+            };
+            json_str(&mut s, ty.as_bytes());
+            s.push_str(",\"value\":");
+            json_value(&mut s, &a.value);
+            if a.truncated {
+                s.push_str(",\"truncated\":true");
+            }
+            s.push('}');
+        }
+        s.push_str("]}\n");
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    fn table(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], out: &mut Vec<u8>) {
+        let mut s = String::with_capacity(256);
+        let t = self.pre.boot_epoch_ns.wrapping_add(ev.ts());
+        let secs = t / 1_000_000_000;
+        let _ = write!(
+            s,
+            "{:02}:{:02}:{:02}:{:06}  ",
+            secs / 3600 % 24,
+            secs / 60 % 60,
+            secs % 60,
+            t % 1_000_000_000 / 1000
+        );
+        let comm = String::from_utf8_lossy(ev.comm());
+        let ret = match parse::errno_name(ev.retval()) {
+            Some(e) if self.parse_args => format!("{} -{e}", ev.retval()),
+            _ => ev.retval().to_string(),
+        };
+        if self.format == Format::TableVerbose {
+            let _ = write!(
+                s,
+                "{:<16}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}",
+                String::from_utf8_lossy(ev.uts()),
+                ev.cgroup_id(),
+                ev.mnt_ns(),
+                ev.pid_ns(),
+                ev.uid(),
+                comm,
+                ev.pid(),
+                ev.tid(),
+                ev.ppid(),
+                ret,
+                def.name
+            );
+        } else {
+            let _ = write!(
+                s,
+                "{:<7}{:<16}{:<8}{:<8}{:<16}{:<20}",
+                ev.uid(),
+                comm,
+                ev.pid(),
+                ev.tid(),
+                ret,
+                def.name
+            );
+        }
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(a.name);
+            s.push_str(": ");
+            text_value(&mut s, &a.value);
+            if a.truncated {
+                s.push_str("...");
+            }
+        }
+        s.push('\n');
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn lost(&self, l: &LostBody, out: &mut Vec<u8>) {
+        let reason = match l.reason {
+            lost_reason::RING_FULL => "kernel_ring_full",
+            lost_reason::TABLE_FULL => "syscall_table_full",
+            lost_reason::OUTPUT_FULL => "output_full",
+            _ => "unknown",
+        };
+        match self.format {
+            Format::Json => {
+                let _ = writeln!(
+                    out_string(out),
+                    "{{\"lostEvents\":{{\"timestamp\":{},\"processorId\":{},\"count\":{},\"reason\":\"{reason}\"}}}}",
+                    self.pre.boot_epoch_ns.wrapping_add(l.ts),
+                    l.cpu,
+                    l.count
+                );
+            }
+            Format::Table | Format::TableVerbose => {
+                let _ = writeln!(
+                    out_string(out),
+                    "LOST {} events on cpu {} ({reason})",
+                    l.count,
+                    l.cpu
+                );
+            }
+            Format::None => {}
+        }
+    }
+}
+
+/// `Vec<u8>` as a `fmt::Write` sink.
+fn out_string(v: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
+    struct W<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    W(v)
+}
+
+fn scalar(raw: u64, t: ArgType) -> i128 {
+    match t {
+        ArgType::I32 => raw as u32 as i32 as i128,
+        ArgType::U32 => raw as u32 as i128,
+        ArgType::I64 => raw as i64 as i128,
+        _ => raw as i128,
+    }
+}
+
+/// Writes `b` as a JSON string; bytes that are not UTF-8 become U+FFFD.
+pub fn json_str(s: &mut String, b: &[u8]) {
+    s.push('"');
+    for c in String::from_utf8_lossy(b).chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(s, "\\u{:04x}", c as u32);
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+}
+
+fn json_value(s: &mut String, v: &Value<'_>) {
+    match v {
+        Value::Int(n) => {
+            let _ = write!(s, "{n}");
+        }
+        Value::Ptr(p) => {
+            let _ = write!(s, "\"0x{p:x}\"");
+        }
+        Value::Bool(b) => {
+            let _ = write!(s, "{b}");
+        }
+        Value::Str(b) => json_str(s, b),
+        Value::Sym(t) => json_str(s, t.as_bytes()),
+        Value::Strs(v) => {
+            s.push('[');
+            for (i, e) in v.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                json_str(s, e);
+            }
+            s.push(']');
+        }
+        Value::Sockaddr(b) => {
+            s.push('{');
+            for (i, (k, val)) in sockaddr(b).iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                json_str(s, k.as_bytes());
+                s.push(':');
+                json_str(s, val.as_bytes());
+            }
+            s.push('}');
+        }
+        Value::Bytes(b) => {
+            s.push('"');
+            for x in b.iter() {
+                let _ = write!(s, "{x:02x}");
+            }
+            s.push('"');
+        }
+    }
+}
+
+fn text_value(s: &mut String, v: &Value<'_>) {
+    match v {
+        Value::Str(b) => s.push_str(&String::from_utf8_lossy(b)),
+        Value::Sym(t) => s.push_str(t),
+        Value::Ptr(p) => {
+            let _ = write!(s, "0x{p:x}");
+        }
+        Value::Strs(v) => {
+            s.push('[');
+            for (i, e) in v.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                s.push_str(&String::from_utf8_lossy(e));
+            }
+            s.push(']');
+        }
+        Value::Sockaddr(b) => {
+            s.push('{');
+            for (i, (k, val)) in sockaddr(b).iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                let _ = write!(s, "{k}: {val}");
+            }
+            s.push('}');
+        }
+        other => json_value(s, other),
+    }
+}
+
+/// A `struct sockaddr` as Tracee shows it: family and the fields of that
+/// family, as strings.
+pub fn sockaddr(b: &[u8]) -> Vec<(&'static str, String)> {
+    if b.len() < 2 {
+        return vec![];
+    }
+    let family = u16::from_le_bytes([b[0], b[1]]);
+    let port = |b: &[u8]| {
+        if b.len() >= 4 {
+            u16::from_be_bytes([b[2], b[3]]).to_string()
+        } else {
+            String::new()
+        }
+    };
+    match family {
+        2 => {
+            let addr = if b.len() >= 8 {
+                std::net::Ipv4Addr::new(b[4], b[5], b[6], b[7]).to_string()
+            } else {
+                String::new()
+            };
+            vec![
+                ("sa_family", "AF_INET".into()),
+                ("sin_port", port(b)),
+                ("sin_addr", addr),
+            ]
+        }
+        10 => {
+            let mut a = [0u8; 16];
+            let addr = if b.len() >= 24 {
+                a.copy_from_slice(&b[8..24]);
+                std::net::Ipv6Addr::from(a).to_string()
+            } else {
+                String::new()
+            };
+            let u32_at = |o: usize| {
+                b.get(o..o + 4)
+                    .map_or(0, |x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+            };
+            let scope = b
+                .get(24..28)
+                .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+            vec![
+                ("sa_family", "AF_INET6".into()),
+                ("sin6_port", port(b)),
+                ("sin6_flowinfo", u32_at(4).to_string()),
+                ("sin6_addr", addr),
+                ("sin6_scopeid", scope.to_string()),
+            ]
+        }
+        1 => {
+            let p = &b[2..];
+            let path = match p.first() {
+                // Abstract socket: leading NUL, shown with '@' as ss(8) does.
+                Some(0) if p.len() > 1 => format!(
+                    "@{}",
+                    String::from_utf8_lossy(p[1..].split(|&c| c == 0).next().unwrap_or(&[]))
+                ),
+                _ => {
+                    String::from_utf8_lossy(p.split(|&c| c == 0).next().unwrap_or(&[])).into_owned()
+                }
+            };
+            vec![("sa_family", "AF_UNIX".into()), ("sun_path", path)]
+        }
+        f => vec![(
+            "sa_family",
+            parse::symbolic("socket", "family", f as u64).unwrap_or_else(|| f.to_string()),
+        )],
+    }
+}
+
+/// Truncation flags of item kinds, for readers that need them.
+pub const TRUNCATED: u8 = item::TRUNCATED;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,91 @@
+//! The tracee-fmt tool: stream in, text out.
+
+use std::io::{self, Read};
+
+use wire::out::{Out, is_broken_pipe};
+use wire::reader::{StreamError, StreamReader};
+use wire::{EndBody, EventSlice, LostBody, kind};
+
+use crate::{Format, Printer};
+
+/// Counts for the summary on stderr.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub events: u64,
+    pub lost: u64,
+    /// The collector's totals, if the stream ended cleanly.
+    pub end: Option<EndBody>,
+    /// The reader downstream went away.
+    pub closed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("write error: {0}")]
+    Write(io::Error),
+}
+
+pub fn run<R: Read>(
+    input: R,
+    format: Format,
+    parse_args: bool,
+    out: &mut Out,
+) -> Result<Summary, RunError> {
+    let mut r = StreamReader::new(input)?;
+    let p = Printer::new(format, parse_args, r.preamble().clone());
+    let mut sum = Summary::default();
+    let mut buf = Vec::with_capacity(4096);
+    p.header(&mut buf);
+    macro_rules! w {
+        ($e:expr) => {
+            match $e {
+                Ok(()) => {}
+                Err(e) if is_broken_pipe(&e) => {
+                    sum.closed = true;
+                    return Ok(sum);
+                }
+                Err(e) => return Err(RunError::Write(e)),
+            }
+        };
+    }
+    w!(out.write_unit(&buf));
+    loop {
+        let mut flush = || match out.flush() {
+            Err(e) if is_broken_pipe(&e) => Ok(()),
+            r => r,
+        };
+        let rec = match r.next_record(&mut flush) {
+            Ok(Some(rec)) => rec,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = out.flush();
+                return Err(e.into());
+            }
+        };
+        buf.clear();
+        match rec.kind() {
+            kind::EVENT => {
+                let ev = EventSlice::from_record(rec).map_err(StreamError::from)?;
+                if let Err(e) = p.event(&ev, &mut buf) {
+                    let _ = out.flush();
+                    return Err(StreamError::Decode(e).into());
+                }
+                sum.events += 1;
+            }
+            kind::LOST => {
+                let l = LostBody::from_record(rec);
+                sum.lost += l.count;
+                p.lost(&l, &mut buf);
+            }
+            kind::END => sum.end = Some(EndBody::from_record(rec)),
+            _ => {}
+        }
+        if !buf.is_empty() {
+            w!(out.write_unit(&buf));
+        }
+    }
+    w!(out.flush());
+    Ok(sum)
+}

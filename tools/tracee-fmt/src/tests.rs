@@ -1,0 +1,224 @@
+use wire::build::{EventBuilder, name16};
+use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, Preamble, event_flags};
+use wire::{EventContext, EventSlice, LostBody, RecordSlice, item};
+
+use crate::{Format, Printer, sockaddr};
+
+fn pre() -> Preamble {
+    let arg = |n: &str, t: &str, ty| ArgDef {
+        name: n.into(),
+        type_name: t.into(),
+        ty,
+    };
+    Preamble {
+        version: 1,
+        boot_epoch_ns: 1_000_000_000_000_000_000,
+        start_mono_ns: 0,
+        hostname: "box".into(),
+        kernel_release: "6.18".into(),
+        catalog: Catalog::new(vec![
+            EventDef {
+                id: 257,
+                name: "openat".into(),
+                flags: event_flags::SYSCALL,
+                args: vec![
+                    arg("dfd", "int", ArgType::I32),
+                    arg("filename", "const char*", ArgType::Str),
+                    arg("flags", "int", ArgType::I32),
+                    arg("mode", "umode_t", ArgType::U32),
+                ],
+            },
+            EventDef {
+                id: 42,
+                name: "connect".into(),
+                flags: event_flags::SYSCALL,
+                args: vec![
+                    arg("fd", "int", ArgType::I32),
+                    arg("uservaddr", "struct sockaddr*", ArgType::Sockaddr),
+                    arg("addrlen", "int", ArgType::I32),
+                ],
+            },
+        ]),
+    }
+}
+
+fn openat() -> Vec<u8> {
+    let ctx = EventContext {
+        ts: 5,
+        event_id: 257,
+        syscall: 257,
+        pid: 10,
+        tid: 11,
+        ns_pid: 10,
+        uid: 1000,
+        retval: -2,
+        comm: name16("ba\"sh"),
+        uts: name16("box"),
+        ..Default::default()
+    };
+    EventBuilder::new(&ctx)
+        .scalar(0, -100i64 as u64)
+        .item(1, item::STR | item::TRUNCATED, b"/etc/pa\nss")
+        .scalar(2, 0o1101)
+        .scalar(3, 0o644)
+        .finish()
+}
+
+fn print(p: &Printer, rec: &[u8]) -> String {
+    let (r, _) = RecordSlice::from_slice(rec, 0).unwrap();
+    let mut out = Vec::new();
+    p.event(&EventSlice::from_record(r).unwrap(), &mut out)
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn json_has_tracee_fields() {
+    let p = Printer::new(Format::Json, false, pre());
+    let line = print(&p, &openat());
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["timestamp"], 1_000_000_000_000_000_005u64);
+    assert_eq!(v["eventId"], "257");
+    assert_eq!(v["eventName"], "openat");
+    assert_eq!(v["syscall"], "openat");
+    assert_eq!(v["processName"], "ba\"sh");
+    assert_eq!(v["hostName"], "box");
+    assert_eq!(v["hostProcessId"], 10);
+    assert_eq!(v["hostThreadId"], 11);
+    assert_eq!(v["userId"], 1000);
+    assert_eq!(v["returnValue"], -2);
+    assert_eq!(v["argsNum"], 4);
+    assert_eq!(v["contextFlags"]["isCompat"], false);
+    assert!(
+        v["container"].is_object() && v["kubernetes"].is_object() && v["stackAddresses"].is_null()
+    );
+    let args = v["args"].as_array().unwrap();
+    assert_eq!(args[0]["value"], -100);
+    assert_eq!(args[1]["value"], "/etc/pa\nss");
+    assert_eq!(args[1]["type"], "const char*");
+    assert_eq!(args[1]["truncated"], true);
+    assert_eq!(args[2]["value"], 0o1101);
+    for k in [
+        "threadStartTime",
+        "processorId",
+        "processId",
+        "cgroupId",
+        "threadId",
+        "parentProcessId",
+        "hostParentProcessId",
+        "mountNamespace",
+        "pidNamespace",
+        "matchedPolicies",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+}
+
+#[test]
+fn parsed_arguments_become_strings() {
+    let p = Printer::new(Format::Json, true, pre());
+    let v: serde_json::Value = serde_json::from_str(&print(&p, &openat())).unwrap();
+    assert_eq!(v["args"][0]["value"], "AT_FDCWD");
+    assert_eq!(v["args"][2]["value"], "O_WRONLY|O_CREAT|O_TRUNC");
+    assert_eq!(v["args"][2]["type"], "string");
+}
+
+#[test]
+fn table_line() {
+    let p = Printer::new(Format::Table, true, pre());
+    let line = print(&p, &openat());
+    assert!(line.contains("-2 -ENOENT"), "{line}");
+    assert!(line.contains("openat"));
+    assert!(line.contains("flags: O_WRONLY|O_CREAT|O_TRUNC"), "{line}");
+    assert!(line.contains("dfd: AT_FDCWD"), "{line}");
+    assert!(line.ends_with('\n') && line.matches('\n').count() == 1 || line.contains("pa\nss"));
+    let p = Printer::new(Format::TableVerbose, true, pre());
+    let mut h = Vec::new();
+    p.header(&mut h);
+    let h = String::from_utf8(h).unwrap();
+    for c in ["UTS", "CGROUP_ID", "MNT_NS", "PID_NS", "PPID"] {
+        assert!(h.contains(c));
+    }
+}
+
+#[test]
+fn sockaddrs() {
+    let mut v4 = vec![2, 0, 0x1f, 0x90, 127, 0, 0, 1];
+    v4.extend_from_slice(&[0; 8]);
+    assert_eq!(
+        sockaddr(&v4),
+        vec![
+            ("sa_family", "AF_INET".into()),
+            ("sin_port", "8080".into()),
+            ("sin_addr", "127.0.0.1".into())
+        ]
+    );
+    let mut un = vec![1, 0];
+    un.extend_from_slice(b"/run/x.sock\0");
+    assert_eq!(sockaddr(&un)[1], ("sun_path", "/run/x.sock".to_string()));
+    let mut v6 = vec![10, 0, 0, 80, 0, 0, 0, 0];
+    v6.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+    v6.extend_from_slice(&[0; 4]);
+    assert_eq!(sockaddr(&v6)[3], ("sin6_addr", "::1".to_string()));
+    assert!(sockaddr(&[2]).is_empty());
+    let ctx = EventContext {
+        event_id: 42,
+        ..Default::default()
+    };
+    let rec = EventBuilder::new(&ctx)
+        .scalar(0, 3)
+        .item(1, item::BYTES, &v4)
+        .scalar(2, 16)
+        .finish();
+    let v: serde_json::Value =
+        serde_json::from_str(&print(&Printer::new(Format::Json, false, pre()), &rec)).unwrap();
+    assert_eq!(v["args"][1]["value"]["sin_addr"], "127.0.0.1");
+}
+
+#[test]
+fn lost_notices_are_distinct() {
+    let l = LostBody {
+        cpu: 1,
+        reason: 0,
+        count: 7,
+        ts: 0,
+    };
+    let mut out = Vec::new();
+    Printer::new(Format::Json, false, pre()).lost(&l, &mut out);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["lostEvents"]["count"], 7);
+    assert!(v.get("eventName").is_none());
+    let mut out = Vec::new();
+    Printer::new(Format::Table, false, pre()).lost(&l, &mut out);
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .starts_with("LOST 7 events on cpu 1")
+    );
+}
+
+#[test]
+fn a_bad_item_is_an_error_not_a_panic() {
+    let mut rec = openat();
+    // Make the first item claim more bytes than the record has.
+    rec[wire::ARGS_OFFSET + 2] = 0xff;
+    rec[wire::ARGS_OFFSET + 1] = item::STR;
+    let (r, _) = RecordSlice::from_slice(&rec, 0).unwrap();
+    let p = Printer::new(Format::Json, false, pre());
+    assert!(
+        p.event(&EventSlice::from_record(r).unwrap(), &mut Vec::new())
+            .is_err()
+    );
+}
+
+#[test]
+fn unknown_event_ids_still_print() {
+    let ctx = EventContext {
+        event_id: 999,
+        ..Default::default()
+    };
+    let rec = EventBuilder::new(&ctx).finish();
+    let v: serde_json::Value =
+        serde_json::from_str(&print(&Printer::new(Format::Json, false, pre()), &rec)).unwrap();
+    assert_eq!(v["eventName"], "event_999");
+}

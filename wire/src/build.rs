@@ -1,0 +1,68 @@
+//! Building event records in user space, the way the kernel lays them out:
+//! for tests, fuzz seeds and tools that synthesise streams.
+
+use std::vec::Vec;
+
+use crate::{ARGS_OFFSET, EventContext, RecordHeader, item, kind};
+
+/// An event record under construction.
+pub struct EventBuilder {
+    buf: Vec<u8>,
+}
+
+impl EventBuilder {
+    pub fn new(ctx: &EventContext) -> EventBuilder {
+        let mut buf = std::vec![0u8; ARGS_OFFSET];
+        // SAFETY: EventContext is repr(C), Copy, and has no padding (its
+        // size is asserted), so its bytes are all initialised.
+        let b = unsafe {
+            core::slice::from_raw_parts(
+                (ctx as *const EventContext).cast::<u8>(),
+                EventContext::LEN,
+            )
+        };
+        buf[RecordHeader::LEN..].copy_from_slice(b);
+        EventBuilder { buf }
+    }
+
+    pub fn item(mut self, index: u8, kind_flags: u8, data: &[u8]) -> Self {
+        self.buf.push(index);
+        self.buf.push(kind_flags);
+        self.buf
+            .extend_from_slice(&(data.len() as u16).to_le_bytes());
+        self.buf.extend_from_slice(data);
+        self
+    }
+
+    pub fn scalar(self, index: u8, v: u64) -> Self {
+        self.item(index, item::SCALAR, &v.to_le_bytes())
+    }
+
+    pub fn str(self, index: u8, s: &str) -> Self {
+        self.item(index, item::STR, s.as_bytes())
+    }
+
+    pub fn strs(self, index: u8, v: &[&str]) -> Self {
+        let mut d = Vec::new();
+        for s in v {
+            d.extend_from_slice(s.as_bytes());
+            d.push(0);
+        }
+        self.item(index, item::STR_ARRAY, &d)
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let len = self.buf.len() as u32;
+        self.buf[0..4].copy_from_slice(&len.to_le_bytes());
+        self.buf[4..6].copy_from_slice(&kind::EVENT.to_le_bytes());
+        self.buf
+    }
+}
+
+/// A 16-byte comm or uts field from a string.
+pub fn name16(s: &str) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    let n = s.len().min(15);
+    a[..n].copy_from_slice(&s.as_bytes()[..n]);
+    a
+}
