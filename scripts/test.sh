@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The end-to-end tests run the tools' release binaries: build them first.
+cargo build --release
 cargo test --release

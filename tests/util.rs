@@ -6,8 +6,8 @@ use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// A built binary of this workspace (cargo test --workspace builds them
-/// next to the test executable's deps/ directory).
+/// A built binary of this workspace, next to the test executable's deps/
+/// directory (same profile).
 pub fn bin(name: &str) -> PathBuf {
     if name == "tracee-helper" {
         return PathBuf::from(env!("CARGO_BIN_EXE_tracee-helper"));
