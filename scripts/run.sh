@@ -10,6 +10,6 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "run.sh: tracing needs root: sudo $0 $*" >&2
     exit 2
 fi
-# Let Ctrl-C reach tracee-collect (which drains and writes the end record)
-# while tracee-fmt keeps reading until the stream ends.
-target/release/tracee-collect "$@" | (trap '' INT; exec target/release/tracee-fmt table)
+# Ctrl-C stops tracee-collect, which drains and ends the stream; tracee-fmt
+# (reading a pipe) ignores it and prints everything up to the end.
+target/release/tracee-collect "$@" | target/release/tracee-fmt table

@@ -293,3 +293,43 @@ fn fmt_prints_lost_notices_in_place_and_sums_them() {
     assert!(out.is_empty());
     assert_eq!(err.trim(), "tracee-fmt: 10 events, 5 lost");
 }
+
+#[test]
+fn ctrl_c_on_the_pipeline_does_not_cut_downstream_output() {
+    // Ctrl-C reaches every process of a terminal pipeline; the tools after
+    // the collector must keep reading until it ends the stream.
+    for (tool, args) in [("tracee-fmt", vec!["json"]), ("tracee-filter", vec![])] {
+        let mut child = Command::new(bin(tool))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&stream(10)).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{tool}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if tool == "tracee-fmt" {
+            assert_eq!(
+                json_lines(&out.stdout).len(),
+                11,
+                "10 events and a lost notice"
+            );
+        } else {
+            assert_eq!(out.stdout, stream(10));
+        }
+    }
+}

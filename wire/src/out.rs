@@ -76,6 +76,21 @@ impl Write for RawStdout {
 
 unsafe extern "C" {
     fn isatty(fd: i32) -> i32;
+    fn signal(sig: i32, handler: usize) -> usize;
+}
+
+/// A tool downstream of a pipe keeps reading when the terminal's Ctrl-C
+/// reaches the whole pipeline: the collector upstream stops on it, drains,
+/// and ends the stream, and what it drained must still be printed. With
+/// input from a file or a terminal, Ctrl-C stops the tool as usual.
+pub fn ignore_sigint_when_piped() {
+    use std::os::unix::fs::FileTypeExt;
+    const SIGINT: i32 = 2;
+    const SIG_IGN: usize = 1;
+    if std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.file_type().is_fifo()) {
+        // SAFETY: setting a signal's disposition to ignore.
+        unsafe { signal(SIGINT, SIG_IGN) };
+    }
 }
 
 unsafe fn libc_isatty(fd: i32) -> bool {

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    wire::out::ignore_sigint_when_piped();
     let mut out = wire::out::Out::stdout();
     match run(std::io::stdin().lock(), &terms, &mut out) {
         Ok(Outcome::Done { matched: 0 }) => ExitCode::from(1),

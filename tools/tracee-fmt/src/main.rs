@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
     }
     let parse = parse.unwrap_or(matches!(format, Format::Table | Format::TableVerbose));
+    wire::out::ignore_sigint_when_piped();
     let mut out = wire::out::Out::stdout();
     match run(std::io::stdin().lock(), format, parse, &mut out) {
         Ok(s) => {
