@@ -6,11 +6,16 @@ use wire::reader::StreamReader;
 use wire::{EventSlice, kind};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut r) = StreamReader::new(data) else { return };
+    let Ok(mut r) = StreamReader::new(data) else {
+        return;
+    };
     let pre = r.preamble().clone();
     let terms = tracee_filter::parse_all(&["comm=a*", "follow", "pid!=1"]).expect("valid terms");
-    let Ok(mut f) = tracee_filter::Filter::compile(&terms, &pre.catalog, 0) else { return };
-    let printers = [Format::Json, Format::Table, Format::TableVerbose].map(|fmt| Printer::new(fmt, true, pre.clone()));
+    let Ok(mut f) = tracee_filter::Filter::compile(&terms, &pre.catalog, 0) else {
+        return;
+    };
+    let printers = [Format::Json, Format::Table, Format::TableVerbose]
+        .map(|fmt| Printer::new(fmt, true, pre.clone()));
     let mut out = Vec::new();
     while let Ok(Some(rec)) = r.next_record(&mut || Ok(())) {
         if rec.kind() == kind::EVENT {
