@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --quiet
 if [ "$(id -u)" -ne 0 ]; then
-    echo "run.sh: tracing needs root: sudo $0 $*" >&2
+    echo "run.sh: tracing needs root; run it as root" >&2
     exit 2
 fi
 # Ctrl-C stops tracee-collect, which drains and ends the stream; tracee-fmt

@@ -333,3 +333,40 @@ fn ctrl_c_on_the_pipeline_does_not_cut_downstream_output() {
         }
     }
 }
+
+#[test]
+fn output_on_a_pipe_does_not_wait_for_more_input() {
+    // Block-buffered, but nothing waits for the buffer to fill: with the
+    // input pipe still open and idle, what was read is written. (The bound
+    // here is generous; the design bound is 100 ms.)
+    for (tool, args) in [("tracee-fmt", vec!["json"]), ("tracee-filter", vec![])] {
+        let mut child = Command::new(bin(tool))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let s = stream(1);
+        {
+            use std::io::Write;
+            stdin.write_all(&s).unwrap();
+            stdin.flush().unwrap();
+        }
+        let mut out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 64];
+            let n = out.read(&mut b).unwrap_or(0);
+            let _ = tx.send(n);
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(2));
+        drop(stdin);
+        let _ = child.wait();
+        assert!(
+            matches!(got, Ok(n) if n > 0),
+            "{tool} held its output while input was idle"
+        );
+    }
+}

@@ -77,6 +77,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
             _ => exprs.push(a),
         }
     }
+    // SAFETY: isatty only inspects the descriptor.
+    if unsafe { libc::isatty(1) } == 1 {
+        anyhow::bail!(
+            "stdout is a terminal: the stream is binary; pipe it into tracee-fmt or redirect it to a file"
+        );
+    }
     let events = events::select(&sel)?;
     let terms = tracee_filter::parse_all(&exprs)?;
     let totals = run::run(run::Config {
