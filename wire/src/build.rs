@@ -59,10 +59,11 @@ impl EventBuilder {
     }
 }
 
-/// A 16-byte comm or uts field from a string.
-pub fn name16(s: &str) -> [u8; 16] {
+/// A 16-byte comm or uts field, NUL-padded, at most 15 bytes of `s`.
+pub fn name16(s: impl AsRef<[u8]>) -> [u8; 16] {
+    let s = s.as_ref();
     let mut a = [0u8; 16];
     let n = s.len().min(15);
-    a[..n].copy_from_slice(&s.as_bytes()[..n]);
+    a[..n].copy_from_slice(&s[..n]);
     a
 }

@@ -41,6 +41,17 @@ impl ArgType {
             _ => return None,
         })
     }
+    /// A raw 64-bit scalar as the number this type means (sign-extended
+    /// or truncated as the C type would be).
+    pub fn number(self, raw: u64) -> i128 {
+        match self {
+            ArgType::I32 => raw as u32 as i32 as i128,
+            ArgType::U32 => raw as u32 as i128,
+            ArgType::I64 => raw as i64 as i128,
+            _ => raw as i128,
+        }
+    }
+
     pub fn is_scalar(self) -> bool {
         matches!(
             self,

@@ -169,7 +169,7 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>)> 
         "F_COMM",
         push.comm
             .as_ref()
-            .map(|(_, v)| v.iter().map(|c| name16(c)).collect()),
+            .map(|(_, v)| v.iter().map(wire::build::name16).collect()),
     )?;
     fill_set(&mut ebpf, "F_PID", push.pid.map(|(_, v)| v))?;
     fill_set(&mut ebpf, "F_TID", push.tid.map(|(_, v)| v))?;
@@ -194,13 +194,6 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>)> 
             .with_context(|| format!("attaching {prog} to raw tracepoint {tp}"))?;
     }
     Ok((ebpf, enabled))
-}
-
-fn name16(c: &[u8]) -> [u8; 16] {
-    let mut a = [0u8; 16];
-    let n = c.len().min(15);
-    a[..n].copy_from_slice(&c[..n]);
-    a
 }
 
 fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(

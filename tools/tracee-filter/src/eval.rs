@@ -497,7 +497,7 @@ impl Filter {
                     NumField::Cgroup => ev.cgroup_id() as i128,
                     NumField::RetVal => ev.retval() as i128,
                     NumField::Arg(i, ty) => match ev.arg(*i) {
-                        Some(a) => scalar_value(a.scalar(), *ty),
+                        Some(a) => ty.number(a.scalar()),
                         None => return false,
                     },
                 };
@@ -562,16 +562,6 @@ impl Filter {
             }
         }
         p
-    }
-}
-
-/// A scalar argument as the number its type means.
-pub fn scalar_value(raw: u64, ty: ArgType) -> i128 {
-    match ty {
-        ArgType::I32 => raw as u32 as i32 as i128,
-        ArgType::U32 => raw as u32 as i128,
-        ArgType::I64 => raw as i64 as i128,
-        _ => raw as i128,
     }
 }
 

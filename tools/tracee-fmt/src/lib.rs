@@ -148,7 +148,7 @@ impl Printer {
                         (Some(s), _) => Value::Sym(s),
                         (None, ArgType::Ptr) => Value::Ptr(raw),
                         (None, ArgType::Bool) => Value::Bool(raw != 0),
-                        (None, t) => Value::Int(scalar(raw, t)),
+                        (None, t) => Value::Int(t.number(raw)),
                     }
                 }
                 (ArgType::Str, Some(it)) => Value::Str(it.data),
@@ -365,15 +365,6 @@ fn out_string(v: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
         }
     }
     W(v)
-}
-
-fn scalar(raw: u64, t: ArgType) -> i128 {
-    match t {
-        ArgType::I32 => raw as u32 as i32 as i128,
-        ArgType::U32 => raw as u32 as i128,
-        ArgType::I64 => raw as i64 as i128,
-        _ => raw as i128,
-    }
 }
 
 /// Writes `b` as a JSON string; bytes that are not UTF-8 become U+FFFD.
