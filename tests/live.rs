@@ -508,3 +508,82 @@ fn a_closed_downstream_pipe_ends_the_collector_quietly() {
     };
     assert_eq!(st.code(), Some(0));
 }
+
+#[test]
+fn sigterm_ends_the_stream_with_its_totals() {
+    if !need_root("sigterm_ends_the_stream_with_its_totals") {
+        return;
+    }
+    let dir = TempDir::new("term");
+    let f = dir.path("s.bin");
+    let c = Collector::start(
+        &["-e", "getppid"],
+        Stdio::from(std::fs::File::create(&f).unwrap()),
+    );
+    let st = Command::new(bin("tracee-helper"))
+        .args(["storm", "5000"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (code, err) = c.stop_with(libc::SIGTERM);
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(&f).unwrap();
+    let mut r = wire::reader::StreamReader::new(&bytes[..]).unwrap();
+    let (mut events, mut lost, mut end) = (0u64, 0u64, None);
+    while let Some(rec) = r.next_record(&mut || Ok(())).unwrap() {
+        assert!(end.is_none(), "nothing follows the end record");
+        match rec.kind() {
+            wire::kind::EVENT => events += 1,
+            wire::kind::LOST => lost += wire::LostBody::from_record(rec).count,
+            wire::kind::END => end = Some(wire::EndBody::from_record(rec)),
+            k => panic!("unexpected record kind {k}"),
+        }
+    }
+    let end = end.expect("an end-of-stream record");
+    assert_eq!((end.events, end.lost), (events, lost));
+    assert!(events >= 5000, "every getppid of the storm: {events}");
+    assert!(err.contains(&format!("{events} events written")), "{err}");
+}
+
+/// Events of the formatter reading the collector's output, with and
+/// without --trace-pipeline.
+fn events_of_the_reader(extra: &[&str]) -> usize {
+    // As in a shell pipeline, the reader exists before the collector starts.
+    let (rx, tx) = std::io::pipe().unwrap();
+    let fmt = Command::new(bin("tracee-fmt"))
+        .arg("json")
+        .stdin(rx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let fmt_pid = fmt.id();
+    let mut args = vec!["-e", "read,write"];
+    args.extend_from_slice(extra);
+    let c = Collector::start(&args, Stdio::from(tx));
+    // Keep the formatter busy reading and writing.
+    for _ in 0..50 {
+        let _ = std::fs::read("/etc/hostname");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let out = fmt.wait_with_output().unwrap();
+    json_lines(&out.stdout)
+        .iter()
+        .filter(|e| e["hostProcessId"] == fmt_pid)
+        .count()
+}
+
+#[test]
+fn the_pipeline_reading_the_stream_is_left_out_unless_asked() {
+    if !need_root("the_pipeline_reading_the_stream_is_left_out_unless_asked") {
+        return;
+    }
+    assert_eq!(
+        events_of_the_reader(&[]),
+        0,
+        "the formatter's own reads and writes feed back"
+    );
+    assert!(events_of_the_reader(&["--trace-pipeline"]) > 0);
+}

@@ -104,9 +104,13 @@ impl Collector {
     }
 
     /// SIGINT, then wait; returns the exit code and everything on stderr.
-    pub fn stop(mut self) -> (i32, String) {
+    pub fn stop(self) -> (i32, String) {
+        self.stop_with(libc::SIGINT)
+    }
+
+    pub fn stop_with(mut self, sig: i32) -> (i32, String) {
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.child.id() as i32, sig) };
         let st = self.child.wait().expect("wait tracee-collect");
         std::thread::sleep(Duration::from_millis(50));
         let err: String = self.stderr_rest.try_iter().collect();

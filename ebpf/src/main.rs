@@ -49,6 +49,9 @@ const EXEC_ARGV_CAP: usize = 2048;
 // Globals set by tracee-collect at load time. Zero means "no filter".
 #[unsafe(no_mangle)]
 static SELF_TGID: u32 = 0;
+/// Non-zero if PEERS holds processes to leave out (the rest of the pipeline).
+#[unsafe(no_mangle)]
+static HAS_PEERS: u32 = 0;
 #[unsafe(no_mangle)]
 static SCOPE: u32 = 0;
 #[unsafe(no_mangle)]
@@ -75,6 +78,10 @@ static BLOB_SCRATCH: PerCpuArray<BlobScratch> = PerCpuArray::with_max_entries(1,
 static EVT_SCRATCH: PerCpuArray<[u8; EVT_CAP]> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static PATH_SCRATCH: PerCpuArray<[u8; PATH_CAP * 2]> = PerCpuArray::with_max_entries(1, 0);
+/// Processes of the tracing pipeline itself (tracee-filter, tracee-fmt
+/// reading our output): their events would feed back into the stream.
+#[map]
+static PEERS: HashMap<u32, u8> = HashMap::with_max_entries(64, 0);
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_reason::COUNT, 0);
 
@@ -409,7 +416,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 
 unsafe fn try_sys_enter(ctx: &RawTracePointContext) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    if (pid_tgid >> 32) as u32 == global_u32(&SELF_TGID) {
+    if is_self_tgid((pid_tgid >> 32) as u32) {
         return;
     }
     let regs: *const u8 = ctx.arg(0);
@@ -747,7 +754,14 @@ fn event_enabled(id: u32) -> bool {
 
 #[inline(always)]
 fn is_self() -> bool {
-    (bpf_get_current_pid_tgid() >> 32) as u32 == global_u32(&SELF_TGID)
+    is_self_tgid((bpf_get_current_pid_tgid() >> 32) as u32)
+}
+
+/// The collector itself, or a process of its pipeline.
+#[inline(always)]
+fn is_self_tgid(tgid: u32) -> bool {
+    tgid == global_u32(&SELF_TGID)
+        || (global_u32(&HAS_PEERS) != 0 && PEERS.get_ptr(&tgid).is_some())
 }
 
 /// The syscall the current thread is in, if sys_enter saw it.

@@ -11,6 +11,8 @@ Traces the whole machine and writes the tracee-rs stream to stdout (needs root).
                       Without -e: the default set.
   --buffer-size N     kernel ring buffer size in bytes (power of two, K/M suffix; default 16M)
   --no-pushdown       evaluate filter expressions only in user space
+  --trace-pipeline    also trace the processes reading this output (by default
+                      they are left out: their events would feed back)
   --list              print the events and their arguments, then exit
   EXPR                tracee-filter expressions, evaluated in the kernel where possible";
 
@@ -38,6 +40,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let mut sel = Vec::new();
     let mut exprs = Vec::new();
     let mut pushdown = true;
+    let mut trace_pipeline = false;
     let mut ring_bytes = 16 << 20;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -62,6 +65,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?,
             ),
             "--no-pushdown" => pushdown = false,
+            "--trace-pipeline" => trace_pipeline = true,
             "--buffer-size" => {
                 let v = args
                     .next()
@@ -86,6 +90,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let events = events::select(&sel)?;
     let terms = tracee_filter::parse_all(&exprs)?;
     let totals = run::run(run::Config {
+        trace_pipeline,
         events,
         terms,
         pushdown,

@@ -28,6 +28,9 @@ pub struct Config {
     pub terms: Vec<Term>,
     pub pushdown: bool,
     pub ring_bytes: u32,
+    /// Also trace the processes reading our output (tracee-filter,
+    /// tracee-fmt...); off by default, as their events feed back.
+    pub trace_pipeline: bool,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -77,7 +80,7 @@ pub fn preamble() -> Preamble {
 
 /// Loads and attaches the programs; returns the handle that keeps them
 /// attached.
-fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>)> {
+fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, Vec<u32>)> {
     if EBPF.is_empty() {
         bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
     }
@@ -132,9 +135,16 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>)> 
     }
 
     let self_tgid = std::process::id();
+    let peers = if cfg.trace_pipeline {
+        vec![]
+    } else {
+        pipeline_peers()
+    };
+    let has_peers = u32::from(!peers.is_empty());
     let wake = (cfg.ring_bytes / 4) as u64;
     let mut ebpf = EbpfLoader::new()
         .set_global("SELF_TGID", &self_tgid, true)
+        .set_global("HAS_PEERS", &has_peers, true)
         .set_global("SCOPE", &active, true)
         .set_global("SCOPE_NOT", &not, true)
         .set_global("WAKE_BYTES", &wake, true)
@@ -177,6 +187,7 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>)> 
     fill_set(&mut ebpf, "F_MNTNS", push.mntns.map(|(_, v)| v))?;
     fill_set(&mut ebpf, "F_PIDNS", push.pidns.map(|(_, v)| v))?;
     fill_set(&mut ebpf, "F_CGROUP", push.cgroup.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "PEERS", Some(peers.clone()))?;
 
     for (prog, tp) in [
         ("sched_process_exit", "sched_process_exit"),
@@ -193,7 +204,7 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>)> 
         p.attach(tp)
             .with_context(|| format!("attaching {prog} to raw tracepoint {tp}"))?;
     }
-    Ok((ebpf, enabled))
+    Ok((ebpf, enabled, peers))
 }
 
 fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(
@@ -210,6 +221,43 @@ fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(
     Ok(())
 }
 
+/// The processes downstream of our stdout: whoever reads the pipe we write,
+/// then whoever reads the pipe that process writes, and so on.
+pub fn pipeline_peers() -> Vec<u32> {
+    let pipe_of = |pid: &str, fd: u32| -> Option<String> {
+        let l = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+        let l = l.to_string_lossy().into_owned();
+        l.starts_with("pipe:[").then_some(l)
+    };
+    let mut peers = Vec::new();
+    let Some(mut pipe) = pipe_of("self", 1) else {
+        return peers;
+    };
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return peers;
+    };
+    let pids: Vec<String> = procs
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    for _ in 0..8 {
+        let Some(reader) = pids.iter().find(|p| {
+            p.parse::<u32>()
+                .is_ok_and(|n| n != me && !peers.contains(&n))
+                && pipe_of(p, 0).as_deref() == Some(&pipe)
+        }) else {
+            break;
+        };
+        peers.push(reader.parse().expect("digits"));
+        match pipe_of(reader, 1) {
+            Some(next) => pipe = next,
+            None => break,
+        }
+    }
+    peers
+}
+
 /// Per-kind counts and losses, for the summary and the end record.
 pub struct Totals {
     pub per_event: Vec<u64>,
@@ -222,22 +270,23 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let pre = preamble();
     let terms = &cfg.terms;
     let mut filter = Filter::compile(terms, &pre.catalog, pre.start_mono_ns)?;
-    let (mut ebpf, enabled) = load(&cfg, &filter).context("cannot start tracing")?;
+    let (mut ebpf, enabled, peers) = load(&cfg, &filter).context("cannot start tracing")?;
 
     // SAFETY: installing a handler that only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let traced = |id: u32| enabled.contains(&id);
     eprintln!(
-        "tracee-collect: tracing {} events ({} syscalls) via raw tracepoints sys_enter/sys_exit and \
+        "tracee-collect: tracing {} events ({} syscalls){} via raw tracepoints sys_enter/sys_exit and \
          sched_process_fork/exec/exit; the LSM/fentry/kprobe tier is not used (refused or absent on this kernel)",
         enabled.len(),
-        enabled
-            .iter()
-            .filter(|&&id| events::is_syscall(id) && traced(id))
-            .count()
+        enabled.iter().filter(|&&id| events::is_syscall(id)).count(),
+        if peers.is_empty() {
+            String::new()
+        } else {
+            format!(", leaving out the pipeline reading it (pids {peers:?})")
+        },
     );
 
     let mut ring = RingBuf::try_from(ebpf.take_map("RING").context("map RING")?)?;
