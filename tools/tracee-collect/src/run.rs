@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::RawTracePoint;
+use aya::programs::raw_trace_point::RawTracePointLinkId;
 use aya::{Ebpf, EbpfLoader};
 use tracee_filter::{Filter, Pushdown, Term};
 use wire::kcfg::{self, scope};
@@ -80,7 +81,10 @@ pub fn preamble() -> Preamble {
 
 /// Loads and attaches the programs; returns the handle that keeps them
 /// attached.
-fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, Vec<u32>)> {
+/// Attached programs, by name, for detaching on stop.
+type Links = Vec<(&'static str, RawTracePointLinkId)>;
+
+fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, Vec<u32>, Links)> {
     if EBPF.is_empty() {
         bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
     }
@@ -189,6 +193,7 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     fill_set(&mut ebpf, "F_CGROUP", push.cgroup.map(|(_, v)| v))?;
     fill_set(&mut ebpf, "PEERS", Some(peers.clone()))?;
 
+    let mut links = Links::new();
     for (prog, tp) in [
         ("sched_process_exit", "sched_process_exit"),
         ("sched_process_fork", "sched_process_fork"),
@@ -201,11 +206,30 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
             .with_context(|| format!("program {prog}"))?
             .try_into()?;
         p.load().with_context(|| format!("loading {prog}"))?;
-        p.attach(tp)
+        let link = p
+            .attach(tp)
             .with_context(|| format!("attaching {prog} to raw tracepoint {tp}"))?;
+        links.push((prog, link));
     }
-    Ok((ebpf, enabled, peers))
+    Ok((ebpf, enabled, peers, links))
 }
+
+/// Detaches every program: no event is produced after this returns.
+fn detach(ebpf: &mut Ebpf, links: &mut Links) -> anyhow::Result<()> {
+    for (prog, link) in links.drain(..) {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("program {prog}"))?
+            .try_into()?;
+        p.detach(link)
+            .with_context(|| format!("detaching {prog}"))?;
+    }
+    Ok(())
+}
+
+/// Records handled per pass of the drain loop, so a flood of events cannot
+/// keep the loop from flushing, counting losses or noticing a stop.
+const DRAIN_BATCH: usize = 16384;
 
 fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(
     ebpf: &mut Ebpf,
@@ -270,7 +294,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let pre = preamble();
     let terms = &cfg.terms;
     let mut filter = Filter::compile(terms, &pre.catalog, pre.start_mono_ns)?;
-    let (mut ebpf, enabled, peers) = load(&cfg, &filter).context("cannot start tracing")?;
+    let (mut ebpf, enabled, peers, mut links) =
+        load(&cfg, &filter).context("cannot start tracing")?;
 
     // SAFETY: installing a handler that only stores to an atomic.
     unsafe {
@@ -316,11 +341,13 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     w!(out.write_unit(&pre.to_bytes()));
     let fd = ring.as_raw_fd();
     let mut last_lost_check = Instant::now();
-    let mut draining_until: Option<Instant> = None;
+    let mut detached = false;
     while !closed {
-        if draining_until.is_none() && STOP.load(Ordering::SeqCst) {
-            // Give records already submitted a moment to be read.
-            draining_until = Some(Instant::now() + Duration::from_millis(50));
+        if !detached && STOP.load(Ordering::SeqCst) {
+            // Stop producing first; the ring then holds a finite tail,
+            // which the passes below drain before the end record.
+            detach(&mut ebpf, &mut links)?;
+            detached = true;
         }
         let mut pfd = libc::pollfd {
             fd,
@@ -330,7 +357,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, 10) };
         let mut got = 0;
-        while let Some(item) = ring.next() {
+        while got < DRAIN_BATCH {
+            let Some(item) = ring.next() else { break };
             got += 1;
             let Ok((rec, _)) = RecordSlice::from_slice(&item, 0) else {
                 continue;
@@ -351,13 +379,13 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 break;
             }
         }
-        let stopping = draining_until.is_some_and(|t| Instant::now() >= t && got == 0);
-        if stopping || last_lost_check.elapsed() >= Duration::from_millis(100) {
+        let drained = detached && got < DRAIN_BATCH;
+        if drained || last_lost_check.elapsed() >= Duration::from_millis(100) {
             last_lost_check = Instant::now();
             totals.lost += emit_lost(&lost_map, &mut lost_seen, &mut out, &mut closed)?;
         }
         w!(out.flush_if_due());
-        if stopping {
+        if drained {
             break;
         }
     }

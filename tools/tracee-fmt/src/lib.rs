@@ -58,6 +58,9 @@ pub struct Arg<'a> {
     pub type_name: &'a str,
     pub value: Value<'a>,
     pub truncated: bool,
+    /// The kernel could not read it (a page not yet faulted in, a bad
+    /// pointer); the value is empty.
+    pub fault: bool,
 }
 
 pub struct Printer {
@@ -128,6 +131,7 @@ impl Printer {
         for (i, a) in def.args.iter().enumerate() {
             let it = items.get(i).copied().flatten();
             let truncated = it.is_some_and(|it| it.truncated);
+            let fault = it.is_some_and(|it| it.fault);
             let value = match (a.ty, it) {
                 (_, None) => match a.ty {
                     ArgType::Str => Value::Str(b""),
@@ -161,6 +165,7 @@ impl Printer {
                 type_name: &a.type_name,
                 value,
                 truncated,
+                fault,
             });
         }
         Ok(v)
@@ -259,6 +264,9 @@ impl Printer {
             if a.truncated {
                 s.push_str(",\"truncated\":true");
             }
+            if a.fault {
+                s.push_str(",\"fault\":true");
+            }
             s.push('}');
         }
         s.push_str("]}\n");
@@ -316,7 +324,11 @@ impl Printer {
             }
             s.push_str(a.name);
             s.push_str(": ");
-            text_value(&mut s, &a.value);
+            if a.fault {
+                s.push_str("(unreadable)");
+            } else {
+                text_value(&mut s, &a.value);
+            }
             if a.truncated {
                 s.push_str("...");
             }

@@ -222,3 +222,23 @@ fn unknown_event_ids_still_print() {
         serde_json::from_str(&print(&Printer::new(Format::Json, false, pre()), &rec)).unwrap();
     assert_eq!(v["eventName"], "event_999");
 }
+
+#[test]
+fn unreadable_arguments_are_marked() {
+    let ctx = EventContext {
+        event_id: 257,
+        ..Default::default()
+    };
+    let rec = EventBuilder::new(&ctx)
+        .scalar(0, 3)
+        .item(1, item::STR | item::FAULT, b"")
+        .finish();
+    let v: serde_json::Value =
+        serde_json::from_str(&print(&Printer::new(Format::Json, false, pre()), &rec)).unwrap();
+    assert_eq!(v["args"][1]["fault"], true);
+    assert_eq!(v["args"][1]["value"], "");
+    assert!(v["args"][0].get("fault").is_none());
+    assert!(
+        print(&Printer::new(Format::Table, false, pre()), &rec).contains("filename: (unreadable)")
+    );
+}
