@@ -215,7 +215,7 @@ fn the_syscall_sequence_equals_what_strace_records() {
         .iter()
         .map(|e| {
             let r = e["returnValue"].as_i64().unwrap();
-            let ret = match errno(r) {
+            let ret = match tracee_fmt::parse::errno_name(r) {
                 Some(n) => format!("-{n}"),
                 None if e["eventName"] == "exit_group" => "?".into(),
                 None => r.to_string(),
@@ -241,25 +241,6 @@ fn the_syscall_sequence_equals_what_strace_records() {
     let theirs: Vec<(String, String)> = theirs.iter().map(|(n, r)| (n.clone(), norm(r))).collect();
     assert!(theirs.len() > 20, "strace saw too little: {theirs:?}");
     assert_eq!(ours, theirs);
-}
-
-fn errno(r: i64) -> Option<&'static str> {
-    let names = [
-        (1, "EPERM"),
-        (2, "ENOENT"),
-        (3, "ESRCH"),
-        (9, "EBADF"),
-        (13, "EACCES"),
-        (22, "EINVAL"),
-        (25, "ENOTTY"),
-        (11, "EAGAIN"),
-        (14, "EFAULT"),
-        (38, "ENOSYS"),
-        (95, "EOPNOTSUPP"),
-        (6, "ENXIO"),
-        (19, "ENODEV"),
-    ];
-    names.iter().find(|(n, _)| -r == *n).map(|(_, s)| *s)
 }
 
 #[test]

@@ -189,7 +189,6 @@ fn arg_alias(name: &str) -> &str {
         "pathname" => "filename",
         "dirfd" => "dfd",
         "addr" => "uservaddr",
-        "argv" => "argv",
         _ => name,
     }
 }

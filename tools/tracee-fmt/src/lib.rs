@@ -17,7 +17,7 @@ pub mod run;
 use std::fmt::Write as _;
 
 use wire::preamble::{ArgType, EventDef, Preamble};
-use wire::{EventSlice, LostBody, item, lost_reason};
+use wire::{EventSlice, LostBody, lost_reason};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -544,9 +544,6 @@ pub fn sockaddr(b: &[u8]) -> Vec<(&'static str, String)> {
         )],
     }
 }
-
-/// Truncation flags of item kinds, for readers that need them.
-pub const TRUNCATED: u8 = item::TRUNCATED;
 
 #[cfg(test)]
 mod tests;
