@@ -9,5 +9,10 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # The end-to-end tests run the tools' release binaries: build them first.
 cargo build --release
-cargo test --release
+# A hung test must fail the run with a message, not outlive CI's limit.
+timeout --signal=KILL 1800 cargo test --release || {
+    rc=$?
+    [ "$rc" -eq 137 ] && echo "test.sh: cargo test did not finish within 30 minutes" >&2
+    exit "$rc"
+}
 bash scripts/fuzz.sh 10

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -37,13 +37,14 @@ fn pipeline_json(collect: &[&str], filter: &[&str], helper: Helper) -> (Vec<Valu
         .stdout(Stdio::piped())
         .spawn()
         .expect("tracee-filter");
-    let fmt = Command::new(bin("tracee-fmt"))
+    let mut fmt = Command::new(bin("tracee-fmt"))
         .arg("json")
         .stdin(f.stdout.take().expect("filter stdout"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("tracee-fmt");
+    let fmt_out = read_stdout(&mut fmt);
     helper.go();
     std::thread::sleep(Duration::from_millis(300));
     let (code, err) = c.stop();
@@ -55,7 +56,7 @@ fn pipeline_json(collect: &[&str], filter: &[&str], helper: Helper) -> (Vec<Valu
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = f.wait();
-    (json_lines(&out.stdout), err)
+    (json_lines(&fmt_out.join().unwrap()), err)
 }
 
 #[test]
@@ -189,12 +190,7 @@ fn the_syscall_sequence_equals_what_strace_records() {
     let helper = named_helper(&dir, &name);
     let slog = dir.path("strace.txt");
     let mut c = Collector::start(&["-e", "syscalls", &format!("comm={name}")], Stdio::piped());
-    let mut out = c.child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        out.read_to_end(&mut b).unwrap();
-        b
-    });
+    let reader = read_stdout(&mut c.child);
     let mut s = Command::new("strace")
         .args(["-f", "-qq", "-o"])
         .arg(&slog)
@@ -301,6 +297,7 @@ fn a_saved_stream_formats_the_same_for_nobody() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let live = read_stdout(&mut fmt);
     let mut to = fmt.stdin.take().unwrap();
     let saved2 = saved.clone();
     // tee: the live formatter and the saved file get the same bytes.
@@ -325,7 +322,8 @@ fn a_saved_stream_formats_the_same_for_nobody() {
     let (code, err) = c.stop();
     assert_eq!(code, 0, "{err}");
     tee.join().unwrap();
-    let live = fmt.wait_with_output().unwrap().stdout;
+    fmt.wait().unwrap();
+    let live = live.join().unwrap();
     assert!(String::from_utf8_lossy(&live).contains("/etc/hostname"));
     let replay = {
         use std::os::unix::process::CommandExt;
@@ -531,7 +529,7 @@ fn sigterm_ends_the_stream_with_its_totals() {
 fn events_of_the_reader(extra: &[&str]) -> usize {
     // As in a shell pipeline, the reader exists before the collector starts.
     let (rx, tx) = std::io::pipe().unwrap();
-    let fmt = Command::new(bin("tracee-fmt"))
+    let mut fmt = Command::new(bin("tracee-fmt"))
         .arg("json")
         .stdin(rx)
         .stdout(Stdio::piped())
@@ -539,6 +537,9 @@ fn events_of_the_reader(extra: &[&str]) -> usize {
         .spawn()
         .unwrap();
     let fmt_pid = fmt.id();
+    // Read its output as it comes: with --trace-pipeline its own events feed
+    // back without end, and a full pipe would stall the whole pipeline.
+    let reader = read_stdout(&mut fmt);
     let mut args = vec!["-e", "read,write"];
     args.extend_from_slice(extra);
     let c = Collector::start(&args, Stdio::from(tx));
@@ -549,8 +550,9 @@ fn events_of_the_reader(extra: &[&str]) -> usize {
     }
     let (code, err) = c.stop();
     assert_eq!(code, 0, "{err}");
-    let out = fmt.wait_with_output().unwrap();
-    json_lines(&out.stdout)
+    let out = reader.join().unwrap();
+    fmt.wait().unwrap();
+    json_lines(&out)
         .iter()
         .filter(|e| e["hostProcessId"] == fmt_pid)
         .count()
@@ -567,4 +569,26 @@ fn the_pipeline_reading_the_stream_is_left_out_unless_asked() {
         "the formatter's own reads and writes feed back"
     );
     assert!(events_of_the_reader(&["--trace-pipeline"]) > 0);
+}
+
+#[test]
+fn a_stuck_reader_does_not_keep_the_collector_from_stopping() {
+    if !need_root("a_stuck_reader_does_not_keep_the_collector_from_stopping") {
+        return;
+    }
+    // A reader that never reads: the pipe fills, the collector blocks.
+    let (rx, tx) = std::io::pipe().unwrap();
+    let c = Collector::start(&["-e", "syscalls"], Stdio::from(tx));
+    let storm = Command::new(bin("tracee-helper"))
+        .args(["storm", "200000"])
+        .status()
+        .unwrap();
+    assert!(storm.success());
+    let t = Instant::now();
+    let (code, err) = c.stop_with(libc::SIGTERM);
+    let took = t.elapsed();
+    drop(rx);
+    assert_ne!(code, 0, "the end of the stream was not written: {err}");
+    assert!(err.contains("took nothing"), "{err}");
+    assert!(took < Duration::from_secs(20), "stopped after {took:?}");
 }

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A built binary of this workspace, next to the test executable's deps/
 /// directory (same profile).
@@ -111,7 +111,20 @@ impl Collector {
     pub fn stop_with(mut self, sig: i32) -> (i32, String) {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, sig) };
-        let st = self.child.wait().expect("wait tracee-collect");
+        // A collector that does not stop is a failure, not a hung test run.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let st = loop {
+            if let Some(st) = self.child.try_wait().expect("wait tracee-collect") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let err: String = self.stderr_rest.try_iter().collect();
+                panic!("tracee-collect did not stop within 60 s of signal {sig}: {err}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         std::thread::sleep(Duration::from_millis(50));
         let err: String = self.stderr_rest.try_iter().collect();
         (st.code().unwrap_or(-1), err)
@@ -214,4 +227,15 @@ impl Helper {
         assert!(st.success(), "helper failed: {st}");
         out
     }
+}
+
+/// Reads a child's stdout to the end in a thread, from now on, so that a
+/// full pipe never stalls the pipeline under test.
+pub fn read_stdout(child: &mut Child) -> std::thread::JoinHandle<Vec<u8>> {
+    let mut out = child.stdout.take().expect("a piped stdout");
+    std::thread::spawn(move || {
+        let mut b = Vec::new();
+        out.read_to_end(&mut b).expect("read a child's stdout");
+        b
+    })
 }

@@ -1,10 +1,9 @@
 //! Standard output for the tools: block-buffered on a pipe, line-buffered on
 //! a terminal, and never holding bytes longer than [`MAX_DELAY`].
 
-use std::fs::File;
+use std::format;
 use std::io::{self, Write};
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest a written byte may wait in the buffer.
@@ -18,15 +17,23 @@ pub struct Out {
 
 impl Out {
     pub fn stdout() -> Out {
-        // SAFETY: fd 1 stays open for the life of the process; ManuallyDrop
-        // keeps us from closing it.
-        let f = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
-        let tty = unsafe { libc_isatty(1) };
+        // SAFETY: isatty only inspects the descriptor.
+        let tty = unsafe { libc::isatty(1) } == 1;
         Out {
-            w: io::BufWriter::with_capacity(256 * 1024, RawStdout(f)),
+            w: io::BufWriter::with_capacity(256 * 1024, RawStdout { stop: None }),
             tty,
             oldest: None,
         }
+    }
+
+    /// Once `flag` is set, a reader that takes no byte for `grace` makes
+    /// writes fail with [`io::ErrorKind::TimedOut`] instead of blocking for
+    /// ever: a stop signal then ends the program even when downstream is
+    /// stuck. The flag's signal handler must be installed without
+    /// SA_RESTART (see [`on_stop_signals`]) so that a blocked write returns.
+    pub fn give_up_after_stop(mut self, flag: &'static AtomicBool, grace: Duration) -> Out {
+        self.w.get_mut().stop = Some((flag, grace));
+        self
     }
 
     pub fn is_tty(&self) -> bool {
@@ -63,20 +70,81 @@ impl Out {
 }
 
 /// fd 1 without std's own line buffering, never closed by us.
-struct RawStdout(ManuallyDrop<File>);
+struct RawStdout {
+    stop: Option<(&'static AtomicBool, Duration)>,
+}
+
+impl RawStdout {
+    /// After a stop: waits until fd 1 takes bytes, at most the grace.
+    /// Returns how many bytes a write may then carry without blocking on a
+    /// pipe (a pipe with room takes at least one page).
+    fn room_after_stop(&self, want: usize) -> io::Result<usize> {
+        let Some((flag, grace)) = self.stop else {
+            return Ok(want);
+        };
+        if !flag.load(Ordering::SeqCst) {
+            return Ok(want);
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut p = libc::pollfd {
+                fd: 1,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) };
+            if n > 0 {
+                return Ok(want.min(4096));
+            }
+            if n == 0 || left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the reader of stdout took nothing for {}s after the stop signal; \
+                         the rest of the stream is not written",
+                        grace.as_secs_f32()
+                    ),
+                ));
+            }
+        }
+    }
+}
 
 impl Write for RawStdout {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(b)
+        loop {
+            let len = self.room_after_stop(b.len())?;
+            // SAFETY: writing from a valid buffer of `len` bytes.
+            let n = unsafe { libc::write(1, b.as_ptr().cast(), len) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            // Interrupted by a signal: look at the stop flag again.
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
-unsafe extern "C" {
-    fn isatty(fd: i32) -> i32;
-    fn signal(sig: i32, handler: usize) -> usize;
+/// Installs `handler` for SIGINT and SIGTERM without SA_RESTART, so that a
+/// write blocked on a stuck reader returns and the stop is seen.
+pub fn on_stop_signals(handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: a zeroed sigaction with a handler and an empty mask is valid.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = 0;
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    }
 }
 
 /// A tool downstream of a pipe keeps reading when the terminal's Ctrl-C
@@ -85,16 +153,10 @@ unsafe extern "C" {
 /// input from a file or a terminal, Ctrl-C stops the tool as usual.
 pub fn ignore_sigint_when_piped() {
     use std::os::unix::fs::FileTypeExt;
-    const SIGINT: i32 = 2;
-    const SIG_IGN: usize = 1;
     if std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.file_type().is_fifo()) {
         // SAFETY: setting a signal's disposition to ignore.
-        unsafe { signal(SIGINT, SIG_IGN) };
+        unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     }
-}
-
-unsafe fn libc_isatty(fd: i32) -> bool {
-    unsafe { isatty(fd) == 1 }
 }
 
 /// True if the error means the reader went away: a clean stop, not a failure.

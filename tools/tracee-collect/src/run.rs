@@ -34,6 +34,9 @@ pub struct Config {
     pub trace_pipeline: bool,
 }
 
+/// How long a stopping collector waits for a reader that takes nothing.
+const STUCK_READER_GRACE: Duration = Duration::from_secs(2);
+
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -297,11 +300,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let (mut ebpf, enabled, peers, mut links) =
         load(&cfg, &filter).context("cannot start tracing")?;
 
-    // SAFETY: installing a handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
+    wire::out::on_stop_signals(on_signal);
     eprintln!(
         "tracee-collect: tracing {} events ({} syscalls){} via raw tracepoints sys_enter/sys_exit and \
          sched_process_fork/exec/exit; the LSM/fentry/kprobe tier is not used (refused or absent on this kernel)",
@@ -320,7 +319,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
     let mut lost_seen = vec![[0u64; lost_reason::COUNT as usize]; ncpu];
 
-    let mut out = Out::stdout();
+    // A reader stuck after the stop signal must not keep us running.
+    let mut out = Out::stdout().give_up_after_stop(&STOP, STUCK_READER_GRACE);
     let mut totals = Totals {
         per_event: vec![0; kcfg::CFG_ENTRIES as usize],
         events: 0,
