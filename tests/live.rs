@@ -417,6 +417,44 @@ fn compat_syscalls_get_native_names() {
     assert_eq!(e["returnValue"].to_string(), pid);
 }
 
+/// The kernel caches the slow-to-read context of each thread; a new UTS
+/// name and a new parent must still show in the very next event.
+#[test]
+fn cached_context_follows_hostname_and_parent_changes() {
+    if !need_root("cached_context_follows_hostname_and_parent_changes") {
+        return;
+    }
+    let helper = Helper::spawn(&["ctxchange"]);
+    let pid = helper.pid().to_string();
+    let mut host = String::new();
+    std::fs::File::open("/proc/sys/kernel/hostname")
+        .and_then(|mut f| f.read_to_string(&mut host))
+        .expect("hostname");
+    let (evs, _) = pipeline_json(
+        &["-e", "getpid,getppid,sched_process_fork"],
+        &[&format!("pid={pid}"), "follow"],
+        helper,
+    );
+    let getpid: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["eventName"] == "getpid" && e["processId"] == pid.parse::<u64>().unwrap())
+        .collect();
+    // Before the new name, then after it (libc's getpid makes the third).
+    assert_eq!(getpid.len(), 3, "getpid events: {evs:?}");
+    assert_eq!(getpid[0]["hostName"], host.trim());
+    assert_eq!(getpid[1]["hostName"], "tracee-uts-test");
+    assert_eq!(getpid[2]["hostName"], "tracee-uts-test");
+    let getppid: Vec<&Value> = evs.iter().filter(|e| e["eventName"] == "getppid").collect();
+    assert!(getppid.len() >= 3, "the child's getppid events: {evs:?}");
+    assert_eq!(getppid[0]["returnValue"].to_string(), pid);
+    for e in &getppid {
+        // getppid returns the parent at that moment: the context must agree.
+        assert_eq!(e["parentProcessId"], e["returnValue"], "{e}");
+        assert_eq!(e["hostName"], "tracee-uts-test");
+    }
+    assert_ne!(getppid.last().unwrap()["returnValue"].to_string(), pid);
+}
+
 #[test]
 fn losses_under_a_storm_are_counted_and_the_stream_still_decodes() {
     if !need_root("losses_under_a_storm_are_counted_and_the_stream_still_decodes") {

@@ -69,6 +69,44 @@ static CFG: Array<EventCfg> = Array::with_max_entries(kcfg::CFG_ENTRIES, 0);
 static COMPAT: Array<u32> = Array::with_max_entries(kcfg::COMPAT_ENTRIES, 0);
 #[map]
 static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(65536, 0);
+/// Per-thread state that outlives one syscall, direct-mapped by thread id
+/// (an array lookup costs next to nothing; a hash lookup per syscall cost
+/// more than the rest of the entry program). Each slot is tagged with the
+/// task it belongs to, and every use checks the tag, so two threads whose
+/// ids share a slot only cost each other the cache, never borrow values.
+#[map]
+static THREADS: Array<Thread> = Array::with_max_entries(THREAD_SLOTS, 0);
+const THREAD_SLOTS: u32 = 65536;
+/// Changed after whatever can change a cached context field of a live
+/// task other than its parent: setns and unshare (the namespaces),
+/// sethostname and setdomainname (the UTS name). A cached context is used
+/// only while the value it was read under is current and the task's parent
+/// is the same (a thread is reparented when its parent exits). These calls
+/// are rare next to other syscalls, so the cache nearly always hits and an
+/// event costs one pointer read instead of a dozen.
+#[map]
+static GEN: Array<u64> = Array::with_max_entries(1, 0);
+
+#[inline(always)]
+fn generation() -> u64 {
+    match GEN.get_ptr(0) {
+        Some(g) => unsafe { read_volatile(g) },
+        None => 0,
+    }
+}
+
+/// A new value, never one seen before: the clock only moves forward, so
+/// racing writers both leave a new value.
+#[inline(always)]
+fn new_generation() {
+    if let Some(g) = GEN.get_ptr_mut(0) {
+        unsafe { core::ptr::write_volatile(g, bpf_ktime_get_ns()) };
+    }
+}
+
+/// Where the context of a task without a slot is put together.
+#[map]
+static THREAD_SCRATCH: PerCpuArray<Thread> = PerCpuArray::with_max_entries(1, 0);
 /// Allocated on demand: most syscalls have no pointer argument to keep.
 #[map]
 static BLOBS: HashMap<u32, Blob> = HashMap::with_max_entries(16384, 1 /* BPF_F_NO_PREALLOC */);
@@ -112,6 +150,50 @@ struct Pending {
     comm: [u8; 16],
     has_blob: u32,
     _pad: u32,
+}
+
+/// What [`THREADS`] keeps for a thread.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Thread {
+    /// The task whose syscall entered at `ts` (for syscalls that keep
+    /// nothing else from entry); `ts` is 0 once sys_exit used it.
+    ts_task: u64,
+    ts: u64,
+    /// The cached context below belongs to `task`, whose parent was
+    /// `parent`, and was read while [`GEN`] was `generation_seen`.
+    task: u64,
+    parent: u64,
+    generation_seen: u64,
+    thread_start: u64,
+    uts: [u8; 16],
+    ppid: u32,
+    ns_tid: u32,
+    ns_pid: u32,
+    ns_ppid: u32,
+    mnt_ns: u32,
+    pid_ns: u32,
+}
+
+/// The slot of thread `tid`.
+#[inline(always)]
+fn thread_slot(tid: u32) -> Option<*mut Thread> {
+    THREADS.get_ptr_mut(tid & (THREAD_SLOTS - 1))
+}
+
+/// Forgets what the slot of `tid` holds for `task`.
+#[inline(always)]
+unsafe fn forget_thread(tid: u32, task: *const u8) {
+    if let Some(t) = thread_slot(tid) {
+        unsafe {
+            if (*t).task == task as u64 {
+                (*t).task = 0;
+            }
+            if (*t).ts_task == task as u64 {
+                (*t).ts_task = 0;
+            }
+        }
+    }
 }
 
 #[repr(C)]
@@ -219,16 +301,23 @@ unsafe fn pid_ns_of(task: *const u8) -> u32 {
     }
 }
 
-/// Writes the record header and the context of the current task at `e`.
-#[inline(always)]
-unsafe fn fill_context(e: *mut u8, ts: u64, id: u32, syscall: u32, retval: i64, flags: u32) {
+/// Writes the record header and the context of the current task at `e`;
+/// `ids` is the event id in the low half and the syscall in the high half.
+/// The parts that need pointer chasing come from the thread's slot in
+/// [`THREADS`] while it is still valid, and refresh it otherwise.
+///
+/// Not inlined: a BPF-to-BPF call is verified once per call site, and the
+/// branches in here then do not multiply the caller's verifier states.
+#[inline(never)]
+unsafe fn fill_context(e: *mut u8, ts: u64, ids: u64, retval: i64, flags: u32) {
+    let id = ids as u32;
+    let syscall = (ids >> 32) as u32;
     unsafe {
         let c = e.add(RecordHeader::LEN).cast::<EventContext>();
         let task = current_task();
         let pid_tgid = bpf_get_current_pid_tgid();
         let uid_gid = bpf_get_current_uid_gid();
         (*c).ts = ts;
-        (*c).thread_start = rd::<u64>(task.add(offset(off::TASK_START_TIME)));
         (*c).cgroup_id = bpf_get_current_cgroup_id();
         (*c).event_id = id;
         (*c).syscall = syscall;
@@ -241,39 +330,82 @@ unsafe fn fill_context(e: *mut u8, ts: u64, id: u32, syscall: u32, retval: i64, 
         (*c).retval = retval;
         bpf_get_current_comm(addr_of_mut!((*c).comm).cast::<c_void>(), 16);
 
+        let t = match thread_slot(pid_tgid as u32) {
+            Some(t) => t,
+            None => {
+                let Some(t) = THREAD_SCRATCH.get_ptr_mut(0) else {
+                    return;
+                };
+                (*t).task = 0;
+                t
+            }
+        };
+        let seen = generation();
         let parent = rd_ptr(task.add(offset(off::TASK_REAL_PARENT)));
-        (*c).ppid = rd::<u32>(parent.add(offset(off::TASK_TGID)));
+        if !((*t).task == task as u64
+            && (*t).generation_seen == seen
+            && (*t).parent == parent as u64)
+        {
+            slow_context(t, task, seen);
+        }
+        let k = &*t;
+        (*c).thread_start = k.thread_start;
+        (*c).ppid = k.ppid;
+        (*c).ns_tid = k.ns_tid;
+        (*c).ns_pid = k.ns_pid;
+        (*c).ns_ppid = k.ns_ppid;
+        (*c).mnt_ns = k.mnt_ns;
+        (*c).pid_ns = k.pid_ns;
+        (*c).uts = k.uts;
+    }
+}
+
+/// The context fields that take pointer chasing, read from the kernel
+/// into the thread's slot.
+#[inline(always)]
+unsafe fn slow_context(k: *mut Thread, task: *const u8, generation_seen: u64) {
+    let k = unsafe { &mut *k };
+    unsafe {
+        let parent = rd_ptr(task.add(offset(off::TASK_REAL_PARENT)));
+        let nsp = rd_ptr(task.add(offset(off::TASK_NSPROXY)));
+        k.task = task as u64;
+        k.parent = parent as u64;
+        k.generation_seen = generation_seen;
+        k.thread_start = rd::<u64>(task.add(offset(off::TASK_START_TIME)));
+        k.ppid = rd::<u32>(parent.add(offset(off::TASK_TGID)));
         let (ns_tid, ns_pid) = ns_ids(task);
-        (*c).ns_tid = ns_tid;
-        (*c).ns_pid = ns_pid;
+        k.ns_tid = ns_tid;
+        k.ns_pid = ns_pid;
         // The parent's process id in the child's namespace, 0 if outside it.
         let tp = rd_ptr(task.add(offset(off::TASK_THREAD_PID)));
         let level = rd::<u32>(tp.add(offset(off::PID_LEVEL)));
         let pleader = rd_ptr(parent.add(offset(off::TASK_GROUP_LEADER)));
         let pp = rd_ptr(pleader.add(offset(off::TASK_THREAD_PID)));
         let plevel = rd::<u32>(pp.add(offset(off::PID_LEVEL)));
-        (*c).ns_ppid = if plevel >= level {
+        k.ns_ppid = if plevel >= level {
             pid_nr_at(pp, level)
         } else {
             0
         };
-
-        let nsp = rd_ptr(task.add(offset(off::TASK_NSPROXY)));
+        k.mnt_ns = 0;
+        k.uts = [0; 16];
         if !nsp.is_null() {
             let mnt = rd_ptr(nsp.add(offset(off::NSPROXY_MNT_NS)));
-            (*c).mnt_ns = rd::<u32>(mnt.add(offset(off::MNT_NS_INUM)));
+            k.mnt_ns = rd::<u32>(mnt.add(offset(off::MNT_NS_INUM)));
             let uts = rd_ptr(nsp.add(offset(off::NSPROXY_UTS_NS)));
             bpf_probe_read_kernel(
-                addr_of_mut!((*c).uts).cast::<c_void>(),
+                addr_of_mut!(k.uts).cast::<c_void>(),
                 16,
                 uts.add(offset(off::UTS_NODENAME)).cast::<c_void>(),
             );
-        } else {
-            (*c).mnt_ns = 0;
-            (*c).uts = [0; 16];
         }
-        (*c).pid_ns = pid_ns_of(task);
+        k.pid_ns = pid_ns_of(task);
     }
+}
+
+#[inline(always)]
+fn ids(id: u32, syscall: u32) -> u64 {
+    id as u64 | (syscall as u64) << 32
 }
 
 #[inline(always)]
@@ -371,6 +503,54 @@ unsafe fn scope_ok(c: *const EventContext) -> bool {
     true
 }
 
+/// The registers a syscall's number and arguments live in, read from
+/// `struct pt_regs` in one copy: bp, bx, r11, r10, r9, r8, ax, cx, dx, si,
+/// di, orig_ax (offsets 32..128; the register order is x86_64 ABI).
+struct Regs([u64; 12]);
+
+impl Regs {
+    const FIRST: usize = 32;
+    const ORIG_AX: usize = 11;
+
+    #[inline(always)]
+    unsafe fn read(regs: *const u8) -> Regs {
+        let mut r = core::mem::MaybeUninit::<Regs>::uninit();
+        unsafe {
+            // On a fault the helper zeroes the buffer, so it is always
+            // initialised.
+            bpf_probe_read_kernel(
+                r.as_mut_ptr().cast::<c_void>(),
+                96,
+                regs.add(Self::FIRST).cast::<c_void>(),
+            );
+            r.assume_init()
+        }
+    }
+
+    /// Argument `i` of a native (`compat == false`) or i386 syscall.
+    #[inline(always)]
+    fn arg(&self, i: usize, compat: bool) -> u64 {
+        const NATIVE: [usize; 6] = [10, 9, 8, 3, 5, 4]; // di si dx r10 r8 r9
+        const I386: [usize; 6] = [1, 7, 8, 9, 10, 0]; // bx cx dx si di bp
+        if compat {
+            // Compat registers are 32 bits wide.
+            self.0[I386[i % 6]] & 0xffff_ffff
+        } else {
+            self.0[NATIVE[i % 6]]
+        }
+    }
+}
+
+/// Whether the current thread is in an i386 (int 0x80) syscall. The flag
+/// is set at entry and cleared only on the way back to user mode, so
+/// sys_exit sees it too.
+#[inline(always)]
+unsafe fn in_compat_syscall(task: *const u8) -> bool {
+    unsafe {
+        rd::<u32>(task.add(offset(off::TASK_TI_STATUS))) & 2 /* TS_COMPAT */ != 0
+    }
+}
+
 /// Reads register `i` of the syscall's arguments from `regs`.
 #[inline(always)]
 unsafe fn syscall_arg(regs: *const u8, i: usize, compat: bool) -> u64 {
@@ -416,18 +596,13 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 
 unsafe fn try_sys_enter(ctx: &RawTracePointContext) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    if is_self_tgid((pid_tgid >> 32) as u32) {
-        return;
-    }
-    let regs: *const u8 = ctx.arg(0);
     let id: i64 = ctx.arg(1);
     if id < 0 {
         return;
     }
     let task = current_task();
     unsafe {
-        let status = rd::<u32>(task.add(offset(off::TASK_TI_STATUS)));
-        let compat = status & 2 /* TS_COMPAT */ != 0;
+        let compat = in_compat_syscall(task);
         let nr = if compat {
             match COMPAT.get(id as u32) {
                 Some(&n) if n != u32::MAX => n,
@@ -437,10 +612,22 @@ unsafe fn try_sys_enter(ctx: &RawTracePointContext) {
             id as u32
         };
         let Some(cfg) = CFG.get(nr) else { return };
-        if cfg.enabled == 0 {
+        if cfg.enabled == 0 || is_self_tgid((pid_tgid >> 32) as u32) {
+            return;
+        }
+        let tid = pid_tgid as u32;
+        if !compat && cfg.flags & cfgf::ENTRY == 0 {
+            // All sys_exit needs from here is the entry time: it reads the
+            // arguments from the registers, which these syscalls leave as
+            // they were.
+            if let Some(t) = thread_slot(tid) {
+                (*t).ts_task = task as u64;
+                (*t).ts = bpf_ktime_get_ns();
+            }
             return;
         }
         let cfg = *cfg;
+        let regs: *const u8 = ctx.arg(0);
         let mut p = Pending {
             ts: bpf_ktime_get_ns(),
             nr,
@@ -456,7 +643,6 @@ unsafe fn try_sys_enter(ctx: &RawTracePointContext) {
             }
         }
         bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
-        let tid = pid_tgid as u32;
         if cfg.flags & cfgf::AT_ENTRY != 0 {
             emit_syscall(&p, &cfg, 0, tid);
             return;
@@ -652,16 +838,104 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
 }
 
 unsafe fn try_sys_exit(ctx: &RawTracePointContext) {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(pp) = PENDING.get_ptr(&tid) else {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    let ret: i64 = ctx.arg(1);
+    let task = current_task();
+    unsafe {
+        let regs = Regs::read(ctx.arg(0));
+        let compat = in_compat_syscall(task);
+        let nr = if compat {
+            match COMPAT.get(regs.0[Regs::ORIG_AX] as u32) {
+                Some(&n) => n as u64,
+                None => u64::MAX,
+            }
+        } else {
+            regs.0[Regs::ORIG_AX]
+        };
+        // sethostname, setdomainname, unshare, setns: cached contexts of
+        // other threads may now be out of date.
+        if matches!(nr, 170 | 171 | 272 | 308) && ret >= 0 {
+            new_generation();
+        }
+        if !compat {
+            if nr >= kcfg::CFG_ENTRIES as u64 {
+                return;
+            }
+            let Some(cfg) = CFG.get(nr as u32) else {
+                return;
+            };
+            if cfg.enabled == 0 {
+                return;
+            }
+            if cfg.flags & cfgf::ENTRY == 0 {
+                if !is_self_tgid((pid_tgid >> 32) as u32) {
+                    emit_from_regs(&regs, cfg, nr as u32, ret, tid, task);
+                }
+                return;
+            }
+        }
+        let Some(pp) = PENDING.get_ptr(&tid) else {
+            return;
+        };
+        let p = *pp;
+        let _ = PENDING.remove(&tid);
+        let Some(cfg) = CFG.get(p.nr) else { return };
+        let cfg = *cfg;
+        emit_syscall(&p, &cfg, ret, tid);
+    }
+}
+
+/// The record of a syscall that kept nothing at entry but its time: the
+/// arguments are still in the registers.
+#[inline(always)]
+unsafe fn emit_from_regs(
+    regs: &Regs,
+    cfg: &EventCfg,
+    nr: u32,
+    ret: i64,
+    tid: u32,
+    task: *const u8,
+) {
+    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
-    let p = unsafe { *pp };
-    let _ = PENDING.remove(&tid);
-    let ret: i64 = ctx.arg(1);
-    let Some(cfg) = CFG.get(p.nr) else { return };
-    let cfg = *cfg;
-    unsafe { emit_syscall(&p, &cfg, ret, tid) };
+    let e = e.cast::<u8>();
+    unsafe {
+        let t = thread_slot(tid);
+        let ts = match t {
+            Some(t) if (*t).ts_task == task as u64 && (*t).ts != 0 => {
+                let ts = (*t).ts;
+                (*t).ts = 0;
+                ts
+            }
+            // Entered before we attached, or a thread sharing the slot
+            // entered a syscall since: the exit time is what we have.
+            _ => bpf_ktime_get_ns(),
+        };
+        fill_context(e, ts, ids(nr, nr), ret, 0);
+        let mut pos = ARGS_OFFSET;
+        for i in 0..6 {
+            if i < cfg.nargs as usize && cfg.kinds[i] == arg::SCALAR {
+                pos = put_scalar(e, pos, i as u8, regs.arg(i, false));
+            }
+        }
+        if cfg.flags & cfgf::HAS_OUT != 0 {
+            for i in 0..5 {
+                if i < cfg.nargs as usize && cfg.kinds[i] == arg::SOCKADDR_OUT {
+                    pos = put_sockaddr_out(
+                        e,
+                        pos,
+                        i as u8,
+                        regs.arg(i, false),
+                        regs.arg(i + 1, false),
+                        ret,
+                    );
+                }
+            }
+        }
+        finish_and_output(e, pos);
+    }
 }
 
 #[inline(always)]
@@ -671,7 +945,7 @@ unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
     };
     let e = e.cast::<u8>();
     unsafe {
-        fill_context(e, p.ts, p.nr, p.nr, ret, p.flags);
+        fill_context(e, p.ts, ids(p.nr, p.nr), ret, p.flags);
         if p.nr == 59 || p.nr == 322 {
             // execve, execveat: the context is that of the caller, before
             // the new image renamed the task.
@@ -794,8 +1068,7 @@ unsafe fn try_fork(ctx: &RawTracePointContext) {
         fill_context(
             e,
             bpf_ktime_get_ns(),
-            event_id::SCHED_PROCESS_FORK,
-            current_syscall(tid),
+            ids(event_id::SCHED_PROCESS_FORK, current_syscall(tid)),
             0,
             0,
         );
@@ -853,29 +1126,30 @@ unsafe fn try_exit(ctx: &RawTracePointContext) {
     let _ = BLOBS.remove(&tid);
     let task = current_task();
     if !event_enabled(event_id::SCHED_PROCESS_EXIT) || is_self() {
+        unsafe { forget_thread(tid, task) };
         return;
     }
     let group_dead: u64 = ctx.arg(1);
-    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
-        return;
-    };
-    let e = e.cast::<u8>();
-    unsafe {
-        fill_context(
-            e,
-            bpf_ktime_get_ns(),
-            event_id::SCHED_PROCESS_EXIT,
-            u32::MAX,
-            0,
-            0,
-        );
-        let code = rd::<u32>(task.add(offset(off::TASK_EXIT_CODE)));
-        let mut pos = ARGS_OFFSET;
-        pos = put_scalar(e, pos, 0, ((code >> 8) & 0xff) as u64);
-        pos = put_scalar(e, pos, 1, (code & 0x7f) as u64);
-        pos = put_scalar(e, pos, 2, group_dead & 0xff);
-        finish_and_output(e, pos);
+    if let Some(e) = EVT_SCRATCH.get_ptr_mut(0) {
+        let e = e.cast::<u8>();
+        unsafe {
+            fill_context(
+                e,
+                bpf_ktime_get_ns(),
+                ids(event_id::SCHED_PROCESS_EXIT, u32::MAX),
+                0,
+                0,
+            );
+            let code = rd::<u32>(task.add(offset(off::TASK_EXIT_CODE)));
+            let mut pos = ARGS_OFFSET;
+            pos = put_scalar(e, pos, 0, ((code >> 8) & 0xff) as u64);
+            pos = put_scalar(e, pos, 1, (code & 0x7f) as u64);
+            pos = put_scalar(e, pos, 2, group_dead & 0xff);
+            finish_and_output(e, pos);
+        }
     }
+    // The slot's tag is this task, which is going away.
+    unsafe { forget_thread(tid, task) };
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
@@ -886,6 +1160,13 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
 
 unsafe fn try_exec(ctx: &RawTracePointContext) {
     let task = current_task();
+    // A thread other than the leader that execs takes over the leader's
+    // id (and its namespace pid): forget what was cached under both.
+    let old_tid: u32 = ctx.arg(1);
+    unsafe {
+        forget_thread(old_tid, task);
+        forget_thread(bpf_get_current_pid_tgid() as u32, task);
+    }
     if !event_enabled(event_id::SCHED_PROCESS_EXEC) || is_self() {
         return;
     }
@@ -903,8 +1184,7 @@ unsafe fn try_exec(ctx: &RawTracePointContext) {
         fill_context(
             e,
             bpf_ktime_get_ns(),
-            event_id::SCHED_PROCESS_EXEC,
-            syscall,
+            ids(event_id::SCHED_PROCESS_EXEC, syscall),
             0,
             0,
         );

@@ -639,6 +639,12 @@ pub mod kcfg {
         pub const HAS_BLOB: u8 = 2;
         /// Some argument is read at exit.
         pub const HAS_OUT: u8 = 4;
+        /// sys_enter keeps the arguments for sys_exit (a blob, an event at
+        /// entry, or registers that do not survive the call: execve,
+        /// rt_sigreturn, the fork family whose child also returns).
+        /// Without it sys_enter keeps only the time, and sys_exit reads the
+        /// arguments from the registers.
+        pub const ENTRY: u8 = 8;
     }
 
     /// Per-event configuration, indexed by event id.

@@ -8,6 +8,11 @@
 //!   tracee-helper storm N                N getppid calls, no wait
 //!   tracee-helper compat                 getpid through the i386 entry (int 0x80)
 //!   tracee-helper spawn CMD              run `sh -c CMD` and wait for it
+//!   tracee-helper ctxchange              getpid; a new UTS namespace named
+//!                                        tracee-uts-test; getpid; then a
+//!                                        child that calls getppid before and
+//!                                        after this process exits (prints
+//!                                        the child's pid)
 
 use std::ffi::CString;
 use std::io::BufRead;
@@ -43,6 +48,10 @@ fn main() {
             unsafe { std::arch::asm!("int 0x80", inlateout("rax") 20i64 => pid, options(nostack)) };
             println!("{pid}");
         }
+        Some("ctxchange") => {
+            wait_go();
+            ctxchange();
+        }
         Some("spawn") => {
             wait_go();
             let st = std::process::Command::new("sh")
@@ -56,6 +65,31 @@ fn main() {
             eprintln!("usage: tracee-helper acceptance|workload|storm|compat|spawn ...");
             std::process::exit(2);
         }
+    }
+}
+
+/// The context fields the kernel side caches per thread, changed under it.
+fn ctxchange() {
+    // SAFETY: raw syscalls on valid buffers; the child only makes syscalls.
+    unsafe {
+        libc::syscall(libc::SYS_getpid);
+        assert_eq!(libc::unshare(libc::CLONE_NEWUTS), 0, "unshare");
+        let name = b"tracee-uts-test";
+        assert_eq!(libc::sethostname(name.as_ptr().cast(), name.len()), 0);
+        libc::syscall(libc::SYS_getpid);
+        let me = libc::getpid();
+        let child = libc::fork();
+        assert!(child >= 0, "fork");
+        if child == 0 {
+            libc::syscall(libc::SYS_getppid);
+            // Until the parent has gone and this process was reparented.
+            while libc::syscall(libc::SYS_getppid) == me as i64 {
+                libc::usleep(2000);
+            }
+            libc::syscall(libc::SYS_getppid);
+            libc::_exit(0);
+        }
+        println!("{child}");
     }
 }
 

@@ -133,6 +133,14 @@ pub fn kernel_cfg(s: &SyscallSpec) -> EventCfg {
     if s.nr == 60 || s.nr == 231 {
         c.flags |= kcfg::flags::AT_ENTRY;
     }
+    // clone, fork, vfork, execve, rt_sigreturn, execveat, clone3: their
+    // registers at exit are not the caller's arguments (a new image, a
+    // restored signal frame, or a child returning for the first time).
+    if c.flags & (kcfg::flags::AT_ENTRY | kcfg::flags::HAS_BLOB) != 0
+        || matches!(s.nr, 15 | 56 | 57 | 58 | 59 | 322 | 435)
+    {
+        c.flags |= kcfg::flags::ENTRY;
+    }
     c
 }
 
