@@ -1,4 +1,5 @@
 //! One integration-test binary, one module per area.
 mod live;
 mod pipeline;
+mod ring;
 mod util;

@@ -33,6 +33,8 @@ pub mod out;
 pub mod preamble;
 #[cfg(feature = "user")]
 pub mod reader;
+#[cfg(feature = "user")]
+pub mod ring;
 
 use core::fmt;
 use core::mem::{offset_of, size_of};

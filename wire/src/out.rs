@@ -10,9 +10,15 @@ use std::time::{Duration, Instant};
 pub const MAX_DELAY: Duration = Duration::from_millis(100);
 
 pub struct Out {
-    w: io::BufWriter<RawStdout>,
+    sink: Sink,
     tty: bool,
     oldest: Option<Instant>,
+}
+
+enum Sink {
+    Fd(io::BufWriter<RawStdout>),
+    /// The shared-memory ring: memory, so nothing to buffer.
+    Ring(crate::ring::RingWriter),
 }
 
 impl Out {
@@ -20,9 +26,68 @@ impl Out {
         // SAFETY: isatty only inspects the descriptor.
         let tty = unsafe { libc::isatty(1) } == 1;
         Out {
-            w: io::BufWriter::with_capacity(256 * 1024, RawStdout { stop: None }),
+            sink: Sink::Fd(io::BufWriter::with_capacity(
+                256 * 1024,
+                RawStdout { stop: None },
+            )),
             tty,
             oldest: None,
+        }
+    }
+
+    /// Output into a new shared-memory ring at `path` (`--output ring:PATH`).
+    pub fn ring(
+        path: &std::path::Path,
+        capacity: u64,
+        when_full: crate::ring::WhenFull,
+    ) -> io::Result<Out> {
+        Ok(Out {
+            sink: Sink::Ring(crate::ring::RingWriter::create(path, capacity, when_full)?),
+            tty: false,
+            oldest: None,
+        })
+    }
+
+    /// Stdout, or the ring named by a `ring:PATH` spec.
+    pub fn to_spec(
+        spec: Option<&str>,
+        capacity: u64,
+        when_full: crate::ring::WhenFull,
+    ) -> io::Result<Out> {
+        match spec.map(|s| (s, crate::ring::parse_spec(s))) {
+            None | Some(("-", _)) => Ok(Out::stdout()),
+            Some((_, Some(p))) => Out::ring(p, capacity, when_full),
+            Some((s, None)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("--output '{s}': expected ring:PATH or - (stdout)"),
+            )),
+        }
+    }
+
+    /// The process reading our ring, once attached.
+    pub fn ring_reader(&self) -> Option<u32> {
+        match &self.sink {
+            Sink::Ring(r) => r.consumer_pid(),
+            Sink::Fd(_) => None,
+        }
+    }
+
+    /// Events the ring dropped because its reader lagged (0 on a pipe: a
+    /// pipe makes the writer wait instead).
+    pub fn dropped(&self) -> u64 {
+        match &self.sink {
+            Sink::Ring(r) => r.dropped(),
+            Sink::Fd(_) => 0,
+        }
+    }
+
+    /// Ends the output: on a ring, the reader sees the end of the stream
+    /// once it has read everything. Dropping does the same.
+    pub fn end(&mut self) -> io::Result<()> {
+        self.flush()?;
+        match &mut self.sink {
+            Sink::Ring(r) => r.end(),
+            Sink::Fd(_) => Ok(()),
         }
     }
 
@@ -32,7 +97,10 @@ impl Out {
     /// stuck. The flag's signal handler must be installed without
     /// SA_RESTART (see [`on_stop_signals`]) so that a blocked write returns.
     pub fn give_up_after_stop(mut self, flag: &'static AtomicBool, grace: Duration) -> Out {
-        self.w.get_mut().stop = Some((flag, grace));
+        match &mut self.sink {
+            Sink::Fd(w) => w.get_mut().stop = Some((flag, grace)),
+            Sink::Ring(r) => r.give_up_after_stop(flag, grace),
+        }
         self
     }
 
@@ -43,9 +111,13 @@ impl Out {
     /// Writes one unit (a record, a line). On a terminal a unit is flushed
     /// at once; on a pipe it waits at most [`MAX_DELAY`].
     pub fn write_unit(&mut self, b: &[u8]) -> io::Result<()> {
-        self.w.write_all(b)?;
+        let w = match &mut self.sink {
+            Sink::Fd(w) => w,
+            Sink::Ring(r) => return r.write_unit(b),
+        };
+        w.write_all(b)?;
         if self.tty {
-            return self.w.flush();
+            return w.flush();
         }
         match self.oldest {
             None => self.oldest = Some(Instant::now()),
@@ -57,6 +129,9 @@ impl Out {
 
     /// Flushes if something has waited too long; for callers with a timer.
     pub fn flush_if_due(&mut self) -> io::Result<()> {
+        if let Sink::Ring(r) = &mut self.sink {
+            return r.check_if_due();
+        }
         match self.oldest {
             Some(t) if t.elapsed() >= MAX_DELAY => self.flush(),
             _ => Ok(()),
@@ -65,7 +140,10 @@ impl Out {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.oldest = None;
-        self.w.flush()
+        match &mut self.sink {
+            Sink::Fd(w) => w.flush(),
+            Sink::Ring(r) => r.check_if_due(),
+        }
     }
 }
 

@@ -8,6 +8,11 @@
 //!   tracee-helper storm N                N getppid calls, no wait
 //!   tracee-helper compat                 getpid through the i386 entry (int 0x80)
 //!   tracee-helper spawn CMD              run `sh -c CMD` and wait for it
+//!   tracee-helper ring-produce PATH N drop|block
+//!                                        write a stream of N events of
+//!                                        varied sizes (N = 0: until killed)
+//!                                        into ring:PATH, no wait; prints the
+//!                                        FNV-1a hash of the stream's bytes
 //!   tracee-helper ctxchange              getpid; a new UTS namespace named
 //!                                        tracee-uts-test; getpid; then a
 //!                                        child that calls getppid before and
@@ -48,6 +53,11 @@ fn main() {
             unsafe { std::arch::asm!("int 0x80", inlateout("rax") 20i64 => pid, options(nostack)) };
             println!("{pid}");
         }
+        Some("ring-produce") => ring_produce(
+            &args[2],
+            args[3].parse().expect("count"),
+            wire::ring::WhenFull::from_name(&args[4]).expect("drop or block"),
+        ),
         Some("ctxchange") => {
             wait_go();
             ctxchange();
@@ -68,6 +78,85 @@ fn main() {
     }
 }
 
+/// FNV-1a, 64 bits: a checksum both sides of a test can compute.
+pub fn fnv1a(h: u64, b: &[u8]) -> u64 {
+    b.iter()
+        .fold(h, |h, &x| (h ^ x as u64).wrapping_mul(0x100_0000_01b3))
+}
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn ring_produce(path: &str, n: u64, when_full: wire::ring::WhenFull) {
+    use wire::build::{EventBuilder, name16};
+    use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, Preamble, event_flags};
+    let pre = Preamble {
+        version: wire::VERSION,
+        boot_epoch_ns: 1_700_000_000_000_000_000,
+        start_mono_ns: 1,
+        hostname: "ring".into(),
+        kernel_release: "6.18".into(),
+        catalog: Catalog::new(vec![EventDef {
+            id: 257,
+            name: "openat".into(),
+            flags: event_flags::SYSCALL,
+            args: vec![ArgDef {
+                name: "filename".into(),
+                type_name: "const char*".into(),
+                ty: ArgType::Str,
+            }],
+        }]),
+    };
+    let mut w = wire::ring::RingWriter::create(
+        std::path::Path::new(path),
+        wire::ring::MIN_CAPACITY,
+        when_full,
+    )
+    .unwrap_or_else(|e| {
+        eprintln!("tracee-helper: {e}");
+        std::process::exit(2)
+    });
+    let mut hash = FNV_START;
+    let mut put = |w: &mut wire::ring::RingWriter, b: &[u8]| {
+        if let Err(e) = w.write_unit(b) {
+            eprintln!("tracee-helper: {e}");
+            std::process::exit(2);
+        }
+        hash = fnv1a(hash, b);
+    };
+    put(&mut w, &pre.to_bytes());
+    let path_chars = "abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut i = 0u64;
+    while n == 0 || i < n {
+        // Sizes from 128 to 128 + 250 bytes, in steps that are not a
+        // divisor of the capacity, so records straddle the wrap anywhere.
+        let len = (i * 7 % 251) as usize;
+        let name: String = path_chars
+            .chars()
+            .cycle()
+            .skip(i as usize % 36)
+            .take(len)
+            .collect();
+        let ctx = wire::EventContext {
+            ts: i,
+            event_id: 257,
+            syscall: 257,
+            pid: 7,
+            tid: 7,
+            comm: name16("ring"),
+            ..Default::default()
+        };
+        put(&mut w, &EventBuilder::new(&ctx).str(0, &name).finish());
+        i += 1;
+    }
+    let end = wire::EndBody {
+        events: n,
+        lost: w.dropped(),
+        ts: n,
+    };
+    put(&mut w, &end.to_record());
+    w.end().expect("end the ring");
+    println!("{hash:016x} {}", w.dropped());
+}
+
 /// The context fields the kernel side caches per thread, changed under it.
 fn ctxchange() {
     // SAFETY: raw syscalls on valid buffers; the child only makes syscalls.
@@ -78,10 +167,14 @@ fn ctxchange() {
         assert_eq!(libc::sethostname(name.as_ptr().cast(), name.len()), 0);
         libc::syscall(libc::SYS_getpid);
         let me = libc::getpid();
+        let mut p = [0i32; 2];
+        assert_eq!(libc::pipe(p.as_mut_ptr()), 0, "pipe");
         let child = libc::fork();
         assert!(child >= 0, "fork");
         if child == 0 {
             libc::syscall(libc::SYS_getppid);
+            // Now the parent may go.
+            libc::write(p[1], b"x".as_ptr().cast(), 1);
             // Until the parent has gone and this process was reparented.
             while libc::syscall(libc::SYS_getppid) == me as i64 {
                 libc::usleep(2000);
@@ -89,6 +182,8 @@ fn ctxchange() {
             libc::syscall(libc::SYS_getppid);
             libc::_exit(0);
         }
+        let mut b = [0u8; 1];
+        libc::read(p[0], b.as_mut_ptr().cast(), 1);
         println!("{child}");
     }
 }

@@ -10,6 +10,10 @@ Traces the whole machine and writes the tracee-rs stream to stdout (needs root).
                       and exclusions (-close); comma-separated or repeated.
                       Without -e: the default set.
   --buffer-size N     kernel ring buffer size in bytes (power of two, K/M suffix; default 16M)
+  --output ring:PATH  write into a shared-memory ring (read with --input ring:PATH)
+  --ring-size N       capacity of that ring (power of two, K/M/G; default 16M)
+  --ring-full drop|block  when the ring is full: drop events and count them in
+                      the stream (default; the kernel never waits), or wait
   --no-pushdown       evaluate filter expressions only in user space
   --trace-pipeline    also trace the processes reading this output (by default
                       they are left out: their events would feed back)
@@ -42,6 +46,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let mut pushdown = true;
     let mut trace_pipeline = false;
     let mut ring_bytes = 16 << 20;
+    let mut output = None;
+    let mut ring_size = wire::ring::DEFAULT_CAPACITY;
+    let mut ring_full = wire::ring::WhenFull::Drop;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -65,6 +72,30 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?,
             ),
             "--no-pushdown" => pushdown = false,
+            "--output" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+                if wire::ring::parse_spec(&v).is_none() && v != "-" {
+                    anyhow::bail!("--output '{v}': expected ring:PATH or - (stdout)");
+                }
+                output = (v != "-").then_some(v);
+            }
+            "--ring-size" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+                ring_size = wire::ring::parse_capacity(&v).ok_or_else(|| {
+                    anyhow::anyhow!("bad --ring-size '{v}': a power of two from 128K to 4G")
+                })?;
+            }
+            "--ring-full" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+                ring_full = wire::ring::WhenFull::from_name(&v)
+                    .ok_or_else(|| anyhow::anyhow!("bad --ring-full '{v}': drop or block"))?;
+            }
             "--trace-pipeline" => trace_pipeline = true,
             "--buffer-size" => {
                 let v = args
@@ -82,7 +113,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         }
     }
     // SAFETY: isatty only inspects the descriptor.
-    if unsafe { libc::isatty(1) } == 1 {
+    if output.is_none() && unsafe { libc::isatty(1) } == 1 {
         anyhow::bail!(
             "stdout is a terminal: the stream is binary; pipe it into tracee-fmt or redirect it to a file"
         );
@@ -95,6 +126,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
         terms,
         pushdown,
         ring_bytes,
+        output,
+        ring_size,
+        ring_full,
     })?;
     let cat = events::catalog();
     let mut kinds: Vec<(u64, &str)> = totals

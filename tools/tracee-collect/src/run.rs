@@ -32,6 +32,10 @@ pub struct Config {
     /// Also trace the processes reading our output (tracee-filter,
     /// tracee-fmt...); off by default, as their events feed back.
     pub trace_pipeline: bool,
+    /// `ring:PATH` for the shared-memory ring; stdout otherwise.
+    pub output: Option<String>,
+    pub ring_size: u64,
+    pub ring_full: wire::ring::WhenFull,
 }
 
 /// How long a stopping collector waits for a reader that takes nothing.
@@ -145,9 +149,10 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     let peers = if cfg.trace_pipeline {
         vec![]
     } else {
-        pipeline_peers()
+        pipeline_peers("self")
     };
-    let has_peers = u32::from(!peers.is_empty());
+    // A ring's reader attaches later and is added to PEERS then.
+    let has_peers = u32::from(!peers.is_empty() || (cfg.output.is_some() && !cfg.trace_pipeline));
     let wake = (cfg.ring_bytes / 4) as u64;
     let mut ebpf = EbpfLoader::new()
         .set_global("SELF_TGID", &self_tgid, true)
@@ -250,14 +255,17 @@ fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(
 
 /// The processes downstream of our stdout: whoever reads the pipe we write,
 /// then whoever reads the pipe that process writes, and so on.
-pub fn pipeline_peers() -> Vec<u32> {
+pub fn pipeline_peers(first: &str) -> Vec<u32> {
     let pipe_of = |pid: &str, fd: u32| -> Option<String> {
         let l = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
         let l = l.to_string_lossy().into_owned();
         l.starts_with("pipe:[").then_some(l)
     };
     let mut peers = Vec::new();
-    let Some(mut pipe) = pipe_of("self", 1) else {
+    if first != "self" {
+        peers.extend(first.parse::<u32>().ok());
+    }
+    let Some(mut pipe) = pipe_of(first, 1) else {
         return peers;
     };
     let me = std::process::id();
@@ -320,7 +328,10 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let mut lost_seen = vec![[0u64; lost_reason::COUNT as usize]; ncpu];
 
     // A reader stuck after the stop signal must not keep us running.
-    let mut out = Out::stdout().give_up_after_stop(&STOP, STUCK_READER_GRACE);
+    let mut out = Out::to_spec(cfg.output.as_deref(), cfg.ring_size, cfg.ring_full)
+        .context("opening the output")?
+        .give_up_after_stop(&STOP, STUCK_READER_GRACE);
+    let mut ring_reader = None;
     let mut totals = Totals {
         per_event: vec![0; kcfg::CFG_ENTRIES as usize],
         events: 0,
@@ -382,6 +393,18 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         let drained = detached && got < DRAIN_BATCH;
         if drained || last_lost_check.elapsed() >= Duration::from_millis(100) {
             last_lost_check = Instant::now();
+            if !cfg.trace_pipeline && out.ring_reader() != ring_reader {
+                // The ring's reader, and whoever reads its stdout, is the
+                // pipeline: its events would feed back.
+                ring_reader = out.ring_reader();
+                if let Some(pid) = ring_reader {
+                    let peers = pipeline_peers(&pid.to_string());
+                    eprintln!(
+                        "tracee-collect: leaving out the pipeline reading the ring (pids {peers:?})"
+                    );
+                    fill_set(&mut ebpf, "PEERS", Some(peers))?;
+                }
+            }
             totals.lost += emit_lost(&lost_map, &mut lost_seen, &mut out, &mut closed)?;
         }
         w!(out.flush_if_due());
@@ -389,13 +412,14 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             break;
         }
     }
+    totals.lost += out.dropped();
     if !closed {
         let end = EndBody {
             events: totals.events,
             lost: totals.lost,
             ts: now(libc::CLOCK_MONOTONIC),
         };
-        if let Err(e) = out.write_unit(&end.to_record()).and_then(|()| out.flush())
+        if let Err(e) = out.write_unit(&end.to_record()).and_then(|()| out.end())
             && !is_broken_pipe(&e)
         {
             return Err(anyhow::Error::new(e).context("writing the stream"));
