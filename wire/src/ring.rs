@@ -62,6 +62,8 @@ const OFF_CONSUMER_WAITING: usize = 136;
 const STATE_ENDED: u32 = 1;
 const STATE_CONSUMER_CLOSED: u32 = 2;
 
+/// Bytes published before a waiting reader is woken.
+const WAKE_BATCH: u64 = 64 * 1024;
 /// How long one futex wait lasts before the peer is checked again.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 /// How often a producer that never waits checks that its reader lives.
@@ -236,6 +238,9 @@ pub struct RingWriter {
     when_full: WhenFull,
     /// Our copy of head: only we write it.
     head: u64,
+    /// Head when the reader was last woken: wake-ups are batched (a
+    /// futex wake per record costs more than the record).
+    woken_at: u64,
     /// Events dropped since the last lost-events record.
     unreported: u64,
     total_dropped: u64,
@@ -306,6 +311,7 @@ impl RingWriter {
             path: path.to_path_buf(),
             when_full,
             head: 0,
+            woken_at: 0,
             unreported: 0,
             total_dropped: 0,
             consumer: None,
@@ -377,6 +383,7 @@ impl RingWriter {
 
     /// Checks the reader if it has not been checked for a while.
     pub fn check_if_due(&mut self) -> io::Result<()> {
+        self.wake();
         if self.last_check.elapsed() >= PEER_CHECK {
             self.check_consumer()?;
         }
@@ -397,7 +404,9 @@ impl RingWriter {
                 ),
             ));
         }
-        self.check_if_due()?;
+        if self.last_check.elapsed() >= PEER_CHECK {
+            self.check_consumer()?;
+        }
         let droppable = self.when_full == WhenFull::Drop && is_event_records(b);
         if self.unreported > 0 {
             let lost = LostBody {
@@ -428,6 +437,7 @@ impl RingWriter {
         let len = b.len() as u64;
         let mut stalled_since: Option<Instant> = None;
         while self.free() < len {
+            self.wake();
             let waiting = self.m.u32_at(OFF_PRODUCER_WAITING);
             waiting.store(1, Ordering::SeqCst);
             let tail = self.m.tail().load(Ordering::SeqCst);
@@ -458,10 +468,23 @@ impl RingWriter {
         self.m.copy_in(self.head, b);
         self.head += len;
         self.m.head().store(self.head, Ordering::SeqCst);
-        if self.m.u32_at(OFF_CONSUMER_WAITING).load(Ordering::SeqCst) != 0 {
-            futex_wake(self.m.head());
+        if self.head - self.woken_at >= WAKE_BATCH {
+            self.wake();
         }
         Ok(())
+    }
+
+    /// Wakes a waiting reader for everything published so far. Called per
+    /// WAKE_BATCH bytes, on flush (before the producer waits for its own
+    /// input) and at the end; a reader also looks on its own every
+    /// WAIT_SLICE, so nothing waits longer than the pipe's MAX_DELAY.
+    pub fn wake(&mut self) {
+        if self.woken_at != self.head {
+            self.woken_at = self.head;
+            if self.m.u32_at(OFF_CONSUMER_WAITING).load(Ordering::SeqCst) != 0 {
+                futex_wake(self.m.head());
+            }
+        }
     }
 
     /// Marks the stream as ended: the reader sees end of input once it has

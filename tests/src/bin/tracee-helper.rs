@@ -13,6 +13,11 @@
 //!                                        varied sizes (N = 0: until killed)
 //!                                        into ring:PATH, no wait; prints the
 //!                                        FNV-1a hash of the stream's bytes
+//!   tracee-helper openloop N PATH        N rounds of open/read/close of PATH
+//!   tracee-helper forkstorm N            N children that exit at once, one
+//!                                        after the other
+//!   tracee-helper multiply N < IN > OUT  the stream IN with its events
+//!                                        repeated until there are N
 //!   tracee-helper ctxchange              getpid; a new UTS namespace named
 //!                                        tracee-uts-test; getpid; then a
 //!                                        child that calls getppid before and
@@ -58,6 +63,33 @@ fn main() {
             args[3].parse().expect("count"),
             wire::ring::WhenFull::from_name(&args[4]).expect("drop or block"),
         ),
+        Some("openloop") => {
+            let n: u64 = args[2].parse().expect("count");
+            let p = c(&args[3]);
+            let mut buf = [0u8; 256];
+            for _ in 0..n {
+                // SAFETY: plain syscalls on a valid path and buffer.
+                unsafe {
+                    let fd = libc::open(p.as_ptr(), libc::O_RDONLY);
+                    libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                    libc::close(fd);
+                }
+            }
+        }
+        Some("forkstorm") => {
+            let n: u64 = args[2].parse().expect("count");
+            for _ in 0..n {
+                // SAFETY: the child only exits.
+                unsafe {
+                    let pid = libc::fork();
+                    if pid == 0 {
+                        libc::_exit(0);
+                    }
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+        Some("multiply") => multiply(args[2].parse().expect("count")),
         Some("ctxchange") => {
             wait_go();
             ctxchange();
@@ -76,6 +108,42 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// A recorded stream's events repeated until there are `n`, for the
+/// throughput benchmarks: the preamble once, the events over and over.
+fn multiply(n: u64) {
+    use std::io::Write;
+    let mut r = wire::reader::StreamReader::new(std::io::stdin().lock()).expect("a stream");
+    let pre = r.preamble_bytes().to_vec();
+    let mut events = Vec::new();
+    let mut count = 0u64;
+    while let Some(rec) = r.next_record(&mut || Ok(())).expect("a record") {
+        if rec.kind() == wire::kind::EVENT {
+            events.extend_from_slice(rec.bytes());
+            count += 1;
+        }
+    }
+    assert!(count > 0, "no events to repeat");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    out.write_all(&pre).unwrap();
+    let mut written = 0;
+    while written < n {
+        let mut i = 0;
+        while i < events.len() && written < n {
+            let len = u32::from_le_bytes(events[i..i + 4].try_into().unwrap()) as usize;
+            out.write_all(&events[i..i + len]).unwrap();
+            i += len;
+            written += 1;
+        }
+    }
+    let end = wire::EndBody {
+        events: n,
+        lost: 0,
+        ts: 0,
+    };
+    out.write_all(&end.to_record()).unwrap();
+    out.flush().unwrap();
 }
 
 /// FNV-1a, 64 bits: a checksum both sides of a test can compute.
