@@ -204,63 +204,78 @@ impl Printer {
     }
 
     fn json(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], out: &mut Vec<u8>) {
-        let mut s = String::with_capacity(512);
+        // Built in `out`'s own allocation (reused from event to event), not
+        // in a fresh String copied over: formatting json is this tool's
+        // hot path.
+        let mut s = match String::from_utf8(std::mem::take(out)) {
+            Ok(s) => s,
+            Err(e) => {
+                *out = e.into_bytes();
+                let mut s = String::with_capacity(512);
+                self.json_into(def, ev, args, &mut s);
+                out.extend_from_slice(s.as_bytes());
+                return;
+            }
+        };
+        self.json_into(def, ev, args, &mut s);
+        *out = s.into_bytes();
+    }
+
+    fn json_into(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], s: &mut String) {
         let epoch = |t: u64| self.pre.boot_epoch_ns.wrapping_add(t);
-        let _ = write!(
-            s,
-            "{{\"timestamp\":{},\"threadStartTime\":{},\"processorId\":{},\"processId\":{},\"cgroupId\":{},\
-             \"threadId\":{},\"parentProcessId\":{},\"hostProcessId\":{},\"hostThreadId\":{},\
-             \"hostParentProcessId\":{},\"userId\":{},\"mountNamespace\":{},\"pidNamespace\":{},\"processName\":",
-            epoch(ev.ts()),
-            epoch(ev.thread_start()),
-            ev.cpu(),
-            ev.ns_pid(),
-            ev.cgroup_id(),
-            ev.ns_tid(),
-            ev.ns_ppid(),
-            ev.pid(),
-            ev.tid(),
-            ev.ppid(),
-            ev.uid(),
-            ev.mnt_ns(),
-            ev.pid_ns(),
-        );
-        json_str(&mut s, ev.comm());
+        let head: [(&str, u64); 13] = [
+            ("{\"timestamp\":", epoch(ev.ts())),
+            (",\"threadStartTime\":", epoch(ev.thread_start())),
+            (",\"processorId\":", ev.cpu().into()),
+            (",\"processId\":", ev.ns_pid().into()),
+            (",\"cgroupId\":", ev.cgroup_id()),
+            (",\"threadId\":", ev.ns_tid().into()),
+            (",\"parentProcessId\":", ev.ns_ppid().into()),
+            (",\"hostProcessId\":", ev.pid().into()),
+            (",\"hostThreadId\":", ev.tid().into()),
+            (",\"hostParentProcessId\":", ev.ppid().into()),
+            (",\"userId\":", ev.uid().into()),
+            (",\"mountNamespace\":", ev.mnt_ns().into()),
+            (",\"pidNamespace\":", ev.pid_ns().into()),
+        ];
+        for (key, n) in head {
+            s.push_str(key);
+            push_u64(s, n);
+        }
+        s.push_str(",\"processName\":");
+        json_str(s, ev.comm());
         s.push_str(",\"hostName\":");
-        json_str(&mut s, ev.uts());
-        let _ = write!(
-            s,
-            ",\"container\":{{}},\"kubernetes\":{{}},\"eventId\":\"{}\",\"eventName\":",
-            ev.event_id()
+        json_str(s, ev.uts());
+        s.push_str(",\"container\":{},\"kubernetes\":{},\"eventId\":\"");
+        push_int(s, ev.event_id().into());
+        s.push_str("\",\"eventName\":");
+        json_str(s, def.name.as_bytes());
+        s.push_str(",\"matchedPolicies\":[],\"argsNum\":");
+        push_int(s, args.len() as i128);
+        s.push_str(",\"returnValue\":");
+        push_int(s, ev.retval().into());
+        s.push_str(",\"syscall\":");
+        json_str(s, self.syscall_name(ev).as_bytes());
+        s.push_str(
+            ",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":false,\"isCompat\":",
         );
-        json_str(&mut s, def.name.as_bytes());
-        let _ = write!(
-            s,
-            ",\"matchedPolicies\":[],\"argsNum\":{},\"returnValue\":{},\"syscall\":",
-            args.len(),
-            ev.retval()
-        );
-        json_str(&mut s, self.syscall_name(ev).as_bytes());
-        let _ = write!(
-            s,
-            ",\"stackAddresses\":null,\"contextFlags\":{{\"containerStarted\":false,\"isCompat\":{}}},\"args\":[",
-            ev.is_compat()
-        );
+        s.push_str(if ev.is_compat() { "true" } else { "false" });
+        s.push_str("},\"args\":[");
         for (i, a) in args.iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
             s.push_str("{\"name\":");
-            json_str(&mut s, a.name.as_bytes());
+            json_str(s, a.name.as_bytes());
             s.push_str(",\"type\":");
             let ty = if matches!(a.value, Value::Sym(_)) {
                 "string"
             } else {
                 a.type_name
             };
-            json_str(&mut s, ty.as_bytes());
+            json_str(s, ty.as_bytes());
             s.push_str(",\"value\":");
-            json_value(&mut s, &a.value);
+            json_value(s, &a.value);
             if a.truncated {
                 s.push_str(",\"truncated\":true");
             }
@@ -270,7 +285,6 @@ impl Printer {
             s.push('}');
         }
         s.push_str("]}\n");
-        out.extend_from_slice(s.as_bytes());
     }
 
     fn table(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], out: &mut Vec<u8>) {
@@ -382,27 +396,72 @@ fn out_string(v: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
 /// Writes `b` as a JSON string; bytes that are not UTF-8 become U+FFFD.
 pub fn json_str(s: &mut String, b: &[u8]) {
     s.push('"');
-    for c in String::from_utf8_lossy(b).chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(s, "\\u{:04x}", c as u32);
-            }
-            c => s.push(c),
+    // Invalid UTF-8 becomes U+FFFD, as String::from_utf8_lossy does it.
+    for chunk in b.utf8_chunks() {
+        json_escape(s, chunk.valid());
+        if !chunk.invalid().is_empty() {
+            s.push('\u{FFFD}');
         }
     }
     s.push('"');
 }
 
+/// Appends `t` with JSON's escapes; runs that need none are copied whole.
+fn json_escape(s: &mut String, t: &str) {
+    let mut done = 0;
+    for (i, &c) in t.as_bytes().iter().enumerate() {
+        let esc = match c {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => continue,
+        };
+        s.push_str(&t[done..i]);
+        if esc.is_empty() {
+            let _ = write!(s, "\\u{:04x}", c);
+        } else {
+            s.push_str(esc);
+        }
+        done = i + 1;
+    }
+    s.push_str(&t[done..]);
+}
+
+/// Appends a decimal integer without going through `core::fmt`.
+pub fn push_int(s: &mut String, n: i128) {
+    if n < 0 {
+        s.push('-');
+    }
+    let v = n.unsigned_abs();
+    match u64::try_from(v) {
+        Ok(v) => push_u64(s, v),
+        // Beyond u64 (never in practice): the slow 128-bit division.
+        Err(_) => {
+            let _ = write!(s, "{v}");
+        }
+    }
+}
+
+fn push_u64(s: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| d as char));
+}
+
 fn json_value(s: &mut String, v: &Value<'_>) {
     match v {
-        Value::Int(n) => {
-            let _ = write!(s, "{n}");
-        }
+        Value::Int(n) => push_int(s, *n),
         Value::Ptr(p) => {
             let _ = write!(s, "\"0x{p:x}\"");
         }

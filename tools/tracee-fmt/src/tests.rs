@@ -242,3 +242,41 @@ fn unreadable_arguments_are_marked() {
         print(&Printer::new(Format::Table, false, pre()), &rec).contains("filename: (unreadable)")
     );
 }
+
+#[test]
+fn json_strings_escape_controls_and_replace_invalid_utf8() {
+    let mut s = String::new();
+    crate::json_str(&mut s, b"a\"b\\c\nd\re\tf\x01g\x7f\xc3\xa9h\xffi\xe2\x82");
+    assert_eq!(
+        s,
+        "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\x7f\u{e9}h\u{FFFD}i\u{FFFD}\""
+    );
+    // The same bytes as from_utf8_lossy sees them, escaped.
+    let lossy = String::from_utf8_lossy(b"x\xf0\x9f\x98\x80\xed\xa0\x80y").into_owned();
+    let mut s = String::new();
+    crate::json_str(&mut s, b"x\xf0\x9f\x98\x80\xed\xa0\x80y");
+    assert_eq!(s, format!("\"{lossy}\""));
+}
+
+#[test]
+fn integers_print_as_core_fmt_prints_them() {
+    for n in [
+        0i128,
+        1,
+        -1,
+        9,
+        10,
+        99,
+        100,
+        i64::MAX as i128,
+        i64::MIN as i128,
+        u64::MAX as i128,
+    ]
+    .into_iter()
+    .chain([u64::MAX as i128 + 1, i128::MIN, i128::MAX])
+    {
+        let mut s = String::new();
+        crate::push_int(&mut s, n);
+        assert_eq!(s, n.to_string());
+    }
+}
