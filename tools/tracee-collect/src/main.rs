@@ -9,7 +9,7 @@ Traces the whole machine and writes the tracee-rs stream to stdout (needs root).
   -e, --events LIST   names, globs (open*), sets (default, syscalls, fs, net, proc, all)
                       and exclusions (-close); comma-separated or repeated.
                       Without -e: the default set.
-  --buffer-size N     kernel ring buffer size in bytes (power of two, K/M suffix; default 16M)
+  --buffer-size N     kernel ring buffer size in bytes (power of two, K/M suffix; default 8M)
   --output ring:PATH  write into a shared-memory ring (read with --input ring:PATH)
   --ring-size N       capacity of that ring (power of two, K/M/G; default 16M)
   --ring-full drop|block  when the ring is full: drop events and count them in
@@ -45,7 +45,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let mut exprs = Vec::new();
     let mut pushdown = true;
     let mut trace_pipeline = false;
-    let mut ring_bytes = 16 << 20;
+    let mut ring_bytes = 8 << 20;
     let mut output = None;
     let mut ring_size = wire::ring::DEFAULT_CAPACITY;
     let mut ring_full = wire::ring::WhenFull::Drop;
