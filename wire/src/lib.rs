@@ -27,6 +27,7 @@ extern crate std;
 
 #[cfg(feature = "user")]
 pub mod build;
+pub mod capture;
 #[cfg(feature = "user")]
 pub mod out;
 #[cfg(feature = "user")]
@@ -237,13 +238,42 @@ pub struct LenError {
 pub enum DecodeError {
     Len(LenError),
     BadMagic,
-    UnsupportedVersion { version: u16 },
-    RecordTooLong { len: usize, offset: u64 },
-    RecordTooShort { len: usize, offset: u64 },
-    UnknownRecordKind { kind: u16, offset: u64 },
-    UnknownArgKind { kind: u8, offset: u64 },
-    BadUtf8 { what: &'static str, offset: u64 },
-    UnknownArgType { ty: u8, offset: u64 },
+    UnsupportedVersion {
+        version: u16,
+    },
+    RecordTooLong {
+        len: usize,
+        offset: u64,
+    },
+    RecordTooShort {
+        len: usize,
+        offset: u64,
+    },
+    UnknownRecordKind {
+        kind: u16,
+        offset: u64,
+    },
+    UnknownArgKind {
+        kind: u8,
+        offset: u64,
+    },
+    BadUtf8 {
+        what: &'static str,
+        offset: u64,
+    },
+    UnknownArgType {
+        ty: u8,
+        offset: u64,
+    },
+    UnknownArtifact {
+        artifact: u8,
+        offset: u64,
+    },
+    /// A capture record whose payload length disagrees with its header.
+    CaptureLen {
+        len: usize,
+        offset: u64,
+    },
 }
 
 impl From<LenError> for DecodeError {
@@ -297,6 +327,13 @@ impl fmt::Display for DecodeError {
             DecodeError::UnknownArgType { ty, offset } => {
                 write!(f, "unknown argument type {ty} at byte {offset}")
             }
+            DecodeError::UnknownArtifact { artifact, offset } => {
+                write!(f, "unknown artifact kind {artifact} at byte {offset}")
+            }
+            DecodeError::CaptureLen { len, offset } => write!(
+                f,
+                "capture record at byte {offset} carries {len} payload bytes, not what its header says"
+            ),
         }
     }
 }
@@ -676,6 +713,39 @@ pub mod kcfg {
 
     /// Entries of the CFG array map (event ids below this).
     pub const CFG_ENTRIES: u32 = 2048;
+
+    /// Which files' contents are captured: index 0 of the CAP_FILTER map
+    /// for writes, 1 for reads. Filter kinds AND; values of one kind OR;
+    /// a kind with no values passes everything.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct CapFilter {
+        /// Bits `1 << capture::ftype::*`, and [`CAP_TYPE_ELF`].
+        pub types: u32,
+        /// Bits `1 << fd` for stdin, stdout, stderr.
+        pub fds: u32,
+        pub npaths: u32,
+        pub path_len: [u32; 3],
+        /// Path prefixes (a trailing `*` already removed).
+        pub paths: [[u8; CAP_PATH_CAP]; 3],
+    }
+    /// The `elf` type: a regular file whose first bytes are ELF's magic.
+    pub const CAP_TYPE_ELF: u32 = 1 << 8;
+    /// Longest path prefix, as Tracee allows it.
+    pub const CAP_PATH_MAX: usize = 50;
+    pub const CAP_PATH_CAP: usize = 64;
+    impl Default for CapFilter {
+        fn default() -> Self {
+            CapFilter {
+                types: 0,
+                fds: 0,
+                npaths: 0,
+                path_len: [0; 3],
+                paths: [[0; CAP_PATH_CAP]; 3],
+            }
+        }
+    }
+    const _: () = assert!(core::mem::size_of::<CapFilter>() == 24 + 3 * CAP_PATH_CAP);
     /// Entries of the compat-number translation map.
     pub const COMPAT_ENTRIES: u32 = 512;
     /// Bytes of arguments read at entry per thread.
@@ -745,6 +815,11 @@ pub mod kcfg {
         pub const VFSMOUNT_MNT_ROOT: usize = 40;
         pub const MM_ARG_START: usize = 41;
         pub const MM_ARG_END: usize = 42;
+        pub const TASK_FILES: usize = 43;
+        pub const FILES_FDT: usize = 44;
+        pub const FDT_FD: usize = 45;
+        pub const FDT_MAX_FDS: usize = 46;
+        pub const FILE_F_POS: usize = 47;
         pub const COUNT: usize = 48;
     }
 }

@@ -390,3 +390,61 @@ mod props {
         }
     }
 }
+
+#[test]
+fn capture_records_round_trip_and_refuse_lies() {
+    use crate::capture::{CaptureHeader, artifact, flags};
+    let h = CaptureHeader {
+        ts: 7,
+        ino: 42,
+        off: 4096,
+        pid: 3,
+        tid: 4,
+        dev: 0x10300001,
+        mnt_ns: 9,
+        artifact: artifact::WRITE,
+        ftype: 1,
+        flags: flags::APPEND,
+        len: 5,
+        comm: *b"bash\0\0\0\0\0\0\0\0\0\0\0\0",
+        name: [0; 16],
+    };
+    let mut b = Vec::new();
+    h.write_record(b"hello", &mut b);
+    let (r, rest) = RecordSlice::from_slice(&b, 0).unwrap();
+    assert!(rest.is_empty());
+    let (back, payload) = CaptureHeader::from_record(r).unwrap();
+    assert_eq!(back, h);
+    assert_eq!(payload, b"hello");
+    // A lost notice carries no payload whatever its len says.
+    let lost = CaptureHeader {
+        flags: flags::LOST,
+        len: 1 << 20,
+        ..h
+    };
+    let mut b = Vec::new();
+    lost.write_record(&[], &mut b);
+    let (r, _) = RecordSlice::from_slice(&b, 0).unwrap();
+    assert_eq!(CaptureHeader::from_record(r).unwrap().1, b"");
+    // Every cut of a record, and a payload shorter than claimed, is an
+    // error, never a panic.
+    let mut b = Vec::new();
+    h.write_record(b"hello", &mut b);
+    for cut in 0..b.len() {
+        let mut c = b[..cut].to_vec();
+        if c.len() >= 4 {
+            c[..4].copy_from_slice(&(cut as u32).to_le_bytes());
+        }
+        if let Ok((r, _)) = RecordSlice::from_slice(&c, 0) {
+            assert!(CaptureHeader::from_record(r).is_err(), "cut at {cut}");
+        }
+    }
+    let bad = CaptureHeader { artifact: 0, ..h };
+    let mut b = Vec::new();
+    bad.write_record(b"hello", &mut b);
+    let (r, _) = RecordSlice::from_slice(&b, 0).unwrap();
+    assert!(matches!(
+        CaptureHeader::from_record(r),
+        Err(DecodeError::UnknownArtifact { .. })
+    ));
+}

@@ -1,0 +1,175 @@
+//! Capture records: the payload sidecar.
+//!
+//! tracee-collect writes artifact bytes (written and read file contents,
+//! executables, memory regions, kernel modules, BPF programs) on a file
+//! descriptor of its own, separate from the event stream, as a stream with
+//! the same preamble and framing as the event stream, whose records are of
+//! kind [`kind::CAPTURE`](crate::kind::CAPTURE) (plus lost and end records).
+//! A capture record is a [`RecordHeader`](crate::RecordHeader), a [`CaptureHeader`], then
+//! `len` payload bytes (none when the chunk is marked [`flags::LOST`]).
+//!
+//! Chunks of one artifact share its identity: `(artifact, dev, ino)` for
+//! file contents (Tracee's `write.dev-D.inode-I`), and `(artifact, tid, ts)`
+//! for whole objects (executables, regions, modules, programs), whose last
+//! chunk carries [`flags::LAST`].
+
+use core::mem::size_of;
+
+use crate::{DecodeError, LenError, RecordSlice, kind};
+
+/// What an artifact is.
+pub mod artifact {
+    pub const WRITE: u8 = 1;
+    pub const READ: u8 = 2;
+    pub const EXEC: u8 = 3;
+    pub const MEM: u8 = 4;
+    pub const MODULE: u8 = 5;
+    pub const BPF: u8 = 6;
+    pub const MAX: u8 = 6;
+}
+
+/// File types, as the capture filters name them.
+pub mod ftype {
+    pub const OTHER: u8 = 0;
+    pub const REGULAR: u8 = 1;
+    pub const PIPE: u8 = 2;
+    pub const SOCKET: u8 = 3;
+}
+
+/// Bits of [`CaptureHeader::flags`].
+pub mod flags {
+    /// No payload: `len` bytes at `off` were lost in the kernel (ring full,
+    /// unreadable memory, or more than one call may carry).
+    pub const LOST: u16 = 1;
+    /// The last chunk of a whole object.
+    pub const LAST: u16 = 2;
+    /// The payload is appended in order (pipes, sockets), not placed at
+    /// `off`.
+    pub const APPEND: u16 = 4;
+}
+
+/// The fixed part of a capture record, after the record header.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureHeader {
+    /// CLOCK_MONOTONIC ns of the event that produced the bytes.
+    pub ts: u64,
+    pub ino: u64,
+    /// Where the payload goes in the artifact.
+    pub off: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// The kernel's dev_t of the file (as Tracee prints it).
+    pub dev: u32,
+    pub mnt_ns: u32,
+    pub artifact: u8,
+    pub ftype: u8,
+    pub flags: u16,
+    /// Payload bytes that follow, or bytes lost when [`flags::LOST`].
+    pub len: u32,
+    pub comm: [u8; 16],
+    /// The BPF program's name; the executable's base name.
+    pub name: [u8; 16],
+}
+
+impl CaptureHeader {
+    pub const LEN: usize = size_of::<Self>();
+}
+const _: () = assert!(CaptureHeader::LEN == 80);
+
+/// Largest payload of one capture record.
+pub const MAX_CHUNK: usize = 16 * 1024;
+
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(a)
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[o..o + 4]);
+    u32::from_le_bytes(a)
+}
+
+impl CaptureHeader {
+    /// The header and payload of a capture record, checked.
+    pub fn from_record(r: RecordSlice<'_>) -> Result<(CaptureHeader, &[u8]), DecodeError> {
+        if r.kind() != kind::CAPTURE {
+            return Err(DecodeError::UnknownRecordKind {
+                kind: r.kind(),
+                offset: r.offset(),
+            });
+        }
+        let b = r.body();
+        if b.len() < Self::LEN {
+            return Err(LenError {
+                what: "capture header",
+                required_len: Self::LEN,
+                len: b.len(),
+                offset: r.offset(),
+            }
+            .into());
+        }
+        let mut comm = [0u8; 16];
+        comm.copy_from_slice(&b[48..64]);
+        let mut name = [0u8; 16];
+        name.copy_from_slice(&b[64..80]);
+        let h = CaptureHeader {
+            ts: u64_at(b, 0),
+            ino: u64_at(b, 8),
+            off: u64_at(b, 16),
+            pid: u32_at(b, 24),
+            tid: u32_at(b, 28),
+            dev: u32_at(b, 32),
+            mnt_ns: u32_at(b, 36),
+            artifact: b[40],
+            ftype: b[41],
+            flags: u16::from_le_bytes([b[42], b[43]]),
+            len: u32_at(b, 44),
+            comm,
+            name,
+        };
+        if h.artifact == 0 || h.artifact > artifact::MAX {
+            return Err(DecodeError::UnknownArtifact {
+                artifact: h.artifact,
+                offset: r.offset(),
+            });
+        }
+        let payload = &b[Self::LEN..];
+        let want = if h.flags & flags::LOST != 0 {
+            0
+        } else {
+            h.len as usize
+        };
+        if payload.len() != want {
+            return Err(DecodeError::CaptureLen {
+                len: payload.len(),
+                offset: r.offset(),
+            });
+        }
+        Ok((h, payload))
+    }
+
+    /// Appends a whole capture record (header, this, payload) to `out`.
+    #[cfg(feature = "user")]
+    pub fn write_record(&self, payload: &[u8], out: &mut std::vec::Vec<u8>) {
+        let len = crate::RecordHeader::LEN + Self::LEN + payload.len();
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.extend_from_slice(&kind::CAPTURE.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&self.ts.to_le_bytes());
+        out.extend_from_slice(&self.ino.to_le_bytes());
+        out.extend_from_slice(&self.off.to_le_bytes());
+        out.extend_from_slice(&self.pid.to_le_bytes());
+        out.extend_from_slice(&self.tid.to_le_bytes());
+        out.extend_from_slice(&self.dev.to_le_bytes());
+        out.extend_from_slice(&self.mnt_ns.to_le_bytes());
+        out.push(self.artifact);
+        out.push(self.ftype);
+        out.extend_from_slice(&self.flags.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.comm);
+        out.extend_from_slice(&self.name);
+        out.extend_from_slice(payload);
+    }
+}
