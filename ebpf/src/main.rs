@@ -12,6 +12,8 @@
 #![no_std]
 #![no_main]
 
+mod capture;
+
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
 
 use aya_ebpf::{
@@ -1287,21 +1289,19 @@ unsafe fn put_exec_argv(e: *mut u8, pos: usize, index: u8, task: *const u8) -> u
 }
 
 /// The absolute path of `file`, walking dentries and crossing mounts
-/// upwards, written back to front in the per-CPU path scratch.
+/// upwards, written back to front in the per-CPU path scratch. Returns the
+/// scratch, where the path starts in it (it ends at PATH_CAP), and whether
+/// it was cut.
 #[inline(always)]
-unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> usize {
-    let pos = pos & 4095;
-    let Some(buf) = PATH_SCRATCH.get_ptr_mut(0) else {
-        return pos;
-    };
-    let buf = buf.cast::<u8>();
+unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
+    let buf = PATH_SCRATCH.get_ptr_mut(0)?.cast::<u8>();
+    let mut cut = false;
     unsafe {
         let path = file.add(offset(off::FILE_F_PATH));
         let mut dentry = rd_ptr(path.add(offset(off::PATH_DENTRY)));
         let mut vfsmnt = rd_ptr(path.add(offset(off::PATH_MNT)));
         let mut mnt = vfsmnt.sub(offset(off::MOUNT_MNT));
         let mut at = PATH_CAP;
-        let mut flags = item::STR;
         for _ in 0..PATH_DEPTH {
             let root = rd_ptr(vfsmnt.add(offset(off::VFSMOUNT_MNT_ROOT)));
             let parent = rd_ptr(dentry.add(offset(off::DENTRY_D_PARENT)));
@@ -1324,7 +1324,7 @@ unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> u
             let nlen = rd::<u32>(qstr.add(offset(off::QSTR_LEN))) as usize & NAME_MAX;
             let name = rd_ptr(qstr.add(offset(off::QSTR_NAME)));
             if at <= nlen {
-                flags |= item::TRUNCATED;
+                cut = true;
                 break;
             }
             at = (at - nlen - 1) & (PATH_CAP - 1);
@@ -1340,7 +1340,23 @@ unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> u
             at -= 1;
             *buf.add(at & (PATH_CAP - 1)) = b'/';
         }
-        let at = at & (PATH_CAP - 1);
+        Some((buf, at & (PATH_CAP - 1), cut))
+    }
+}
+
+/// Writes the path of `file` as a string argument.
+#[inline(always)]
+unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> usize {
+    let pos = pos & 4095;
+    unsafe {
+        let Some((buf, at, cut)) = file_path(file) else {
+            return pos;
+        };
+        let flags = if cut {
+            item::STR | item::TRUNCATED
+        } else {
+            item::STR
+        };
         let len = (PATH_CAP - at) & (PATH_CAP - 1);
         let len = if len > STR_MAX { STR_MAX } else { len };
         bpf_probe_read_kernel(

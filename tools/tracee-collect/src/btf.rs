@@ -299,6 +299,11 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; off::COUNT], BtfError> {
     o[off::VFSMOUNT_MNT_ROOT] = f("vfsmount", "mnt_root")?;
     o[off::MM_ARG_START] = f("mm_struct", "arg_start")?;
     o[off::MM_ARG_END] = f("mm_struct", "arg_end")?;
+    o[off::TASK_FILES] = f("task_struct", "files")?;
+    o[off::FILES_FDT] = f("files_struct", "fdt")?;
+    o[off::FDT_FD] = f("fdtable", "fd")?;
+    o[off::FDT_MAX_FDS] = f("fdtable", "max_fds")?;
+    o[off::FILE_F_POS] = f("file", "f_pos")?;
     Ok(o)
 }
 
