@@ -5,6 +5,7 @@
 //! nothing and re-encodes nothing. It adds the preamble, lost-event notices
 //! from the per-CPU drop counters, and the end-of-stream record.
 pub mod btf;
+pub mod capture;
 pub mod events;
 pub mod run;
 #[rustfmt::skip]

@@ -9,8 +9,17 @@ Traces the whole machine and writes the tracee-rs stream to stdout (needs root).
   -e, --events LIST   names, globs (open*), sets (default, syscalls, fs, net, proc, all)
                       and exclusions (-close); comma-separated or repeated.
                       Without -e: the default set.
-  --buffer-size N     kernel ring buffer size in bytes (power of two, K/M suffix; default 8M)
+  --buffer-size N     kernel ring buffer size in bytes (power of two, K/M/G suffix; default 8M)
   --output ring:PATH  write into a shared-memory ring (read with --input ring:PATH)
+  --output none       write no events (capture only)
+  --capture WHAT      capture artifacts, in Tracee's syntax: write[=/prefix*],
+                      read[=/prefix*], write:type=regular|pipe|socket|elf,
+                      write:fd=stdin|stdout|stderr (and read:...), exec, mem,
+                      module, bpf; repeatable. The payloads go to descriptor 3
+                      (or --capture-fd N) for tracee-capture:
+                        tracee-collect --capture exec 3> >(tracee-capture) | tracee-fmt
+  --capture-fd N      the descriptor for capture payloads (default 3)
+  --capture-buffer N  kernel ring buffer for capture payloads (default 64M)
   --ring-size N       capacity of that ring (power of two, K/M/G; default 16M)
   --ring-full drop|block  when the ring is full: drop events and count them in
                       the stream (default; the kernel never waits), or wait
@@ -24,6 +33,7 @@ fn parse_size(s: &str) -> Option<u32> {
     let (n, mul) = match s.as_bytes().last()? {
         b'K' | b'k' => (&s[..s.len() - 1], 1 << 10),
         b'M' | b'm' => (&s[..s.len() - 1], 1 << 20),
+        b'G' | b'g' => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
     let v = n.parse::<u32>().ok()?.checked_mul(mul)?;
@@ -49,6 +59,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let mut output = None;
     let mut ring_size = wire::ring::DEFAULT_CAPACITY;
     let mut ring_full = wire::ring::WhenFull::Drop;
+    let mut captures: Vec<String> = Vec::new();
+    let mut capture_fd = 3;
+    let mut capture_bytes = 64 << 20;
+    let mut no_events = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -76,8 +90,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 let v = args
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+                if v == "none" {
+                    no_events = true;
+                    continue;
+                }
                 if wire::ring::parse_spec(&v).is_none() && v != "-" {
-                    anyhow::bail!("--output '{v}': expected ring:PATH or - (stdout)");
+                    anyhow::bail!("--output '{v}': expected ring:PATH, none or - (stdout)");
                 }
                 output = (v != "-").then_some(v);
             }
@@ -97,6 +115,26 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     .ok_or_else(|| anyhow::anyhow!("bad --ring-full '{v}': drop or block"))?;
             }
             "--trace-pipeline" => trace_pipeline = true,
+            "--capture" => captures.push(
+                args.next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?,
+            ),
+            "--capture-fd" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+                capture_fd = v.parse::<i32>().ok().filter(|&n| n > 2).ok_or_else(|| {
+                    anyhow::anyhow!("bad --capture-fd '{v}': a descriptor above 2")
+                })?;
+            }
+            "--capture-buffer" => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+                capture_bytes = parse_size(&v).ok_or_else(|| {
+                    anyhow::anyhow!("bad --capture-buffer '{v}': a power of two of at least 4096")
+                })?;
+            }
             "--buffer-size" => {
                 let v = args
                     .next()
@@ -111,6 +149,16 @@ fn real_main() -> anyhow::Result<ExitCode> {
             }
             _ => exprs.push(a),
         }
+    }
+    let capture = tracee_collect::capture::parse(&captures).map_err(anyhow::Error::msg)?;
+    if no_events {
+        if output.is_some() {
+            anyhow::bail!("--output none and --output ring: exclude each other");
+        }
+        // The stream goes nowhere; only the sidecar carries anything.
+        let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+        // SAFETY: both descriptors are valid; fd 1 is replaced.
+        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1) };
     }
     // SAFETY: isatty only inspects the descriptor.
     if output.is_none() && unsafe { libc::isatty(1) } == 1 {
@@ -129,6 +177,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
         output,
         ring_size,
         ring_full,
+        no_events,
+        capture,
+        capture_fd,
+        capture_bytes,
     })?;
     let cat = events::catalog();
     let mut kinds: Vec<(u64, &str)> = totals

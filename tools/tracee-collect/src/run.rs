@@ -16,6 +16,7 @@ use wire::out::{Out, is_broken_pipe};
 use wire::preamble::Preamble;
 use wire::{EndBody, EventSlice, LostBody, RecordSlice, event_id, lost_reason};
 
+use crate::capture::{CaptureCfg, Sidecar};
 use crate::{btf, events, syscalls_gen};
 
 #[cfg(not(ebpf_skipped))]
@@ -36,6 +37,13 @@ pub struct Config {
     pub output: Option<String>,
     pub ring_size: u64,
     pub ring_full: wire::ring::WhenFull,
+    /// `--output none`: capture only, no event stream.
+    pub no_events: bool,
+    pub capture: CaptureCfg,
+    /// The sidecar's descriptor, when capturing.
+    pub capture_fd: i32,
+    /// Size of the kernel's capture ring buffer.
+    pub capture_bytes: u32,
 }
 
 /// How long a stopping collector waits for a reader that takes nothing.
@@ -112,6 +120,9 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
             .collect(),
         None => cfg.events.clone(),
     };
+    if cfg.capture.wants(wire::capture::artifact::EXEC) {
+        enabled.insert(event_id::SCHED_PROCESS_EXEC);
+    }
     if filter.needs_lifecycle() {
         enabled.extend([
             event_id::SCHED_PROCESS_FORK,
@@ -146,11 +157,20 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     }
 
     let self_tgid = std::process::id();
-    let peers = if cfg.trace_pipeline {
+    let mut peers = if cfg.trace_pipeline || cfg.no_events {
         vec![]
     } else {
         pipeline_peers("self")
     };
+    if cfg.capture.mask != 0 {
+        // tracee-capture's own writes must never be captured: they would
+        // feed back without end.
+        for p in readers_of("self", cfg.capture_fd as u32) {
+            if !peers.contains(&p) {
+                peers.push(p);
+            }
+        }
+    }
     // A ring's reader attaches later and is added to PEERS then.
     let has_peers = u32::from(!peers.is_empty() || (cfg.output.is_some() && !cfg.trace_pipeline));
     let wake = (cfg.ring_bytes / 4) as u64;
@@ -161,7 +181,9 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
         .set_global("SCOPE_NOT", &not, true)
         .set_global("WAKE_BYTES", &wake, true)
         .set_global("OFFSETS", &offsets, true)
+        .set_global("CAPTURE", &cfg.capture.mask, true)
         .set_max_entries("RING", cfg.ring_bytes)
+        .set_max_entries("CAP_RING", cfg.capture_bytes)
         .load(EBPF)
         .context("loading the eBPF object")?;
 
@@ -200,15 +222,28 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     fill_set(&mut ebpf, "F_PIDNS", push.pidns.map(|(_, v)| v))?;
     fill_set(&mut ebpf, "F_CGROUP", push.cgroup.map(|(_, v)| v))?;
     fill_set(&mut ebpf, "PEERS", Some(peers.clone()))?;
+    {
+        let mut f: Array<&mut MapData, CapFilterPod> =
+            Array::try_from(ebpf.map_mut("CAP_FILTER").context("map CAP_FILTER")?)?;
+        for (i, cf) in cfg.capture.filters.iter().enumerate() {
+            f.set(i as u32, CapFilterPod(*cf), 0)?;
+        }
+    }
 
     let mut links = Links::new();
-    for (prog, tp) in [
+    let capture_prog = [("capture_exit", "sys_exit")];
+    let capture_prog: &[(&str, &str)] = if cfg.capture.mask != 0 {
+        &capture_prog
+    } else {
+        &[]
+    };
+    for &(prog, tp) in capture_prog.iter().chain(&[
         ("sched_process_exit", "sched_process_exit"),
         ("sched_process_fork", "sched_process_fork"),
         ("sched_process_exec", "sched_process_exec"),
         ("sys_exit", "sys_exit"),
         ("sys_enter", "sys_enter"),
-    ] {
+    ]) {
         let p: &mut RawTracePoint = ebpf
             .program_mut(prog)
             .with_context(|| format!("program {prog}"))?
@@ -253,6 +288,30 @@ fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(
     Ok(())
 }
 
+/// The processes reading the pipe on descriptor `fd` of `first`.
+pub fn readers_of(first: &str, fd: u32) -> Vec<u32> {
+    let Ok(l) = std::fs::read_link(format!("/proc/{first}/fd/{fd}")) else {
+        return vec![];
+    };
+    let l = l.to_string_lossy().into_owned();
+    if !l.starts_with("pipe:[") {
+        return vec![];
+    }
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    procs
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.parse::<u32>().ok())
+        .filter(|&p| p != me)
+        .filter(|p| {
+            std::fs::read_link(format!("/proc/{p}/fd/0"))
+                .is_ok_and(|r| r.to_string_lossy() == l.as_str())
+        })
+        .collect()
+}
+
 /// The processes downstream of our stdout: whoever reads the pipe we write,
 /// then whoever reads the pipe that process writes, and so on.
 pub fn pipeline_peers(first: &str) -> Vec<u32> {
@@ -293,6 +352,13 @@ pub fn pipeline_peers(first: &str) -> Vec<u32> {
     peers
 }
 
+/// The capture filter as a map value.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct CapFilterPod(wire::kcfg::CapFilter);
+// SAFETY: CapFilter is repr(C) plain data without padding.
+unsafe impl aya::Pod for CapFilterPod {}
+
 /// Per-kind counts and losses, for the summary and the end record.
 pub struct Totals {
     pub per_event: Vec<u64>,
@@ -305,6 +371,12 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let pre = preamble();
     let terms = &cfg.terms;
     let mut filter = Filter::compile(terms, &pre.catalog, pre.start_mono_ns)?;
+    let mut sidecar = if cfg.capture.mask != 0 {
+        Some(Sidecar::open(cfg.capture_fd, &pre)?)
+    } else {
+        None
+    };
+    let capture_exec = cfg.capture.wants(wire::capture::artifact::EXEC);
     let (mut ebpf, enabled, peers, mut links) =
         load(&cfg, &filter).context("cannot start tracing")?;
 
@@ -324,7 +396,15 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let mut ring = RingBuf::try_from(ebpf.take_map("RING").context("map RING")?)?;
     let lost_map: PerCpuArray<MapData, u64> =
         PerCpuArray::try_from(ebpf.take_map("LOST").context("map LOST")?)?;
+    let mut cap_ring = RingBuf::try_from(ebpf.take_map("CAP_RING").context("map CAP_RING")?)?;
+    let cap_lost_map: PerCpuArray<MapData, u64> =
+        PerCpuArray::try_from(ebpf.take_map("CAP_LOST").context("map CAP_LOST")?)?;
     let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+    let mut cap_lost_seen = vec![0u64; ncpu];
+    let mut cap_incomplete: BpfHashMap<MapData, [u64; 2], u8> = BpfHashMap::try_from(
+        ebpf.take_map("CAP_INCOMPLETE")
+            .context("map CAP_INCOMPLETE")?,
+    )?;
     let mut lost_seen = vec![[0u64; lost_reason::COUNT as usize]; ncpu];
 
     // A reader stuck after the stop signal must not keep us running.
@@ -351,6 +431,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     }
     w!(out.write_unit(&pre.to_bytes()));
     let fd = ring.as_raw_fd();
+    let cap_fd = cap_ring.as_raw_fd();
     let mut last_lost_check = Instant::now();
     let mut detached = false;
     while !closed {
@@ -360,13 +441,20 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             detach(&mut ebpf, &mut links)?;
             detached = true;
         }
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, 10) };
+        let mut pfd = [
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if sidecar.is_some() { cap_fd } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds (a negative fd is ignored).
+        unsafe { libc::poll(pfd.as_mut_ptr(), 2, 10) };
         let mut got = 0;
         while got < DRAIN_BATCH {
             let Some(item) = ring.next() else { break };
@@ -378,6 +466,13 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 continue;
             };
             let id = ev.event_id();
+            if capture_exec
+                && id == event_id::SCHED_PROCESS_EXEC
+                && let Some(sc) = &mut sidecar
+                && filter.matches(&ev)
+            {
+                sc.exec(&ev);
+            }
             if !cfg.events.contains(&id) || !filter.matches(&ev) {
                 continue;
             }
@@ -390,7 +485,15 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 break;
             }
         }
-        let drained = detached && got < DRAIN_BATCH;
+        let mut cap_got = 0;
+        if let Some(sc) = &mut sidecar {
+            while cap_got < DRAIN_BATCH {
+                let Some(item) = cap_ring.next() else { break };
+                cap_got += 1;
+                sc.forward(&item);
+            }
+        }
+        let drained = detached && got < DRAIN_BATCH && cap_got < DRAIN_BATCH;
         if drained || last_lost_check.elapsed() >= Duration::from_millis(100) {
             last_lost_check = Instant::now();
             if !cfg.trace_pipeline && out.ring_reader() != ring_reader {
@@ -406,6 +509,35 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 }
             }
             totals.lost += emit_lost(&lost_map, &mut lost_seen, &mut out, &mut closed)?;
+            if let Some(sc) = &mut sidecar {
+                let vals = cap_lost_map.get(&0, 0)?;
+                for (cpu, &v) in vals.iter().enumerate() {
+                    let Some(seen) = cap_lost_seen.get_mut(cpu) else {
+                        continue;
+                    };
+                    if v > *seen {
+                        sc.lost(&LostBody {
+                            cpu: cpu as u32,
+                            reason: lost_reason::RING_FULL,
+                            count: v - *seen,
+                            ts: now(libc::CLOCK_MONOTONIC),
+                        });
+                        eprintln!(
+                            "tracee-collect: {} capture chunks lost on cpu {cpu} (capture ring full)",
+                            v - *seen
+                        );
+                        *seen = v;
+                    }
+                }
+                let keys: Vec<[u64; 2]> = cap_incomplete.keys().filter_map(Result::ok).collect();
+                for k in keys {
+                    sc.incomplete(k);
+                    let _ = cap_incomplete.remove(&k);
+                }
+            }
+        }
+        if let Some(sc) = &mut sidecar {
+            sc.flush();
         }
         w!(out.flush_if_due());
         if drained {
@@ -413,6 +545,13 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         }
     }
     totals.lost += out.dropped();
+    if let Some(sc) = &mut sidecar {
+        sc.end(&EndBody {
+            events: 0,
+            lost: cap_lost_seen.iter().sum(),
+            ts: now(libc::CLOCK_MONOTONIC),
+        });
+    }
     if !closed {
         let end = EndBody {
             events: totals.events,
