@@ -78,9 +78,15 @@ impl Collector {
     /// until its programs are attached. A collector that cannot load its
     /// programs fails the test, with its message.
     pub fn start(args: &[&str], stdout: Stdio) -> Collector {
-        let mut child = Command::new(bin("tracee-collect"))
-            .args(args)
-            .stdout(stdout)
+        let mut cmd = Command::new(bin("tracee-collect"));
+        cmd.args(args).stdout(stdout);
+        Collector::start_cmd(cmd, &format!("{args:?}"))
+    }
+
+    /// Starts a prepared tracee-collect command (stderr is taken here).
+    pub fn start_cmd(mut cmd: Command, what: &str) -> Collector {
+        let args = what;
+        let mut child = cmd
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tracee-collect");
@@ -94,7 +100,7 @@ impl Collector {
                 let _ = child.kill();
                 let _ = child.wait();
                 let msg: String = rest_rx.try_iter().collect();
-                panic!("tracee-collect {args:?} did not start: {msg}");
+                panic!("tracee-collect {args} did not start: {msg}");
             }
         }
         Collector {

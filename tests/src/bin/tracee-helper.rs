@@ -23,6 +23,18 @@
 //!                                        child that calls getppid before and
 //!                                        after this process exits (prints
 //!                                        the child's pid)
+//!   tracee-helper writefile PATH SIZE    PATH gets SIZE bytes of a fixed
+//!                                        pattern by write, pwrite64 at
+//!                                        scattered offsets and writev
+//!   tracee-helper readfile PATH          reads PATH by read, pread64, readv
+//!   tracee-helper loadbpf OUT            loads a socket filter; its
+//!                                        instructions go to OUT
+//!   tracee-helper initmodule IMG         init_module(IMG's bytes); prints
+//!                                        the errno
+//!   tracee-helper jit OUT                maps RW, writes code, mprotects RX,
+//!                                        runs it; the page goes to OUT
+//!   tracee-helper renamed NAME PATH SIZE writefile under the process name NAME
+//! (these run at once, without waiting for a line)
 
 use std::ffi::CString;
 use std::io::BufRead;
@@ -102,6 +114,36 @@ fn main() {
                 .status()
                 .expect("sh");
             std::process::exit(st.code().unwrap_or(1));
+        }
+        Some("writefile") => writefile(&args[2], args[3].parse().expect("size")),
+        Some("readfile") => readfile(&args[2]),
+        Some("loadbpf") => loadbpf(&args[2]),
+        Some("initmodule") => {
+            let img = std::fs::read(&args[2]).expect("module image");
+            let params = c("");
+            // SAFETY: a valid buffer and C string.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_init_module,
+                    img.as_ptr(),
+                    img.len(),
+                    params.as_ptr(),
+                )
+            };
+            let e = if r < 0 {
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+            } else {
+                0
+            };
+            println!("{e}");
+        }
+        Some("jit") => jit(&args[2]),
+        Some("renamed") => {
+            // The process name `args[2]`, then writefile PATH SIZE.
+            let name = c(&args[2]);
+            // SAFETY: PR_SET_NAME with a C string.
+            unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+            writefile(&args[3], args[4].parse().expect("size"));
         }
         _ => {
             eprintln!("usage: tracee-helper acceptance|workload|storm|compat|spawn ...");
@@ -323,5 +365,176 @@ fn workload() {
         libc::syscall(libc::SYS_access, missing.as_ptr(), libc::R_OK);
         libc::syscall(libc::SYS_kill, 0x7fff_fff0, 0);
         libc::syscall(libc::SYS_exit_group, 0);
+    }
+}
+
+/// The fixed content of a test file: every byte depends on its offset.
+pub fn pattern(size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i >> 20) as u8)
+        .collect()
+}
+
+/// Writes `pattern(size)` to `path` in chunks of 64 KiB + 3 bytes, taking
+/// them in a scattered order and each by one of write (after lseek),
+/// pwrite64 and writev (two halves).
+fn writefile(path: &str, size: usize) {
+    use std::os::fd::AsRawFd;
+    let data = pattern(size);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)
+        .expect("open for writing");
+    let fd = f.as_raw_fd();
+    if size == 0 {
+        // SAFETY: a zero-length write.
+        unsafe { libc::write(fd, data.as_ptr().cast(), 0) };
+        return;
+    }
+    const CHUNK: usize = 65536 + 3;
+    let n = size.div_ceil(CHUNK);
+    // Odd chunks first, from the end, then even ones.
+    let order: Vec<usize> = (0..n)
+        .rev()
+        .filter(|i| i % 2 == 1)
+        .chain((0..n).filter(|i| i % 2 == 0))
+        .collect();
+    for i in order {
+        let at = i * CHUNK;
+        let part = &data[at..(at + CHUNK).min(size)];
+        // SAFETY: valid buffers within `data`; results checked.
+        let done = unsafe {
+            match i % 3 {
+                0 => {
+                    libc::lseek(fd, at as i64, libc::SEEK_SET);
+                    libc::write(fd, part.as_ptr().cast(), part.len())
+                }
+                1 => libc::pwrite64(fd, part.as_ptr().cast(), part.len(), at as i64),
+                _ => {
+                    libc::lseek(fd, at as i64, libc::SEEK_SET);
+                    let half = part.len() / 2;
+                    let iov = [
+                        libc::iovec {
+                            iov_base: part.as_ptr() as *mut _,
+                            iov_len: half,
+                        },
+                        libc::iovec {
+                            iov_base: part[half..].as_ptr() as *mut _,
+                            iov_len: part.len() - half,
+                        },
+                    ];
+                    libc::writev(fd, iov.as_ptr(), 2)
+                }
+            }
+        };
+        assert_eq!(done, part.len() as isize, "short write");
+    }
+}
+
+/// Reads `path` whole, by read, pread64 and readv in turn.
+fn readfile(path: &str) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).expect("open for reading");
+    let fd = f.as_raw_fd();
+    let mut buf = vec![0u8; 70000];
+    let mut at = 0i64;
+    let mut i = 0;
+    loop {
+        // SAFETY: valid buffers; results checked.
+        let n = unsafe {
+            match i % 3 {
+                0 => {
+                    libc::lseek(fd, at, libc::SEEK_SET);
+                    libc::read(fd, buf.as_mut_ptr().cast(), buf.len())
+                }
+                1 => libc::pread64(fd, buf.as_mut_ptr().cast(), buf.len(), at),
+                _ => {
+                    libc::lseek(fd, at, libc::SEEK_SET);
+                    let (a, b) = buf.split_at_mut(1000);
+                    let iov = [
+                        libc::iovec {
+                            iov_base: a.as_mut_ptr().cast(),
+                            iov_len: a.len(),
+                        },
+                        libc::iovec {
+                            iov_base: b.as_mut_ptr().cast(),
+                            iov_len: b.len(),
+                        },
+                    ];
+                    libc::readv(fd, iov.as_ptr(), 2)
+                }
+            }
+        };
+        assert!(n >= 0, "read failed");
+        if n == 0 {
+            break;
+        }
+        at += n as i64;
+        i += 1;
+    }
+}
+
+/// Loads `r0 = <pid>; r0 += 1; exit` as a socket filter named
+/// "tracee_rs_test" and writes its instruction bytes to `out`.
+fn loadbpf(out: &str) {
+    let pid = std::process::id() as i32;
+    let insn = |code: u8, regs: u8, off: i16, imm: i32| {
+        let mut b = [0u8; 8];
+        b[0] = code;
+        b[1] = regs;
+        b[2..4].copy_from_slice(&off.to_le_bytes());
+        b[4..8].copy_from_slice(&imm.to_le_bytes());
+        b
+    };
+    let prog: Vec<u8> = [
+        insn(0xb7, 0, 0, pid), // mov r0, pid
+        insn(0x07, 0, 0, 1),   // add r0, 1
+        insn(0x95, 0, 0, 0),   // exit
+    ]
+    .concat();
+    std::fs::write(out, &prog).expect("write the instructions");
+    let license = c("GPL");
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&1u32.to_le_bytes()); // BPF_PROG_TYPE_SOCKET_FILTER
+    attr[4..8].copy_from_slice(&3u32.to_le_bytes());
+    attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_le_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_le_bytes());
+    attr[48..62].copy_from_slice(b"tracee_rs_test");
+    // SAFETY: a valid bpf_attr for BPF_PROG_LOAD.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5, attr.as_ptr(), attr.len()) };
+    assert!(
+        fd >= 0,
+        "BPF_PROG_LOAD: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Writes x86-64 code (`mov eax, 42; ret`, then a pattern) into a RW page,
+/// makes it RX, calls it, and writes the page to `out`.
+fn jit(out: &str) {
+    // SAFETY: an anonymous private mapping, used only here.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        let page = std::slice::from_raw_parts_mut(p.cast::<u8>(), 4096);
+        page.copy_from_slice(&pattern(4096));
+        page[..6].copy_from_slice(&[0xb8, 42, 0, 0, 0, 0xc3]);
+        assert_eq!(
+            libc::mprotect(p, 4096, libc::PROT_READ | libc::PROT_EXEC),
+            0
+        );
+        let f: extern "C" fn() -> i32 = std::mem::transmute(p);
+        assert_eq!(f(), 42);
+        std::fs::write(out, std::slice::from_raw_parts(p.cast::<u8>(), 4096))
+            .expect("write the page");
     }
 }
