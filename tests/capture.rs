@@ -290,6 +290,10 @@ fn exec_bpf_module_and_memory_are_captured() {
     let errno = helper(&["initmodule", img.to_str().unwrap()]);
     let page = files.path("page");
     helper(&["jit", page.to_str().unwrap()]);
+    let modfile = files.path("other.ko");
+    let mod_image: Vec<u8> = (0..50_000u32).map(|i| (i * 13 + 5) as u8).collect();
+    std::fs::write(&modfile, &mod_image).expect("module file");
+    let errno2 = helper(&["finitmodule", modfile.to_str().unwrap()]);
     let (dir, index, _, _) = run.stop();
     let out = dir.path("d").join("out");
     let idx = by_path(&index);
@@ -331,6 +335,14 @@ fn exec_bpf_module_and_memory_are_captured() {
     assert_eq!(module.len(), 1, "{:?}", idx.keys());
     assert_artifact(&out, &idx, &module[0], &image);
     assert!(module[0].ends_with(&crate::capture::sha256_hex(&image)));
+    // finit_module: the file, named by its dev and inode.
+    assert_eq!(errno2.trim(), "38");
+    let ino = std::fs::metadata(&modfile).unwrap().ino();
+    let want_name = format!("module.dev-{}.inode-{ino}.pid-", kdev(&modfile));
+    let fm = find(&want_name);
+    assert_eq!(fm.len(), 1, "{:?}", idx.keys());
+    assert_artifact(&out, &idx, &fm[0], &mod_image);
+    assert!(fm[0].ends_with(&crate::capture::sha256_hex(&mod_image)));
 
     let page_bytes = std::fs::read(&page).unwrap();
     let mem: Vec<String> = find("bin.pid-")
@@ -411,6 +423,39 @@ fn filters_select_exactly_the_expected_files() {
     helper(&["writefile", f.to_str().unwrap(), "100"]);
     let (_dir, index, _, _) = run.stop();
     assert!(!by_path(&index).contains_key(&format!("host/{}", artifact_name("write", &f))));
+
+    // elf: a file whose first bytes written are ELF's magic (dd writes
+    // with write(2), in blocks, the first at offset 0).
+    let run = Run::start(
+        &[
+            "--capture",
+            "write:type=elf",
+            "--capture",
+            &format!("write={}", p("c")),
+        ],
+        &[],
+    );
+    let elf = files.path("c").join("true-copy");
+    let not_elf = files.path("c").join("data");
+    for (src, dst) in [("/bin/true", &elf), ("/etc/passwd", &not_elf)] {
+        let st = Command::new("dd")
+            .arg(format!("if={src}"))
+            .arg(format!("of={}", dst.display()))
+            .args(["bs=4k", "status=none"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let (dir, index, _, _) = run.stop();
+    let idx = by_path(&index);
+    let want = std::fs::read(&elf).unwrap();
+    assert_artifact(
+        &dir.path("d").join("out"),
+        &idx,
+        &artifact_name("write", &elf),
+        &want,
+    );
+    assert!(!idx.contains_key(&format!("host/{}", artifact_name("write", &not_elf))));
 
     // fds: stdout only. bash's `echo > FILE` writes to its fd 1; the
     // helper writes through the descriptor open() gave it.

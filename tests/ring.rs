@@ -207,8 +207,20 @@ fn a_stale_ring_is_refused_by_readers_and_reset_by_producers() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 
-    // A new producer replaces it, and its stream reads as its own.
+    // A new producer replaces it, and its stream reads as its own. (A
+    // reader started before the replacement would rightly refuse the stale
+    // file: wait for the new one.)
+    use std::os::unix::fs::MetadataExt;
+    let stale_ino = std::fs::metadata(&ring.0).unwrap().ino();
     let mut p = produce(&ring, 1000, "block");
+    let t = std::time::Instant::now();
+    while std::fs::metadata(&ring.0).map_or(true, |m| m.ino() == stale_ino) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the stale ring was not replaced"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let p_out = read_all(p.stdout.take().unwrap());
     let (code, out, err) = run_with_input("tracee-filter", &["--input", &ring.spec()], vec![]);
     assert_eq!(code, 0, "{err}");

@@ -127,6 +127,12 @@ unsafe fn on_exit(nr: u64, ret: i64, regs: &Regs) {
             }
             return;
         }
+        313 => {
+            if want & (1 << artifact::MODULE) != 0 {
+                unsafe { module_file(regs) };
+            }
+            return;
+        }
         321 => {
             if want & (1 << artifact::BPF) != 0 && regs.arg(0, false) == 5 && ret >= 0 {
                 unsafe { bpf_prog(regs) };
@@ -502,6 +508,41 @@ unsafe fn module(regs: &Regs) {
     unsafe {
         start_header(s, artifact::MODULE, ftype::OTHER, 0, 0);
         send_object(s, regs.arg(0, false), regs.arg(1, false));
+    }
+}
+
+/// finit_module(fd, params, flags): the file cannot be read from here, so
+/// its identity and path go to tracee-collect, which reads it.
+#[inline(always)]
+unsafe fn module_file(regs: &Regs) {
+    let file = unsafe { fd_file(regs.arg(0, false)) };
+    if file.is_null() {
+        return;
+    }
+    let Some(s) = CAP_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let s = s.cast::<u8>();
+    unsafe {
+        let inode = rd_ptr(file.add(offset(off::FILE_F_INODE)));
+        let ino = rd::<u64>(inode.add(offset(off::INODE_I_INO)));
+        let sb = rd_ptr(inode.add(offset(off::INODE_I_SB)));
+        let dev = rd::<u32>(sb.add(offset(off::SB_S_DEV)));
+        let Some((buf, at, _)) = file_path(file) else {
+            return;
+        };
+        let h = start_header(s, artifact::MODULE, ftype::REGULAR, dev, ino);
+        (*h).mnt_ns = crate::mnt_ns_of(current_task());
+        let len = (PATH_CAP - at) & (PATH_CAP * 2 - 1);
+        let len = if len > PATH_CAP { PATH_CAP } else { len };
+        bpf_probe_read_kernel(
+            s.add(HDR).cast::<c_void>(),
+            len as u32,
+            buf.add(at & (PATH_CAP - 1)).cast::<c_void>(),
+        );
+        (*h).flags = flags::REF;
+        (*h).len = len as u32;
+        output(s, HDR + len);
     }
 }
 

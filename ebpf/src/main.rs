@@ -291,6 +291,19 @@ unsafe fn ns_ids(task: *const u8) -> (u32, u32) {
     }
 }
 
+/// The mount namespace (inode number) of `task`.
+#[inline(always)]
+unsafe fn mnt_ns_of(task: *const u8) -> u32 {
+    unsafe {
+        let nsp = rd_ptr(task.add(offset(off::TASK_NSPROXY)));
+        if nsp.is_null() {
+            return 0;
+        }
+        let mnt = rd_ptr(nsp.add(offset(off::NSPROXY_MNT_NS)));
+        rd::<u32>(mnt.add(offset(off::MNT_NS_INUM)))
+    }
+}
+
 #[inline(always)]
 unsafe fn pid_ns_of(task: *const u8) -> u32 {
     unsafe {

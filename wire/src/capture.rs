@@ -46,6 +46,10 @@ pub mod flags {
     /// The payload is appended in order (pipes, sockets), not placed at
     /// `off`.
     pub const APPEND: u16 = 4;
+    /// From the kernel only: the payload is the path of a file whose
+    /// content is the artifact (dev and ino name it); tracee-collect reads
+    /// the file and sends its content instead.
+    pub const REF: u16 = 8;
 }
 
 /// The fixed part of a capture record, after the record header.

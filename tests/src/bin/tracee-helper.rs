@@ -34,6 +34,7 @@
 //!   tracee-helper jit OUT                maps RW, writes code, mprotects RX,
 //!                                        runs it; the page goes to OUT
 //!   tracee-helper renamed NAME PATH SIZE writefile under the process name NAME
+//!   tracee-helper finitmodule FILE       finit_module(FILE); prints the errno
 //! (these run at once, without waiting for a line)
 
 use std::ffi::CString;
@@ -138,6 +139,27 @@ fn main() {
             println!("{e}");
         }
         Some("jit") => jit(&args[2]),
+        Some("finitmodule") => {
+            let f = std::fs::File::open(&args[2]).expect("module file");
+            let params = c("");
+            // SAFETY: an open descriptor and a C string.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_finit_module,
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    params.as_ptr(),
+                    0,
+                )
+            };
+            let e = if r < 0 {
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+            } else {
+                0
+            };
+            // Keep the file open a moment, as insmod would while it reports.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            println!("{e}");
+        }
         Some("renamed") => {
             // The process name `args[2]`, then writefile PATH SIZE.
             let name = c(&args[2]);

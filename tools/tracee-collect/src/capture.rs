@@ -180,6 +180,12 @@ impl Sidecar {
     /// A record from the kernel's capture ring, as it came. Large ones go
     /// straight from the ring's memory to the descriptor: one copy fewer.
     pub fn forward(&mut self, rec: &[u8]) {
+        if let Ok((r, _)) = wire::RecordSlice::from_slice(rec, 0)
+            && let Ok((h, payload)) = CaptureHeader::from_record(r)
+            && h.flags & flags::REF != 0
+        {
+            return self.dereference(h, payload);
+        }
         if rec.len() < 4096 || self.broken {
             return self.put(rec);
         }
@@ -272,6 +278,42 @@ impl Sidecar {
         let comm = ev.comm();
         let n = comm.len().min(16);
         h.comm[..n].copy_from_slice(&comm[..n]);
+        if file.is_none() {
+            eprintln!(
+                "tracee-collect: executable {path} of pid {} could not be captured: the process was gone and the path is not that file here",
+                ev.pid()
+            );
+        }
+        self.send_file(h, file);
+    }
+
+    /// A kernel record naming a file whose content is the artifact
+    /// (finit_module's module): the file is read here, through the
+    /// process's root while it lives, and sent in its place.
+    fn dereference(&mut self, h: CaptureHeader, path: &[u8]) {
+        let path = String::from_utf8_lossy(path).into_owned();
+        let same = |f: &File| f.metadata().is_ok_and(|m| m.ino() == h.ino);
+        let mut file = File::open(format!("/proc/{}/root{path}", h.pid))
+            .ok()
+            .filter(same);
+        if file.is_none() && h.mnt_ns as u64 == self.mnt_ns {
+            file = File::open(&path).ok().filter(same);
+        }
+        if file.is_none() {
+            eprintln!(
+                "tracee-collect: module file {path} of pid {} could not be captured: it is gone or replaced",
+                h.pid
+            );
+        }
+        let mut h = h;
+        h.flags = 0;
+        h.off = 0;
+        self.send_file(h, file);
+    }
+
+    /// Sends `file` as the chunks of the object `h` names, then its last
+    /// record (incomplete if the file could not be read whole).
+    fn send_file(&mut self, mut h: CaptureHeader, file: Option<File>) {
         let mut chunk = vec![0u8; MAX_CHUNK];
         let mut missing = 0u32;
         match file {
@@ -293,13 +335,7 @@ impl Sidecar {
                     }
                 }
             },
-            None => {
-                eprintln!(
-                    "tracee-collect: executable {path} of pid {} could not be captured: the process was gone and the path is not that file here",
-                    ev.pid()
-                );
-                missing = 1;
-            }
+            None => missing = 1,
         }
         h.flags = flags::LAST | flags::LOST;
         h.len = missing;
