@@ -183,7 +183,16 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
         .set_global("OFFSETS", &offsets, true)
         .set_global("CAPTURE", &cfg.capture.mask, true)
         .set_max_entries("RING", cfg.ring_bytes)
-        .set_max_entries("CAP_RING", cfg.capture_bytes)
+        // Without capture the payload ring is one page, never mapped here:
+        // its pages would count in our memory for nothing.
+        .set_max_entries(
+            "CAP_RING",
+            if cfg.capture.mask != 0 {
+                cfg.capture_bytes
+            } else {
+                4096
+            },
+        )
         .load(EBPF)
         .context("loading the eBPF object")?;
 
@@ -396,7 +405,12 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let mut ring = RingBuf::try_from(ebpf.take_map("RING").context("map RING")?)?;
     let lost_map: PerCpuArray<MapData, u64> =
         PerCpuArray::try_from(ebpf.take_map("LOST").context("map LOST")?)?;
-    let mut cap_ring = RingBuf::try_from(ebpf.take_map("CAP_RING").context("map CAP_RING")?)?;
+    let mut cap_ring = match &sidecar {
+        Some(_) => Some(RingBuf::try_from(
+            ebpf.take_map("CAP_RING").context("map CAP_RING")?,
+        )?),
+        None => None,
+    };
     let cap_lost_map: PerCpuArray<MapData, u64> =
         PerCpuArray::try_from(ebpf.take_map("CAP_LOST").context("map CAP_LOST")?)?;
     let ncpu = aya::util::nr_cpus().map_err(|(_, e)| e)?;
@@ -431,7 +445,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     }
     w!(out.write_unit(&pre.to_bytes()));
     let fd = ring.as_raw_fd();
-    let cap_fd = cap_ring.as_raw_fd();
+    let cap_fd = cap_ring.as_ref().map_or(-1, |r| r.as_raw_fd());
     let mut last_lost_check = Instant::now();
     let mut detached = false;
     while !closed {
@@ -448,7 +462,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 revents: 0,
             },
             libc::pollfd {
-                fd: if sidecar.is_some() { cap_fd } else { -1 },
+                fd: cap_fd,
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -486,7 +500,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             }
         }
         let mut cap_got = 0;
-        if let Some(sc) = &mut sidecar {
+        if let (Some(sc), Some(cap_ring)) = (&mut sidecar, &mut cap_ring) {
             while cap_got < DRAIN_BATCH {
                 let Some(item) = cap_ring.next() else { break };
                 cap_got += 1;
