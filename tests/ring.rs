@@ -48,6 +48,21 @@ fn produce(ring: &ShmPath, n: u64, when_full: &str) -> Child {
         .expect("tracee-helper ring-produce")
 }
 
+type Bytes = std::thread::JoinHandle<Vec<u8>>;
+
+/// `tracee-filter --input ring:...`, its stdout and stderr read as they come.
+fn read_ring(ring: &ShmPath) -> (Child, Bytes, Bytes) {
+    let mut f = Command::new(bin("tracee-filter"))
+        .args(["--input", &ring.spec()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = read_all(f.stdout.take().unwrap());
+    let err = read_all(f.stderr.take().unwrap());
+    (f, out, err)
+}
+
 fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut b = Vec::new();
@@ -89,14 +104,7 @@ fn a_million_records_cross_the_ring_intact() {
     let ring = ShmPath::new("million");
     let mut p = produce(&ring, 1_000_000, "block");
     let p_out = read_all(p.stdout.take().unwrap());
-    let mut f = Command::new(bin("tracee-filter"))
-        .args(["--input", &ring.spec()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let f_out = read_all(f.stdout.take().unwrap());
-    let f_err = read_all(f.stderr.take().unwrap());
+    let (mut f, f_out, f_err) = read_ring(&ring);
     let (pc, _) = wait_within(&mut p, Duration::from_secs(120));
     let (fc, _) = wait_within(&mut f, Duration::from_secs(120));
     let f_err = String::from_utf8_lossy(&f_err.join().unwrap()).into_owned();
@@ -144,14 +152,7 @@ fn a_killed_reader_stops_the_producer_within_a_second() {
 fn a_killed_producer_ends_the_stream_with_an_error_and_whole_records() {
     let ring = ShmPath::new("killproducer");
     let mut p = produce(&ring, 0, "block");
-    let mut f = Command::new(bin("tracee-filter"))
-        .args(["--input", &ring.spec()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let f_out = read_all(f.stdout.take().unwrap());
-    let f_err = read_all(f.stderr.take().unwrap());
+    let (mut f, f_out, f_err) = read_ring(&ring);
     std::thread::sleep(Duration::from_millis(300));
     // SIGKILL lands wherever the producer is, most likely inside a copy.
     p.kill().unwrap();

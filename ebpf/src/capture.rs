@@ -164,20 +164,12 @@ unsafe fn fd_file(fd: u64) -> *const u8 {
     }
 }
 
+/// A file's device (the kernel's dev_t), inode number and capture type.
 #[inline(always)]
-unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &Regs) {
-    let fd = regs.arg(0, false);
-    let file = unsafe { fd_file(fd) };
-    if file.is_null() {
-        return;
-    }
-    let Some(f) = CAP_FILTER.get(if art == artifact::WRITE { 0 } else { 1 }) else {
-        return;
-    };
+unsafe fn file_id(file: *const u8) -> (u32, u64, u8) {
     unsafe {
         let inode = rd_ptr(file.add(offset(off::FILE_F_INODE)));
-        let mode = rd::<u16>(inode.add(offset(off::INODE_I_MODE))) as u32 & 0o170000;
-        let ft = match mode {
+        let ft = match rd::<u16>(inode.add(offset(off::INODE_I_MODE))) & 0o170000 {
             0o100000 => ftype::REGULAR,
             0o010000 => ftype::PIPE,
             0o140000 => ftype::SOCKET,
@@ -185,11 +177,25 @@ unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &R
         };
         let ino = rd::<u64>(inode.add(offset(off::INODE_I_INO)));
         let sb = rd_ptr(inode.add(offset(off::INODE_I_SB)));
-        let dev = rd::<u32>(sb.add(offset(off::SB_S_DEV)));
+        (rd::<u32>(sb.add(offset(off::SB_S_DEV))), ino, ft)
+    }
+}
 
-        if f.fds != 0 && (fd > 2 || f.fds & (1 << fd) == 0) {
-            return;
-        }
+#[inline(always)]
+unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &Regs) {
+    let Some(f) = CAP_FILTER.get(if art == artifact::WRITE { 0 } else { 1 }) else {
+        return;
+    };
+    let fd = regs.arg(0, false);
+    if f.fds != 0 && (fd > 2 || f.fds & (1 << fd) == 0) {
+        return;
+    }
+    let file = unsafe { fd_file(fd) };
+    if file.is_null() {
+        return;
+    }
+    unsafe {
+        let (dev, ino, ft) = file_id(file);
         // The file offset the call started at: given, or where the call
         // left the file position minus what it moved.
         let mut at = u64::MAX;
@@ -524,10 +530,7 @@ unsafe fn module_file(regs: &Regs) {
     };
     let s = s.cast::<u8>();
     unsafe {
-        let inode = rd_ptr(file.add(offset(off::FILE_F_INODE)));
-        let ino = rd::<u64>(inode.add(offset(off::INODE_I_INO)));
-        let sb = rd_ptr(inode.add(offset(off::INODE_I_SB)));
-        let dev = rd::<u32>(sb.add(offset(off::SB_S_DEV)));
+        let (dev, ino, _) = file_id(file);
         let Some((buf, at, _)) = file_path(file) else {
             return;
         };

@@ -226,7 +226,6 @@ struct Open {
 
 /// The writer of one output directory.
 pub struct Capture {
-    out: Dir,
     host: Dir,
     index: File,
     boot_epoch_ns: u64,
@@ -271,18 +270,14 @@ impl Capture {
         let top = Dir::open_path(d).map_err(io_err(format!("opening {}", d.display())))?;
         if o.clear {
             let out = d.join("out");
-            if std::fs::symlink_metadata(&out).is_ok() {
-                // remove_dir_all does not follow symlinks inside.
-                let r = if std::fs::symlink_metadata(&out)
-                    .map(|m| m.file_type().is_symlink())
-                    .unwrap_or(false)
-                {
-                    std::fs::remove_file(&out)
-                } else {
-                    std::fs::remove_dir_all(&out)
-                };
-                r.map_err(io_err(format!("clearing {}", out.display())))?;
-            }
+            // A symlink planted at out is removed, not followed; and
+            // remove_dir_all does not follow symlinks inside.
+            let r = match std::fs::symlink_metadata(&out) {
+                Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(&out),
+                Ok(_) => std::fs::remove_dir_all(&out),
+                Err(_) => Ok(()),
+            };
+            r.map_err(io_err(format!("clearing {}", out.display())))?;
         }
         let out = top
             .subdir("out")
@@ -298,7 +293,6 @@ impl Capture {
             .seek(io::SeekFrom::End(0))
             .map_err(io_err("index.jsonl"))?;
         Ok(Capture {
-            out,
             host,
             index,
             boot_epoch_ns,
@@ -560,7 +554,6 @@ impl Capture {
             self.index_artifact(&o, &hex(&sum))?;
         }
         self.index.flush().map_err(io_err("writing index.jsonl"))?;
-        let _ = &self.out;
         Ok(())
     }
 }

@@ -172,6 +172,15 @@ impl Sidecar {
         }
     }
 
+    /// Writes one capture record made here (not by the kernel).
+    fn send(&mut self, h: &CaptureHeader, payload: &[u8]) {
+        let mut b = std::mem::take(&mut self.buf);
+        b.clear();
+        h.write_record(payload, &mut b);
+        self.put(&b);
+        self.buf = b;
+    }
+
     fn fail(&mut self, e: io::Error) {
         self.broken = true;
         eprintln!("tracee-collect: capture stopped: cannot write the sidecar: {e}");
@@ -213,11 +222,7 @@ impl Sidecar {
             len: 1,
             ..Default::default()
         };
-        self.buf.clear();
-        h.write_record(&[], &mut self.buf);
-        let b = std::mem::take(&mut self.buf);
-        self.put(&b);
-        self.buf = b;
+        self.send(&h, &[]);
     }
 
     pub fn flush(&mut self) {
@@ -322,11 +327,7 @@ impl Sidecar {
                     Ok(0) => break,
                     Ok(n) => {
                         h.len = n as u32;
-                        self.buf.clear();
-                        h.write_record(&chunk[..n], &mut self.buf);
-                        let b = std::mem::take(&mut self.buf);
-                        self.put(&b);
-                        self.buf = b;
+                        self.send(&h, &chunk[..n]);
                         h.off += n as u64;
                     }
                     Err(_) => {
@@ -339,11 +340,7 @@ impl Sidecar {
         }
         h.flags = flags::LAST | flags::LOST;
         h.len = missing;
-        self.buf.clear();
-        h.write_record(&[], &mut self.buf);
-        let b = std::mem::take(&mut self.buf);
-        self.put(&b);
-        self.buf = b;
+        self.send(&h, &[]);
     }
 }
 

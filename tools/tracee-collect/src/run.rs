@@ -240,19 +240,19 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     }
 
     let mut links = Links::new();
-    let capture_prog = [("capture_exit", "sys_exit")];
-    let capture_prog: &[(&str, &str)] = if cfg.capture.mask != 0 {
-        &capture_prog
-    } else {
-        &[]
-    };
-    for &(prog, tp) in capture_prog.iter().chain(&[
+    // The capture program is attached only when capturing.
+    let capturing = cfg.capture.mask != 0;
+    for (prog, tp) in [
+        ("capture_exit", "sys_exit"),
         ("sched_process_exit", "sched_process_exit"),
         ("sched_process_fork", "sched_process_fork"),
         ("sched_process_exec", "sched_process_exec"),
         ("sys_exit", "sys_exit"),
         ("sys_enter", "sys_enter"),
-    ]) {
+    ]
+    .into_iter()
+    .filter(|&(prog, _)| capturing || prog != "capture_exit")
+    {
         let p: &mut RawTracePoint = ebpf
             .program_mut(prog)
             .with_context(|| format!("program {prog}"))?
