@@ -1,14 +1,21 @@
 //! Kernel side of tracee-rs.
 //!
-//! Every syscall is seen twice: `sys_enter` saves the raw arguments, the
-//! entry time and the strings its pointers name (they may be gone or changed
-//! by exit) in per-thread tables; `sys_exit` joins them with the return value
-//! and writes one finished stream record to the ring buffer. Process
-//! lifecycle events come from the sched raw tracepoints. Records are written
-//! in the `wire` layout, so user space forwards them without re-encoding.
+//! A traced syscall costs one program run: `sys_exit`, a BTF tracepoint,
+//! reads the syscall's number and arguments from its registers (which
+//! syscalls leave as they were), the strings and socket addresses they
+//! point to, and the task's context with plain loads, and writes one
+//! finished stream record to the ring buffer. Only the few syscalls whose
+//! arguments do not survive until exit (execve, execveat) or that never
+//! return (exit, exit_group, rt_sigreturn) also run `syscall_entry`, on
+//! their own `syscalls/sys_enter_*` tracepoints, which no other syscall
+//! pays for. Process lifecycle events come from the sched BTF tracepoints.
+//! Records are written in the `wire` layout, so user space forwards them
+//! without re-encoding.
 //!
 //! Kernel struct offsets are not compiled in: tracee-collect reads them from
-//! the running kernel's BTF and sets the OFFSETS global at load time.
+//! the running kernel's BTF and sets the OFFSETS global at load time. It is
+//! read-only data, so the verifier sees the offsets as constants, which is
+//! what lets BTF programs load through them directly.
 #![no_std]
 #![no_main]
 
@@ -17,17 +24,18 @@ mod capture;
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
 
 use aya_ebpf::{
+    EbpfContext,
     cty::c_void,
     helpers::generated::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
-        bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_map_update_elem, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
-        bpf_ringbuf_output, bpf_ringbuf_query,
+        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_map_update_elem,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
+        bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
     },
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::{map, raw_tracepoint},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::RawTracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use wire::{
     ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
@@ -65,6 +73,10 @@ static OFFSETS: [u32; off::COUNT] = [0; off::COUNT];
 
 #[map]
 static RING: RingBuf = RingBuf::with_byte_size(1 << 24, 0);
+/// Bytes this CPU wrote to [`RING`] since it last asked how full it is.
+#[map]
+static WAKE_ACC: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+const WAKE_CHECK: u64 = 16 * 1024;
 #[map]
 static CFG: Array<EventCfg> = Array::with_max_entries(kcfg::CFG_ENTRIES, 0);
 #[map]
@@ -158,10 +170,6 @@ struct Pending {
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Thread {
-    /// The task whose syscall entered at `ts` (for syscalls that keep
-    /// nothing else from entry); `ts` is 0 once sys_exit used it.
-    ts_task: u64,
-    ts: u64,
     /// The cached context below belongs to `task`, whose parent was
     /// `parent`, and was read while [`GEN`] was `generation_seen`.
     task: u64,
@@ -190,9 +198,6 @@ unsafe fn forget_thread(tid: u32, task: *const u8) {
         unsafe {
             if (*t).task == task as u64 {
                 (*t).task = 0;
-            }
-            if (*t).ts_task == task as u64 {
-                (*t).ts_task = 0;
             }
         }
     }
@@ -325,25 +330,63 @@ unsafe fn pid_ns_of(task: *const u8) -> u32 {
 /// branches in here then do not multiply the caller's verifier states.
 #[inline(never)]
 unsafe fn fill_context(e: *mut u8, ts: u64, ids: u64, retval: i64, flags: u32) {
-    let id = ids as u32;
-    let syscall = (ids >> 32) as u32;
     unsafe {
         let c = e.add(RecordHeader::LEN).cast::<EventContext>();
         let task = current_task();
-        let pid_tgid = bpf_get_current_pid_tgid();
         let uid_gid = bpf_get_current_uid_gid();
-        (*c).ts = ts;
         (*c).cgroup_id = bpf_get_current_cgroup_id();
-        (*c).event_id = id;
-        (*c).syscall = syscall;
+        (*c).uid = uid_gid as u32;
+        (*c).gid = (uid_gid >> 32) as u32;
+        bpf_get_current_comm(addr_of_mut!((*c).comm).cast::<c_void>(), 16);
+        let parent = rd_ptr(task.add(offset(off::TASK_REAL_PARENT)));
+        fill_rest(c, task, parent, ts, ids, retval, flags);
+    }
+}
+
+/// [`fill_context`] for BTF programs: the same fields, read from the task
+/// with plain loads instead of helper calls (the hot path of every syscall).
+#[inline(always)]
+unsafe fn fill_context_btf(e: *mut u8, ts: u64, ids: u64, retval: i64, flags: u32) {
+    unsafe {
+        let c = e.add(RecordHeader::LEN).cast::<EventContext>();
+        let task = current_task_btf();
+        let cred = ld::<*const u8>(task, offset(off::TASK_CRED));
+        (*c).uid = ld::<u32>(cred, offset(off::CRED_UID));
+        (*c).gid = ld::<u32>(cred, offset(off::CRED_GID));
+        // task->cgroups->dfl_cgrp->kn->id, what bpf_get_current_cgroup_id reads.
+        let cset = ld::<*const u8>(task, offset(off::TASK_CGROUPS));
+        let cgrp = ld::<*const u8>(cset, offset(off::CSS_SET_DFL_CGRP));
+        let kn = ld::<*const u8>(cgrp, offset(off::CGROUP_KN));
+        (*c).cgroup_id = ld::<u64>(kn, offset(off::KERNFS_NODE_ID));
+        let comm = addr_of_mut!((*c).comm).cast::<u64>();
+        *comm = ld::<u64>(task, offset(off::TASK_COMM));
+        *comm.add(1) = ld::<u64>(task, offset(off::TASK_COMM) + 8);
+        let parent = ld::<*const u8>(task, offset(off::TASK_REAL_PARENT));
+        fill_rest(c, task, parent, ts, ids, retval, flags);
+    }
+}
+
+/// The context fields both fillers share: ids, and the cached ones.
+#[inline(always)]
+unsafe fn fill_rest(
+    c: *mut EventContext,
+    task: *const u8,
+    parent: *const u8,
+    ts: u64,
+    ids: u64,
+    retval: i64,
+    flags: u32,
+) {
+    unsafe {
+        let pid_tgid = bpf_get_current_pid_tgid();
+        (*c).ts = ts;
+        (*c).event_id = ids as u32;
+        (*c).syscall = (ids >> 32) as u32;
         (*c).cpu = bpf_get_smp_processor_id();
         (*c).flags = flags;
         (*c).pid = (pid_tgid >> 32) as u32;
         (*c).tid = pid_tgid as u32;
-        (*c).uid = uid_gid as u32;
-        (*c).gid = (uid_gid >> 32) as u32;
         (*c).retval = retval;
-        bpf_get_current_comm(addr_of_mut!((*c).comm).cast::<c_void>(), 16);
 
         let t = match thread_slot(pid_tgid as u32) {
             Some(t) => t,
@@ -356,12 +399,11 @@ unsafe fn fill_context(e: *mut u8, ts: u64, ids: u64, retval: i64, flags: u32) {
             }
         };
         let seen = generation();
-        let parent = rd_ptr(task.add(offset(off::TASK_REAL_PARENT)));
         if !((*t).task == task as u64
             && (*t).generation_seen == seen
             && (*t).parent == parent as u64)
         {
-            slow_context(t, task, seen);
+            slow_context(t, current_task(), seen);
         }
         let k = &*t;
         (*c).thread_start = k.thread_start;
@@ -371,7 +413,11 @@ unsafe fn fill_context(e: *mut u8, ts: u64, ids: u64, retval: i64, flags: u32) {
         (*c).ns_ppid = k.ns_ppid;
         (*c).mnt_ns = k.mnt_ns;
         (*c).pid_ns = k.pid_ns;
-        (*c).uts = k.uts;
+        // Two words: a [u8; 16] assignment compiles to a byte-wise memmove.
+        let src = addr_of!(k.uts).cast::<u64>();
+        let dst = addr_of_mut!((*c).uts).cast::<u64>();
+        *dst = *src;
+        *dst.add(1) = *src.add(1);
     }
 }
 
@@ -436,17 +482,25 @@ unsafe fn finish_and_output(e: *mut u8, len: usize) {
         (*h).flags = 0;
         let wake = read_volatile(&WAKE_BYTES);
         // Wake the reader only when the ring fills up; otherwise it drains
-        // on its own timer. Waking per event costs more than the event.
-        let flags = if wake != 0
-            && bpf_ringbuf_query(
-                addr_of!(RING) as *mut c_void,
-                0, /* BPF_RB_AVAIL_DATA */
-            ) >= wake
+        // on its own timer. Waking per event costs more than the event, and
+        // so does asking the ring how full it is: that is asked once per
+        // WAKE_CHECK bytes this CPU wrote.
+        let mut flags = 1; // BPF_RB_NO_WAKEUP
+        if wake != 0
+            && let Some(acc) = WAKE_ACC.get_ptr_mut(0)
         {
-            2 // BPF_RB_FORCE_WAKEUP
-        } else {
-            1 // BPF_RB_NO_WAKEUP
-        };
+            *acc += len as u64;
+            if *acc >= WAKE_CHECK {
+                *acc = 0;
+                if bpf_ringbuf_query(
+                    addr_of!(RING) as *mut c_void,
+                    0, /* BPF_RB_AVAIL_DATA */
+                ) >= wake
+                {
+                    flags = 2; // BPF_RB_FORCE_WAKEUP
+                }
+            }
+        }
         let r = bpf_ringbuf_output(
             addr_of!(RING) as *mut c_void,
             e.cast::<c_void>(),
@@ -566,106 +620,151 @@ unsafe fn in_compat_syscall(task: *const u8) -> bool {
     }
 }
 
-/// Reads register `i` of the syscall's arguments from `regs`.
-#[inline(always)]
-unsafe fn syscall_arg(regs: *const u8, i: usize, compat: bool) -> u64 {
-    // struct pt_regs on x86_64: the register order is ABI.
-    const DI: usize = 112;
-    const SI: usize = 104;
-    const DX: usize = 96;
-    const R10: usize = 56;
-    const R8: usize = 72;
-    const R9: usize = 64;
-    const BX: usize = 40;
-    const CX: usize = 88;
-    const BP: usize = 32;
-    let o = if compat {
-        match i {
-            0 => BX,
-            1 => CX,
-            2 => DX,
-            3 => SI,
-            4 => DI,
-            _ => BP,
-        }
-    } else {
-        match i {
-            0 => DI,
-            1 => SI,
-            2 => DX,
-            3 => R10,
-            4 => R8,
-            _ => R9,
-        }
-    };
-    let v = unsafe { rd::<u64>(regs.add(o)) };
-    // Compat registers are 32 bits wide.
-    if compat { v & 0xffff_ffff } else { v }
+/// Offsets of the registers in x86_64's `struct pt_regs` (ABI, fixed).
+mod pt {
+    pub const BP: usize = 32;
+    pub const BX: usize = 40;
+    pub const R10: usize = 56;
+    pub const R9: usize = 64;
+    pub const R8: usize = 72;
+    pub const CX: usize = 88;
+    pub const DX: usize = 96;
+    pub const SI: usize = 104;
+    pub const DI: usize = 112;
+    pub const ORIG_AX: usize = 120;
 }
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
-    unsafe { try_sys_enter(&ctx) };
+/// A direct load of the `T` at `off` bytes into `p`, a BTF pointer the
+/// verifier knows the type of (BTF programs only: the JIT turns it into a
+/// guarded load, no helper call).
+#[inline(always)]
+unsafe fn ld<T: Copy>(p: *const u8, off: usize) -> T {
+    unsafe { p.add(off).cast::<T>().read_volatile() }
+}
+
+/// The current task as a BTF pointer.
+#[inline(always)]
+fn current_task_btf() -> *const u8 {
+    unsafe { bpf_get_current_task_btf() as *const u8 }
+}
+
+/// The six argument registers of a native or i386 syscall in `regs` (a BTF
+/// `struct pt_regs *`). Syscalls that keep nothing at entry leave them as
+/// they were, so they are the arguments at exit too.
+#[inline(always)]
+unsafe fn reg_args(regs: *const u8, compat: bool) -> [u64; 6] {
+    unsafe {
+        if compat {
+            // Compat registers are 32 bits wide.
+            let m = 0xffff_ffff;
+            [
+                ld::<u64>(regs, pt::BX) & m,
+                ld::<u64>(regs, pt::CX) & m,
+                ld::<u64>(regs, pt::DX) & m,
+                ld::<u64>(regs, pt::SI) & m,
+                ld::<u64>(regs, pt::DI) & m,
+                ld::<u64>(regs, pt::BP) & m,
+            ]
+        } else {
+            [
+                ld::<u64>(regs, pt::DI),
+                ld::<u64>(regs, pt::SI),
+                ld::<u64>(regs, pt::DX),
+                ld::<u64>(regs, pt::R10),
+                ld::<u64>(regs, pt::R8),
+                ld::<u64>(regs, pt::R9),
+            ]
+        }
+    }
+}
+
+/// The native number of the syscall whose registers are `regs` (a BTF
+/// pointer) in `task` (a BTF pointer), `u64::MAX` if there is none.
+#[inline(always)]
+unsafe fn native_nr(task: *const u8, regs: *const u8) -> (u64, bool) {
+    unsafe {
+        let compat = ld::<u32>(task, offset(off::TASK_TI_STATUS)) & 2 /* TS_COMPAT */ != 0;
+        let raw = ld::<u64>(regs, pt::ORIG_AX);
+        if !compat {
+            return (raw, false);
+        }
+        let nr = match COMPAT.get(raw as u32) {
+            Some(&n) if raw < kcfg::COMPAT_ENTRIES as u64 && n != u32::MAX => n as u64,
+            _ => u64::MAX,
+        };
+        (nr, true)
+    }
+}
+
+/// The syscall the current task is in (BTF programs only), `u32::MAX` for a
+/// kernel thread or outside a syscall.
+#[inline(always)]
+unsafe fn current_syscall() -> u32 {
+    unsafe {
+        let task = current_task_btf();
+        if ld::<u32>(task, offset(off::TASK_FLAGS)) & 0x0020_0000 /* PF_KTHREAD */ != 0 {
+            return u32::MAX;
+        }
+        let regs = bpf_task_pt_regs(task as *mut _) as *const u8;
+        let (nr, _) = native_nr(task, regs);
+        if nr < kcfg::CFG_ENTRIES as u64 {
+            nr as u32
+        } else {
+            u32::MAX
+        }
+    }
+}
+
+/// Entry of the few syscalls whose arguments do not survive until exit:
+/// execve and execveat (a new image replaces the memory and registers) and
+/// those that never return (exit, exit_group, rt_sigreturn). Attached to
+/// their `syscalls/sys_enter_*` tracepoints only, so no program runs at the
+/// entry of any other syscall.
+#[tracepoint]
+pub fn syscall_entry(ctx: TracePointContext) -> i32 {
+    unsafe { try_syscall_entry(&ctx) };
     0
 }
 
-unsafe fn try_sys_enter(ctx: &RawTracePointContext) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let id: i64 = ctx.arg(1);
-    if id < 0 {
+unsafe fn try_syscall_entry(ctx: &TracePointContext) {
+    // struct syscall_tp_t: trace_entry (8 bytes), int nr, then the
+    // syscall's arguments as longs. Only nr is read directly: a program
+    // that reads past a tracepoint's last field cannot be attached to it,
+    // and rt_sigreturn has none.
+    let base = ctx.as_ptr().cast::<u8>();
+    let nr = unsafe { ld::<i32>(base, 8) };
+    if nr < 0 {
         return;
     }
-    let task = current_task();
+    let nr = nr as u32;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(cfg) = CFG.get(nr) else { return };
+    if cfg.enabled == 0 || is_self_tgid((pid_tgid >> 32) as u32) {
+        return;
+    }
+    let cfg = *cfg;
+    let tid = pid_tgid as u32;
     unsafe {
-        let compat = in_compat_syscall(task);
-        let nr = if compat {
-            match COMPAT.get(id as u32) {
-                Some(&n) if n != u32::MAX => n,
-                _ => return,
-            }
-        } else {
-            id as u32
-        };
-        let Some(cfg) = CFG.get(nr) else { return };
-        if cfg.enabled == 0 || is_self_tgid((pid_tgid >> 32) as u32) {
-            return;
-        }
-        let tid = pid_tgid as u32;
-        if !compat && cfg.flags & cfgf::ENTRY == 0 {
-            // All sys_exit needs from here is the entry time: it reads the
-            // arguments from the registers, which these syscalls leave as
-            // they were.
-            if let Some(t) = thread_slot(tid) {
-                (*t).ts_task = task as u64;
-                (*t).ts = bpf_ktime_get_ns();
-            }
-            return;
-        }
-        let cfg = *cfg;
-        let regs: *const u8 = ctx.arg(0);
         let mut p = Pending {
             ts: bpf_ktime_get_ns(),
             nr,
-            flags: if compat { ctx_flags::COMPAT } else { 0 },
-            args: [0; 6],
+            flags: 0,
+            args: rd::<[u64; 6]>(base.add(16)),
             comm: [0; 16],
             has_blob: 0,
             _pad: 0,
         };
-        for i in 0..6 {
-            if i < cfg.nargs as usize {
-                p.args[i] = syscall_arg(regs, i, compat);
-            }
-        }
         bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
         if cfg.flags & cfgf::AT_ENTRY != 0 {
             emit_syscall(&p, &cfg, 0, tid);
             return;
         }
-        if cfg.flags & cfgf::HAS_BLOB != 0 && build_blob(&p, &cfg) {
-            let Some(s) = BLOB_SCRATCH.get_ptr(0) else {
+        if cfg.flags & cfgf::HAS_BLOB != 0 {
+            let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
                 return;
             };
+            (*s).len =
+                put_items::<true>(addr_of_mut!((*s).data).cast::<u8>(), &p.args, &cfg) as u32;
             if bpf_map_update_elem(
                 addr_of!(BLOBS) as *mut c_void,
                 addr_of!(tid).cast::<c_void>(),
@@ -682,31 +781,27 @@ unsafe fn try_sys_enter(ctx: &RawTracePointContext) {
     }
 }
 
-/// Reads the pointer arguments of `p` into the per-CPU blob scratch.
+/// Appends the items of the pointer arguments in `args` (strings, socket
+/// addresses, and argv when `ARGV`) at `data`; returns their length.
 #[inline(always)]
-unsafe fn build_blob(p: &Pending, cfg: &EventCfg) -> bool {
-    let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
-        return false;
-    };
+unsafe fn put_items<const ARGV: bool>(data: *mut u8, args: &[u64; 6], cfg: &EventCfg) -> usize {
+    let mut pos: usize = 0;
     unsafe {
-        let data = addr_of_mut!((*s).data).cast::<u8>();
-        let mut pos: usize = 0;
         for i in 0..6 {
             if i >= cfg.nargs as usize {
                 break;
             }
             let k = cfg.kinds[i];
             if k == arg::STR {
-                pos = put_user_str(data, pos, i as u8, p.args[i]);
-            } else if k == arg::STR_ARRAY {
-                pos = put_user_argv(data, pos, i as u8, p.args[i]);
+                pos = put_user_str(data, pos, i as u8, args[i]);
+            } else if ARGV && k == arg::STR_ARRAY {
+                pos = put_user_argv(data, pos, i as u8, args[i]);
             } else if k == arg::SOCKADDR_IN && i < 5 {
-                pos = put_user_bytes(data, pos, i as u8, p.args[i], p.args[i + 1] as usize);
+                pos = put_user_bytes(data, pos, i as u8, args[i], args[i + 1] as usize);
             }
         }
-        (*s).len = pos as u32;
     }
-    true
+    pos
 }
 
 /// Positions in the blob scratch are kept masked to this range after every
@@ -846,106 +941,91 @@ unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize
     }
 }
 
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+/// Exit of every syscall. A BTF tracepoint: the registers and the task are
+/// read with plain loads, not helper calls. All but the few syscalls that
+/// [`syscall_entry`] handles are emitted from here alone, their arguments
+/// read from the registers (and the memory they point to) at exit, so a
+/// traced syscall costs one program run.
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     unsafe { try_sys_exit(&ctx) };
     0
 }
 
-unsafe fn try_sys_exit(ctx: &RawTracePointContext) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tid = pid_tgid as u32;
+unsafe fn try_sys_exit(ctx: &BtfTracePointContext) {
+    let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
-    let task = current_task();
     unsafe {
-        let regs = Regs::read(ctx.arg(0));
-        let compat = in_compat_syscall(task);
-        let nr = if compat {
-            match COMPAT.get(regs.0[Regs::ORIG_AX] as u32) {
-                Some(&n) => n as u64,
-                None => u64::MAX,
-            }
-        } else {
-            regs.0[Regs::ORIG_AX]
-        };
+        let task = current_task_btf();
+        let (nr, compat) = native_nr(task, regs);
         // sethostname, setdomainname, unshare, setns: cached contexts of
         // other threads may now be out of date.
         if matches!(nr, 170 | 171 | 272 | 308) && ret >= 0 {
             new_generation();
         }
-        if !compat {
-            if nr >= kcfg::CFG_ENTRIES as u64 {
-                return;
-            }
-            let Some(cfg) = CFG.get(nr as u32) else {
-                return;
-            };
-            if cfg.enabled == 0 {
-                return;
-            }
-            if cfg.flags & cfgf::ENTRY == 0 {
-                if !is_self_tgid((pid_tgid >> 32) as u32) {
-                    emit_from_regs(&regs, cfg, nr as u32, ret, tid, task);
-                }
-                return;
-            }
+        if nr >= kcfg::CFG_ENTRIES as u64 {
+            return;
         }
-        let Some(pp) = PENDING.get_ptr(&tid) else {
+        let Some(cfg) = CFG.get(nr as u32) else {
             return;
         };
-        let p = *pp;
-        let _ = PENDING.remove(&tid);
-        let Some(cfg) = CFG.get(p.nr) else { return };
-        let cfg = *cfg;
-        emit_syscall(&p, &cfg, ret, tid);
+        if cfg.enabled == 0 {
+            return;
+        }
+        let pid_tgid = bpf_get_current_pid_tgid();
+        let tid = pid_tgid as u32;
+        if cfg.flags & cfgf::ENTRY != 0 {
+            // execve, execveat: their arguments were kept at entry (none
+            // for i386 callers: the syscall tracepoints skip compat calls).
+            let Some(pp) = PENDING.get_ptr(&tid) else {
+                return;
+            };
+            let p = *pp;
+            let _ = PENDING.remove(&tid);
+            let Some(cfg) = CFG.get(p.nr) else { return };
+            let cfg = *cfg;
+            emit_syscall(&p, &cfg, ret, tid);
+            return;
+        }
+        // clone, fork, vfork, clone3: the child's first return to user
+        // space passes here too; the parent's return is the event.
+        if ret == 0 && matches!(nr, 56 | 57 | 58 | 435) {
+            return;
+        }
+        if is_self_tgid((pid_tgid >> 32) as u32) {
+            return;
+        }
+        emit_from_regs(regs, cfg, nr as u32, ret, compat);
     }
 }
 
-/// The record of a syscall that kept nothing at entry but its time: the
-/// arguments are still in the registers.
+/// The record of a syscall whose arguments are still in its registers.
 #[inline(always)]
-unsafe fn emit_from_regs(
-    regs: &Regs,
-    cfg: &EventCfg,
-    nr: u32,
-    ret: i64,
-    tid: u32,
-    task: *const u8,
-) {
+unsafe fn emit_from_regs(regs: *const u8, cfg: &EventCfg, nr: u32, ret: i64, compat: bool) {
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     let e = e.cast::<u8>();
     unsafe {
-        let t = thread_slot(tid);
-        let ts = match t {
-            Some(t) if (*t).ts_task == task as u64 && (*t).ts != 0 => {
-                let ts = (*t).ts;
-                (*t).ts = 0;
-                ts
-            }
-            // Entered before we attached, or a thread sharing the slot
-            // entered a syscall since: the exit time is what we have.
-            _ => bpf_ktime_get_ns(),
-        };
-        fill_context(e, ts, ids(nr, nr), ret, 0);
+        // All six, whatever nargs says: six loads cost less than the
+        // memset a zeroed array compiles to.
+        let args = reg_args(regs, compat);
+        let flags = if compat { ctx_flags::COMPAT } else { 0 };
+        fill_context_btf(e, bpf_ktime_get_ns(), ids(nr, nr), ret, flags);
         let mut pos = ARGS_OFFSET;
         for i in 0..6 {
             if i < cfg.nargs as usize && cfg.kinds[i] == arg::SCALAR {
-                pos = put_scalar(e, pos, i as u8, regs.arg(i, false));
+                pos = put_scalar(e, pos, i as u8, args[i]);
             }
+        }
+        if cfg.flags & cfgf::HAS_BLOB != 0 {
+            let base = pos & 511;
+            pos = base + put_items::<false>(e.add(base), &args, cfg);
         }
         if cfg.flags & cfgf::HAS_OUT != 0 {
             for i in 0..5 {
                 if i < cfg.nargs as usize && cfg.kinds[i] == arg::SOCKADDR_OUT {
-                    pos = put_sockaddr_out(
-                        e,
-                        pos,
-                        i as u8,
-                        regs.arg(i, false),
-                        regs.arg(i + 1, false),
-                        ret,
-                    );
+                    pos = put_sockaddr_out(e, pos, i as u8, args[i], args[i + 1], ret);
                 }
             }
         }
@@ -953,6 +1033,7 @@ unsafe fn emit_from_regs(
     }
 }
 
+/// The record of a syscall whose arguments [`syscall_entry`] kept.
 #[inline(always)]
 unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
@@ -983,13 +1064,6 @@ unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
                 );
                 pos = (pos & 511) + len;
                 let _ = BLOBS.remove(&tid);
-            }
-        }
-        if cfg.flags & cfgf::HAS_OUT != 0 {
-            for i in 0..5 {
-                if i < cfg.nargs as usize && cfg.kinds[i] == arg::SOCKADDR_OUT {
-                    pos = put_sockaddr_out(e, pos, i as u8, p.args[i], p.args[i + 1], ret);
-                }
             }
         }
         finish_and_output(e, pos);
@@ -1053,22 +1127,13 @@ fn is_self_tgid(tgid: u32) -> bool {
         || (global_u32(&HAS_PEERS) != 0 && PEERS.get_ptr(&tgid).is_some())
 }
 
-/// The syscall the current thread is in, if sys_enter saw it.
-#[inline(always)]
-fn current_syscall(tid: u32) -> u32 {
-    match PENDING.get_ptr(&tid) {
-        Some(p) => unsafe { (*p).nr },
-        None => u32::MAX,
-    }
-}
-
-#[raw_tracepoint(tracepoint = "sched_process_fork")]
-pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     unsafe { try_fork(&ctx) };
     0
 }
 
-unsafe fn try_fork(ctx: &RawTracePointContext) {
+unsafe fn try_fork(ctx: &BtfTracePointContext) {
     if !event_enabled(event_id::SCHED_PROCESS_FORK) || is_self() {
         return;
     }
@@ -1078,12 +1143,11 @@ unsafe fn try_fork(ctx: &RawTracePointContext) {
         return;
     };
     let e = e.cast::<u8>();
-    let tid = bpf_get_current_pid_tgid() as u32;
     unsafe {
         fill_context(
             e,
             bpf_ktime_get_ns(),
-            ids(event_id::SCHED_PROCESS_FORK, current_syscall(tid)),
+            ids(event_id::SCHED_PROCESS_FORK, current_syscall()),
             0,
             0,
         );
@@ -1128,13 +1192,13 @@ unsafe fn try_fork(ctx: &RawTracePointContext) {
     }
 }
 
-#[raw_tracepoint(tracepoint = "sched_process_exit")]
-pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
     unsafe { try_exit(&ctx) };
     0
 }
 
-unsafe fn try_exit(ctx: &RawTracePointContext) {
+unsafe fn try_exit(ctx: &BtfTracePointContext) {
     let tid = bpf_get_current_pid_tgid() as u32;
     // A thread that dies inside a syscall never reaches sys_exit.
     let _ = PENDING.remove(&tid);
@@ -1167,13 +1231,13 @@ unsafe fn try_exit(ctx: &RawTracePointContext) {
     unsafe { forget_thread(tid, task) };
 }
 
-#[raw_tracepoint(tracepoint = "sched_process_exec")]
-pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     unsafe { try_exec(&ctx) };
     0
 }
 
-unsafe fn try_exec(ctx: &RawTracePointContext) {
+unsafe fn try_exec(ctx: &BtfTracePointContext) {
     let task = current_task();
     // A thread other than the leader that execs takes over the leader's
     // id (and its namespace pid): forget what was cached under both.
@@ -1192,9 +1256,10 @@ unsafe fn try_exec(ctx: &RawTracePointContext) {
     };
     let e = e.cast::<u8>();
     unsafe {
-        let (syscall, prev_comm) = match PENDING.get_ptr(&tid) {
-            Some(p) => ((*p).nr, (*p).comm),
-            None => (u32::MAX, [0u8; 16]),
+        let syscall = current_syscall();
+        let prev_comm = match PENDING.get_ptr(&tid) {
+            Some(p) => (*p).comm,
+            None => [0u8; 16],
         };
         fill_context(
             e,

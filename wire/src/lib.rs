@@ -659,11 +659,13 @@ pub mod kcfg {
     pub mod arg {
         /// Sent as its raw 64-bit register value.
         pub const SCALAR: u8 = 0;
-        /// A user string, read at entry.
+        /// A user string (read at exit, or at entry for the syscalls with
+        /// [`flags::ENTRY`]).
         pub const STR: u8 = 1;
-        /// A NULL-terminated array of user strings (argv), read at entry.
+        /// A NULL-terminated array of user strings (argv); only execve and
+        /// execveat have one, read at entry.
         pub const STR_ARRAY: u8 = 2;
-        /// A `struct sockaddr *` whose length is the next argument, read at entry.
+        /// A `struct sockaddr *` whose length is the next argument.
         pub const SOCKADDR_IN: u8 = 3;
         /// A `struct sockaddr *` filled by the kernel, whose length is behind
         /// the pointer in the next argument; read at exit.
@@ -672,17 +674,19 @@ pub mod kcfg {
 
     /// Bits of [`EventCfg::flags`].
     pub mod flags {
-        /// The call never returns (exit, exit_group): emit at entry.
+        /// Emitted at entry: the call never returns (exit, exit_group) or
+        /// its exit is not its own (rt_sigreturn).
         pub const AT_ENTRY: u8 = 1;
-        /// Some argument is read at entry into the per-thread blob.
+        /// Some argument is a pointer whose memory is read.
         pub const HAS_BLOB: u8 = 2;
         /// Some argument is read at exit.
         pub const HAS_OUT: u8 = 4;
-        /// sys_enter keeps the arguments for sys_exit (a blob, an event at
-        /// entry, or registers that do not survive the call: execve,
-        /// rt_sigreturn, the fork family whose child also returns).
-        /// Without it sys_enter keeps only the time, and sys_exit reads the
-        /// arguments from the registers.
+        /// The `syscall_entry` program runs at this syscall's entry (its
+        /// `syscalls/sys_enter_*` tracepoint) and keeps the arguments for
+        /// sys_exit, or emits the event there with [`AT_ENTRY`]: execve and
+        /// execveat, whose memory and registers a new image replaces.
+        /// Without it only sys_exit runs, reading the arguments from the
+        /// registers, which these syscalls leave as they were.
         pub const ENTRY: u8 = 8;
     }
 
@@ -820,7 +824,16 @@ pub mod kcfg {
         pub const FDT_FD: usize = 45;
         pub const FDT_MAX_FDS: usize = 46;
         pub const FILE_F_POS: usize = 47;
-        pub const COUNT: usize = 48;
+        pub const TASK_FLAGS: usize = 48;
+        pub const TASK_COMM: usize = 49;
+        pub const TASK_CRED: usize = 50;
+        pub const CRED_UID: usize = 51;
+        pub const CRED_GID: usize = 52;
+        pub const TASK_CGROUPS: usize = 53;
+        pub const CSS_SET_DFL_CGRP: usize = 54;
+        pub const CGROUP_KN: usize = 55;
+        pub const KERNFS_NODE_ID: usize = 56;
+        pub const COUNT: usize = 57;
     }
 }
 

@@ -304,6 +304,15 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; off::COUNT], BtfError> {
     o[off::FDT_FD] = f("fdtable", "fd")?;
     o[off::FDT_MAX_FDS] = f("fdtable", "max_fds")?;
     o[off::FILE_F_POS] = f("file", "f_pos")?;
+    o[off::TASK_FLAGS] = f("task_struct", "flags")?;
+    o[off::TASK_COMM] = f("task_struct", "comm")?;
+    o[off::TASK_CRED] = f("task_struct", "cred")?;
+    o[off::CRED_UID] = f("cred", "uid")?;
+    o[off::CRED_GID] = f("cred", "gid")?;
+    o[off::TASK_CGROUPS] = f("task_struct", "cgroups")?;
+    o[off::CSS_SET_DFL_CGRP] = f("css_set", "dfl_cgrp")?;
+    o[off::CGROUP_KN] = f("cgroup", "kn")?;
+    o[off::KERNFS_NODE_ID] = f("kernfs_node", "id")?;
     Ok(o)
 }
 

@@ -129,16 +129,14 @@ pub fn kernel_cfg(s: &SyscallSpec) -> EventCfg {
             _ => {}
         }
     }
-    // exit and exit_group never return: emit them at entry.
-    if s.nr == 60 || s.nr == 231 {
+    // exit and exit_group never return, and rt_sigreturn's exit carries
+    // the interrupted context's registers (orig_ax -1): emit them at entry.
+    if matches!(s.nr, 15 | 60 | 231) {
         c.flags |= kcfg::flags::AT_ENTRY;
     }
-    // clone, fork, vfork, execve, rt_sigreturn, execveat, clone3: their
-    // registers at exit are not the caller's arguments (a new image, a
-    // restored signal frame, or a child returning for the first time).
-    if c.flags & (kcfg::flags::AT_ENTRY | kcfg::flags::HAS_BLOB) != 0
-        || matches!(s.nr, 15 | 56 | 57 | 58 | 59 | 322 | 435)
-    {
+    // execve, execveat: a new image replaces the memory the arguments point
+    // to and the registers. Every other syscall is read at exit alone.
+    if c.flags & kcfg::flags::AT_ENTRY != 0 || matches!(s.nr, 59 | 322) {
         c.flags |= kcfg::flags::ENTRY;
     }
     c

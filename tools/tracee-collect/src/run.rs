@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::RawTracePoint;
 use aya::programs::raw_trace_point::RawTracePointLinkId;
+use aya::programs::tp_btf::BtfTracePointLinkId;
+use aya::programs::trace_point::TracePointLinkId;
+use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use tracee_filter::{Filter, Pushdown, Term};
 use wire::kcfg::{self, scope};
@@ -97,7 +99,53 @@ pub fn preamble() -> Preamble {
 /// Loads and attaches the programs; returns the handle that keeps them
 /// attached.
 /// Attached programs, by name, for detaching on stop.
-type Links = Vec<(&'static str, RawTracePointLinkId)>;
+/// An attached program, by kind, with what detaching it needs.
+enum Link {
+    Raw(&'static str, RawTracePointLinkId),
+    Btf(&'static str, BtfTracePointLinkId),
+    Tp(&'static str, TracePointLinkId),
+}
+type Links = Vec<Link>;
+
+/// The syscalls whose entry is traced, by their `syscalls/sys_enter_*`
+/// tracepoint; every other syscall is traced at exit alone.
+const ENTRY_TRACEPOINTS: &[(u32, &str)] = &[
+    (15, "sys_enter_rt_sigreturn"),
+    (59, "sys_enter_execve"),
+    (60, "sys_enter_exit"),
+    (231, "sys_enter_exit_group"),
+    (322, "sys_enter_execveat"),
+];
+
+/// Mounts tracefs where aya looks for tracepoint ids, unless something is
+/// mounted there already (a fresh machine has nothing).
+fn ensure_tracefs() -> anyhow::Result<()> {
+    let dir = std::path::Path::new("/sys/kernel/tracing");
+    if dir.join("events").exists()
+        || std::path::Path::new("/sys/kernel/debug/tracing/events").exists()
+    {
+        return Ok(());
+    }
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+    let (src, target) = (c("tracefs"), c("/sys/kernel/tracing"));
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        bail!(
+            "mounting tracefs on /sys/kernel/tracing: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
 
 fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, Vec<u32>, Links)> {
     if EBPF.is_empty() {
@@ -241,40 +289,86 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
 
     let mut links = Links::new();
     // The capture program is attached only when capturing.
-    let capturing = cfg.capture.mask != 0;
-    for (prog, tp) in [
-        ("capture_exit", "sys_exit"),
-        ("sched_process_exit", "sched_process_exit"),
-        ("sched_process_fork", "sched_process_fork"),
-        ("sched_process_exec", "sched_process_exec"),
-        ("sys_exit", "sys_exit"),
-        ("sys_enter", "sys_enter"),
-    ]
-    .into_iter()
-    .filter(|&(prog, _)| capturing || prog != "capture_exit")
-    {
+    if cfg.capture.mask != 0 {
         let p: &mut RawTracePoint = ebpf
+            .program_mut("capture_exit")
+            .context("program capture_exit")?
+            .try_into()?;
+        p.load().context("loading capture_exit")?;
+        let link = p
+            .attach("sys_exit")
+            .context("attaching capture_exit to raw tracepoint sys_exit")?;
+        links.push(Link::Raw("capture_exit", link));
+    }
+    let kbtf_aya = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
+    for prog in [
+        "sched_process_exit",
+        "sched_process_fork",
+        "sched_process_exec",
+        "sys_exit",
+    ] {
+        let p: &mut BtfTracePoint = ebpf
             .program_mut(prog)
             .with_context(|| format!("program {prog}"))?
             .try_into()?;
-        p.load().with_context(|| format!("loading {prog}"))?;
+        p.load(prog, &kbtf_aya)
+            .with_context(|| format!("loading {prog}"))?;
         let link = p
-            .attach(tp)
-            .with_context(|| format!("attaching {prog} to raw tracepoint {tp}"))?;
-        links.push((prog, link));
+            .attach()
+            .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
+        links.push(Link::Btf(prog, link));
+    }
+    let entries: Vec<&str> = ENTRY_TRACEPOINTS
+        .iter()
+        .filter(|(nr, _)| enabled.contains(nr))
+        .map(|&(_, tp)| tp)
+        .collect();
+    if !entries.is_empty() {
+        ensure_tracefs()?;
+        let p: &mut TracePoint = ebpf
+            .program_mut("syscall_entry")
+            .context("program syscall_entry")?
+            .try_into()?;
+        p.load().context("loading syscall_entry")?;
+        for tp in entries {
+            let link = p
+                .attach("syscalls", tp)
+                .with_context(|| format!("attaching syscall_entry to tracepoint syscalls/{tp}"))?;
+            links.push(Link::Tp("syscall_entry", link));
+        }
     }
     Ok((ebpf, enabled, peers, links))
 }
 
 /// Detaches every program: no event is produced after this returns.
 fn detach(ebpf: &mut Ebpf, links: &mut Links) -> anyhow::Result<()> {
-    for (prog, link) in links.drain(..) {
-        let p: &mut RawTracePoint = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("program {prog}"))?
-            .try_into()?;
-        p.detach(link)
-            .with_context(|| format!("detaching {prog}"))?;
+    for link in links.drain(..) {
+        match link {
+            Link::Raw(prog, link) => {
+                let p: &mut RawTracePoint = ebpf
+                    .program_mut(prog)
+                    .with_context(|| format!("program {prog}"))?
+                    .try_into()?;
+                p.detach(link)
+                    .with_context(|| format!("detaching {prog}"))?;
+            }
+            Link::Btf(prog, link) => {
+                let p: &mut BtfTracePoint = ebpf
+                    .program_mut(prog)
+                    .with_context(|| format!("program {prog}"))?
+                    .try_into()?;
+                p.detach(link)
+                    .with_context(|| format!("detaching {prog}"))?;
+            }
+            Link::Tp(prog, link) => {
+                let p: &mut TracePoint = ebpf
+                    .program_mut(prog)
+                    .with_context(|| format!("program {prog}"))?
+                    .try_into()?;
+                p.detach(link)
+                    .with_context(|| format!("detaching {prog}"))?;
+            }
+        }
     }
     Ok(())
 }
@@ -391,8 +485,9 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
 
     wire::out::on_stop_signals(on_signal);
     eprintln!(
-        "tracee-collect: tracing {} events ({} syscalls){} via raw tracepoints sys_enter/sys_exit and \
-         sched_process_fork/exec/exit; the LSM/fentry/kprobe tier is not used (refused or absent on this kernel)",
+        "tracee-collect: tracing {} events ({} syscalls){} via BTF tracepoints sys_exit and \
+         sched_process_fork/exec/exit (and syscalls/sys_enter_* for execve, execveat, exit, exit_group, \
+         rt_sigreturn); the LSM/fentry/kprobe tier is not used (refused or absent on this kernel)",
         enabled.len(),
         enabled.iter().filter(|&&id| events::is_syscall(id)).count(),
         if peers.is_empty() {
