@@ -417,6 +417,30 @@ fn compat_syscalls_get_native_names() {
     assert_eq!(e["returnValue"].to_string(), pid);
 }
 
+/// No entry program sees an i386 execve (the kernel's syscall tracepoints
+/// skip compat calls): a failed one is read from its registers at exit, a
+/// successful one from what sched_process_exec still has.
+#[test]
+fn compat_execve_is_recorded_failed_and_successful() {
+    if !need_root("compat_execve_is_recorded_failed_and_successful") {
+        return;
+    }
+    let helper = Helper::spawn(&["compat-exec"]);
+    let pid = helper.pid().to_string();
+    let (evs, _) = pipeline_json(&["-e", "execve"], &[&format!("pid={pid}")], helper);
+    let ex: Vec<&Value> = evs.iter().filter(|e| e["eventName"] == "execve").collect();
+    assert_eq!(ex.len(), 2, "{evs:#?}");
+    for e in &ex {
+        assert_eq!(e["contextFlags"]["isCompat"], true, "{e}");
+        assert_eq!(e["syscall"], "execve", "{e}");
+    }
+    assert_eq!(ex[0]["returnValue"], -libc::ENOENT as i64, "{}", ex[0]);
+    assert_eq!(arg(ex[0], "filename"), "/nonexistent/tracee-rs");
+    assert_eq!(ex[1]["returnValue"], 0, "{}", ex[1]);
+    assert_eq!(arg(ex[1], "filename"), "/bin/true");
+    assert_eq!(arg(ex[1], "argv"), &serde_json::json!(["/bin/true", "x"]));
+}
+
 /// The kernel caches the slow-to-read context of each thread; a new UTS
 /// name and a new parent must still show in the very next event.
 #[test]
@@ -453,6 +477,51 @@ fn cached_context_follows_hostname_and_parent_changes() {
         assert_eq!(e["hostName"], "tracee-uts-test");
     }
     assert_ne!(getppid.last().unwrap()["returnValue"].to_string(), pid);
+}
+
+#[test]
+fn entry_traced_syscalls_and_the_fork_family_appear_once() {
+    if !need_root("entry_traced_syscalls_and_the_fork_family_appear_once") {
+        return;
+    }
+    let helper = Helper::spawn(&["lifecycle"]);
+    let pid = helper.pid() as u64;
+    let (evs, _) = pipeline_json(
+        &[
+            "-e",
+            "rt_sigreturn,kill,clone,clone3,fork,exit_group,sched_process_fork",
+        ],
+        &[&format!("pid={pid}"), "follow"],
+        helper,
+    );
+    let names: Vec<&Value> = evs.iter().map(|e| &e["eventName"]).collect();
+    let of = |name: &str, p: u64| -> Vec<&Value> {
+        evs.iter()
+            .filter(|e| e["eventName"] == name && e["processId"] == p)
+            .collect()
+    };
+    assert_eq!(of("kill", pid).len(), 1, "{names:?}");
+    // Its exit carries the interrupted context, so it is recorded at entry.
+    assert_eq!(of("rt_sigreturn", pid).len(), 1, "{names:?}");
+    let forks = of("sched_process_fork", pid);
+    assert_eq!(forks.len(), 1, "{names:?}");
+    let child = arg(forks[0], "child_pid").as_u64().unwrap();
+    let sys = forks[0]["syscall"].as_str().unwrap();
+    assert!(["clone", "clone3", "fork"].contains(&sys), "{}", forks[0]);
+    // The parent's return is the event; the child's first return is not.
+    let calls: Vec<&Value> = evs
+        .iter()
+        .filter(|e| ["clone", "clone3", "fork"].contains(&e["eventName"].as_str().unwrap()))
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0]["processId"], pid);
+    assert_eq!(calls[0]["returnValue"], child);
+    let exit_child = of("exit_group", child);
+    assert_eq!(exit_child.len(), 1, "{names:?}");
+    assert_eq!(arg(exit_child[0], "error_code"), 7);
+    let exit_parent = of("exit_group", pid);
+    assert_eq!(exit_parent.len(), 1, "{names:?}");
+    assert_eq!(arg(exit_parent[0], "error_code"), 0);
 }
 
 #[test]

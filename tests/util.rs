@@ -137,6 +137,17 @@ impl Collector {
     }
 }
 
+/// A test that fails with its collector running must not leave it (and the
+/// stages reading it) behind holding the harness's pipes.
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn read_stderr(e: ChildStderr, ready: mpsc::Sender<bool>, rest: mpsc::Sender<String>) {
     let mut r = BufReader::new(e);
     let mut announced = false;

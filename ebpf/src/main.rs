@@ -153,7 +153,8 @@ static F_PIDNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
 #[map]
 static F_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(1024, 0);
 
-/// What sys_enter leaves for sys_exit.
+/// What syscall_entry (or sched_process_exec, for an i386 execve) leaves
+/// for sys_exit.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Pending {
@@ -163,7 +164,8 @@ struct Pending {
     args: [u64; 6],
     comm: [u8; 16],
     has_blob: u32,
-    _pad: u32,
+    /// `args` holds nothing: the scalar arguments are left out.
+    no_scalars: u32,
 }
 
 /// What [`THREADS`] keeps for a thread.
@@ -752,7 +754,7 @@ unsafe fn try_syscall_entry(ctx: &TracePointContext) {
             args: rd::<[u64; 6]>(base.add(16)),
             comm: [0; 16],
             has_blob: 0,
-            _pad: 0,
+            no_scalars: 0,
         };
         bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
         if cfg.flags & cfgf::AT_ENTRY != 0 {
@@ -975,9 +977,14 @@ unsafe fn try_sys_exit(ctx: &BtfTracePointContext) {
         let pid_tgid = bpf_get_current_pid_tgid();
         let tid = pid_tgid as u32;
         if cfg.flags & cfgf::ENTRY != 0 {
-            // execve, execveat: their arguments were kept at entry (none
-            // for i386 callers: the syscall tracepoints skip compat calls).
+            // execve, execveat: their arguments were kept at entry, or for
+            // an i386 caller (the syscall tracepoints skip compat calls) by
+            // sched_process_exec once the exec succeeded.
             let Some(pp) = PENDING.get_ptr(&tid) else {
+                // A failed i386 exec: its registers are as they were.
+                if compat && !is_self_tgid((pid_tgid >> 32) as u32) {
+                    emit_from_regs(regs, cfg, nr as u32, ret, true);
+                }
                 return;
             };
             let p = *pp;
@@ -1049,7 +1056,7 @@ unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
         }
         let mut pos = ARGS_OFFSET;
         for i in 0..6 {
-            if i < cfg.nargs as usize && cfg.kinds[i] == arg::SCALAR {
+            if i < cfg.nargs as usize && cfg.kinds[i] == arg::SCALAR && p.no_scalars == 0 {
                 pos = put_scalar(e, pos, i as u8, p.args[i]);
             }
         }
@@ -1246,10 +1253,14 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
         forget_thread(old_tid, task);
         forget_thread(bpf_get_current_pid_tgid() as u32, task);
     }
-    if !event_enabled(event_id::SCHED_PROCESS_EXEC) || is_self() {
+    if is_self() {
         return;
     }
     let bprm: *const u8 = ctx.arg(2);
+    unsafe { keep_compat_exec(bprm, task) };
+    if !event_enabled(event_id::SCHED_PROCESS_EXEC) {
+        return;
+    }
     let tid = bpf_get_current_pid_tgid() as u32;
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return;
@@ -1308,6 +1319,61 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
         let n = prev_comm.iter().position(|&b| b == 0).unwrap_or(16);
         (*e.add(pos2).cast::<ArgHeader>()).len = n as u16;
         finish_and_output(e, pos2 + ArgHeader::LEN + (n & 31));
+    }
+}
+
+/// An exec that succeeded without syscall_entry seeing it: an i386 caller
+/// (the syscall tracepoints skip compat calls). Its event is made from what
+/// the kernel kept, the name it was given and the new image's argv, for
+/// sys_exit to send. Its scalar arguments (and envp) are gone with the old
+/// registers and image, so they are left out. TS_COMPAT cannot tell the
+/// caller's kind here: loading a 64-bit image clears it and makes the call
+/// look like a native execve, which is also what sys_exit will see.
+#[inline(always)]
+unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8) {
+    unsafe {
+        let tid = bpf_get_current_pid_tgid() as u32;
+        if PENDING.get_ptr(&tid).is_some() {
+            return;
+        }
+        let tb = current_task_btf();
+        let (nr, _) = native_nr(tb, bpf_task_pt_regs(tb as *mut _) as *const u8);
+        if (nr != 59 && nr != 322) || !event_enabled(nr as u32) {
+            return;
+        }
+        let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
+            return;
+        };
+        let data = addr_of_mut!((*s).data).cast::<u8>();
+        // execve(filename, argv, envp); execveat(fd, filename, argv, ...).
+        let first = if nr == 59 { 0 } else { 1 };
+        let filename = rd_ptr(bprm.add(offset(off::BPRM_FILENAME)));
+        let pos = put_kernel_str(data, 0, first, filename);
+        let pos = put_exec_argv(data, pos, first + 1, task);
+        (*s).len = pos as u32;
+        let mut p = Pending {
+            ts: bpf_ktime_get_ns(),
+            nr: nr as u32,
+            flags: ctx_flags::COMPAT,
+            args: [0; 6],
+            comm: [0; 16],
+            has_blob: 0,
+            no_scalars: 1,
+        };
+        // The task already has the new image's name.
+        bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
+        if bpf_map_update_elem(
+            addr_of!(BLOBS) as *mut c_void,
+            addr_of!(tid).cast::<c_void>(),
+            s.cast::<c_void>(),
+            0,
+        ) == 0
+        {
+            p.has_blob = 1;
+        }
+        if PENDING.insert(&tid, &p, 0).is_err() {
+            count_lost(lost_reason::TABLE_FULL);
+        }
     }
 }
 

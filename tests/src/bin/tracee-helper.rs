@@ -57,6 +57,10 @@ fn main() {
             wait_go();
             workload();
         }
+        Some("lifecycle") => {
+            wait_go();
+            lifecycle();
+        }
         Some("storm") => {
             let n: u64 = args[2].parse().expect("count");
             for _ in 0..n {
@@ -70,6 +74,10 @@ fn main() {
             // SAFETY: i386 getpid (20) through int 0x80 touches no memory.
             unsafe { std::arch::asm!("int 0x80", inlateout("rax") 20i64 => pid, options(nostack)) };
             println!("{pid}");
+        }
+        Some("compat-exec") => {
+            wait_go();
+            compat_exec();
         }
         Some("ring-produce") => ring_produce(
             &args[2],
@@ -317,6 +325,74 @@ fn ctxchange() {
         let mut b = [0u8; 1];
         libc::read(p[0], b.as_mut_ptr().cast(), 1);
         println!("{child}");
+    }
+}
+
+/// i386 execve through int 0x80: first of a missing file (fails, ENOENT),
+/// then of /bin/true with argv ["/bin/true", "x"]. Its arguments must be
+/// below 4 GiB, so they live in a MAP_32BIT page.
+fn compat_exec() {
+    // SAFETY: the page is ours; the strings and the pointer array in it
+    // are NUL- and NULL-terminated; a successful execve does not return.
+    unsafe {
+        let page = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        );
+        assert_ne!(page, libc::MAP_FAILED, "mmap");
+        let base = page as usize;
+        assert!(base < 1 << 32, "MAP_32BIT page above 4 GiB");
+        let put = |off: usize, b: &[u8]| {
+            std::ptr::copy_nonoverlapping(b.as_ptr(), (base + off) as *mut u8, b.len())
+        };
+        put(0, b"/nonexistent/tracee-rs\0");
+        put(64, b"/bin/true\0");
+        put(96, b"x\0");
+        let argv = (base + 128) as *mut u32;
+        *argv = (base + 64) as u32;
+        *argv.add(1) = (base + 96) as u32;
+        *argv.add(2) = 0;
+        for path in [base, base + 64] {
+            let ret: i64;
+            // rbx is LLVM's: swap the path into it around the call.
+            std::arch::asm!(
+                "xchg {p}, rbx",
+                "int 0x80",
+                "xchg {p}, rbx",
+                p = inout(reg) path as u64 => _,
+                inlateout("rax") 11i64 => ret,
+                in("rcx") (base + 128) as u64,
+                in("rdx") 0u64,
+                options(nostack),
+            );
+            println!("{ret}");
+        }
+    }
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {}
+
+/// A signal handled (rt_sigreturn), a child forked that exits with 7, then
+/// exit_group(0): the syscalls traced at entry, and the fork family whose
+/// child also returns from the call.
+fn lifecycle() {
+    // SAFETY: a handler that does nothing; the child only exits.
+    unsafe {
+        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+        libc::kill(libc::getpid(), libc::SIGUSR1);
+        let child = libc::fork();
+        assert!(child >= 0, "fork");
+        if child == 0 {
+            libc::syscall(libc::SYS_exit_group, 7);
+        }
+        println!("{child}");
+        let mut st = 0;
+        libc::waitpid(child, &mut st, 0);
+        libc::syscall(libc::SYS_exit_group, 0);
     }
 }
 
