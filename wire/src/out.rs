@@ -9,10 +9,25 @@ use std::time::{Duration, Instant};
 /// The longest a written byte may wait in the buffer.
 pub const MAX_DELAY: Duration = Duration::from_millis(100);
 
+/// The monotonic clock at tick resolution (a few ms, far below
+/// [`MAX_DELAY`]): read once per unit written, where the precise clock's
+/// vDSO call cost a few percent of tracee-fmt's time.
+fn coarse_now() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC_COARSE cannot fail
+    // on Linux (on failure t stays zero, which only flushes sooner).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 pub struct Out {
     sink: Sink,
     tty: bool,
-    oldest: Option<Instant>,
+    /// When the oldest unflushed unit was written, by [`coarse_now`].
+    oldest: Option<Duration>,
 }
 
 enum Sink {
@@ -120,8 +135,8 @@ impl Out {
             return w.flush();
         }
         match self.oldest {
-            None => self.oldest = Some(Instant::now()),
-            Some(t) if t.elapsed() >= MAX_DELAY => self.flush()?,
+            None => self.oldest = Some(coarse_now()),
+            Some(t) if coarse_now().saturating_sub(t) >= MAX_DELAY => self.flush()?,
             Some(_) => {}
         }
         Ok(())
@@ -133,7 +148,7 @@ impl Out {
             return r.check_if_due();
         }
         match self.oldest {
-            Some(t) if t.elapsed() >= MAX_DELAY => self.flush(),
+            Some(t) if coarse_now().saturating_sub(t) >= MAX_DELAY => self.flush(),
             _ => Ok(()),
         }
     }

@@ -393,41 +393,88 @@ fn out_string(v: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
     W(v)
 }
 
+/// Bytes of a JSON string by what they need: 0 copied as they are, 1 an
+/// escape (controls, '"', '\\'), 2 UTF-8 checking (not ASCII).
+const JSON_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 || i == b'"' as usize || i == b'\\' as usize {
+            1
+        } else if i >= 0x80 {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Writes `b` as a JSON string; bytes that are not UTF-8 become U+FFFD.
 pub fn json_str(s: &mut String, b: &[u8]) {
     s.push('"');
-    // Invalid UTF-8 becomes U+FFFD, as String::from_utf8_lossy does it.
-    for chunk in b.utf8_chunks() {
-        json_escape(s, chunk.valid());
-        if !chunk.invalid().is_empty() {
-            s.push('\u{FFFD}');
+    // One pass over the ASCII (nearly every string); the rest, from the
+    // first byte that is not ASCII, goes through UTF-8 checking.
+    let mut done = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match JSON_CLASS[b[i] as usize] {
+            0 => i += 1,
+            1 => {
+                push_ascii(s, &b[done..i]);
+                push_escape(s, b[i]);
+                i += 1;
+                done = i;
+            }
+            _ => break,
+        }
+    }
+    push_ascii(s, &b[done..i]);
+    if i < b.len() {
+        // Invalid UTF-8 becomes U+FFFD, as String::from_utf8_lossy does it.
+        for chunk in b[i..].utf8_chunks() {
+            json_escape(s, chunk.valid());
+            if !chunk.invalid().is_empty() {
+                s.push('\u{FFFD}');
+            }
         }
     }
     s.push('"');
+}
+
+/// Appends bytes known to be ASCII.
+fn push_ascii(s: &mut String, b: &[u8]) {
+    debug_assert!(b.is_ascii());
+    // SAFETY: json_str passes only bytes below 0x80, which are UTF-8.
+    s.push_str(unsafe { std::str::from_utf8_unchecked(b) });
 }
 
 /// Appends `t` with JSON's escapes; runs that need none are copied whole.
 fn json_escape(s: &mut String, t: &str) {
     let mut done = 0;
     for (i, &c) in t.as_bytes().iter().enumerate() {
-        let esc = match c {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..0x20 => "",
-            _ => continue,
-        };
-        s.push_str(&t[done..i]);
-        if esc.is_empty() {
-            let _ = write!(s, "\\u{:04x}", c);
-        } else {
-            s.push_str(esc);
+        if JSON_CLASS[c as usize] == 1 {
+            s.push_str(&t[done..i]);
+            push_escape(s, c);
+            done = i + 1;
         }
-        done = i + 1;
     }
     s.push_str(&t[done..]);
+}
+
+/// Appends JSON's escape of `c`, a control character, '"' or '\\'.
+fn push_escape(s: &mut String, c: u8) {
+    match c {
+        b'"' => s.push_str("\\\""),
+        b'\\' => s.push_str("\\\\"),
+        b'\n' => s.push_str("\\n"),
+        b'\r' => s.push_str("\\r"),
+        b'\t' => s.push_str("\\t"),
+        _ => {
+            let _ = write!(s, "\\u{:04x}", c);
+        }
+    }
 }
 
 /// Appends a decimal integer without going through `core::fmt`.
@@ -445,18 +492,33 @@ pub fn push_int(s: &mut String, n: i128) {
     }
 }
 
+/// "00" to "99", for writing decimals two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 fn push_u64(s: &mut String, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
     }
-    s.extend(digits[i..].iter().map(|&d| d as char));
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    // SAFETY: buf[i..] holds only ASCII digits, which are valid UTF-8.
+    s.push_str(unsafe { std::str::from_utf8_unchecked(&buf[i..]) });
 }
 
 fn json_value(s: &mut String, v: &Value<'_>) {
