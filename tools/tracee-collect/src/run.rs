@@ -151,8 +151,8 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     if EBPF.is_empty() {
         bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
     }
-    let kbtf = btf::Btf::from_sys_fs().context("reading kernel BTF")?;
-    let offsets = btf::kernel_offsets(&kbtf).context("resolving kernel struct offsets")?;
+    let offsets = btf::kernel_offsets(&btf::Btf::from_sys_fs().context("reading kernel BTF")?)
+        .context("resolving kernel struct offsets")?;
     let push = if cfg.pushdown {
         filter.pushdown()
     } else {
@@ -222,7 +222,11 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     // A ring's reader attaches later and is added to PEERS then.
     let has_peers = u32::from(!peers.is_empty() || (cfg.output.is_some() && !cfg.trace_pipeline));
     let wake = (cfg.ring_bytes / 4) as u64;
+    // One parsed copy of the kernel's BTF serves the loader and the BTF
+    // tracepoints (the loader would parse its own).
+    let kbtf_aya = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
     let mut ebpf = EbpfLoader::new()
+        .btf(Some(&kbtf_aya))
         .set_global("SELF_TGID", &self_tgid, true)
         .set_global("HAS_PEERS", &has_peers, true)
         .set_global("SCOPE", &active, true)
@@ -300,7 +304,6 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
             .context("attaching capture_exit to raw tracepoint sys_exit")?;
         links.push(Link::Raw("capture_exit", link));
     }
-    let kbtf_aya = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
     for prog in [
         "sched_process_exit",
         "sched_process_fork",
