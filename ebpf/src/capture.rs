@@ -134,7 +134,7 @@ unsafe fn on_exit(nr: u64, ret: i64, regs: &Regs) {
             return;
         }
         321 => {
-            if want & (1 << artifact::BPF) != 0 && regs.arg(0, false) == 5 && ret >= 0 {
+            if want & (1 << artifact::BPF) != 0 && regs.arg(0) == 5 && ret >= 0 {
                 unsafe { bpf_prog(regs) };
             }
             return;
@@ -186,7 +186,7 @@ unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &R
     let Some(f) = CAP_FILTER.get(if art == artifact::WRITE { 0 } else { 1 }) else {
         return;
     };
-    let fd = regs.arg(0, false);
+    let fd = regs.arg(0);
     if f.fds != 0 && (fd > 2 || f.fds & (1 << fd) == 0) {
         return;
     }
@@ -200,11 +200,7 @@ unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &R
         // left the file position minus what it moved.
         let mut at = u64::MAX;
         if ft == ftype::REGULAR {
-            let given = if positioned {
-                regs.arg(3, false)
-            } else {
-                u64::MAX
-            };
+            let given = if positioned { regs.arg(3) } else { u64::MAX };
             at = if given != u64::MAX {
                 given
             } else {
@@ -240,14 +236,14 @@ unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &R
             return;
         }
         if !vectored {
-            let left = send_range(regs.arg(1, false), done, off);
+            let left = send_range(regs.arg(1), done, off);
             if left > 0 {
                 send_lost(s, off.wrapping_add(done - left), left);
             }
             return;
         }
-        let iov = regs.arg(1, false);
-        let cnt = regs.arg(2, false);
+        let iov = regs.arg(1);
+        let cnt = regs.arg(2);
         let mut left = done;
         for i in 0..MAX_IOV {
             if left == 0 || i as u64 >= cnt {
@@ -277,9 +273,9 @@ unsafe fn is_elf(dev: u32, ino: u64, at: u64, vectored: bool, regs: &Regs) -> bo
     let key = [dev as u64, ino];
     if at == 0 {
         let p = if vectored {
-            unsafe { crate::rd_user::<u64>(regs.arg(1, false)).unwrap_or(0) }
+            unsafe { crate::rd_user::<u64>(regs.arg(1)).unwrap_or(0) }
         } else {
-            regs.arg(1, false)
+            regs.arg(1)
         };
         let magic = unsafe { crate::rd_user::<u32>(p).unwrap_or(0) };
         if magic == u32::from_le_bytes(*b"\x7fELF") {
@@ -513,7 +509,7 @@ unsafe fn module(regs: &Regs) {
     let s = s.cast::<u8>();
     unsafe {
         start_header(s, artifact::MODULE, ftype::OTHER, 0, 0);
-        send_object(s, regs.arg(0, false), regs.arg(1, false));
+        send_object(s, regs.arg(0), regs.arg(1));
     }
 }
 
@@ -521,7 +517,7 @@ unsafe fn module(regs: &Regs) {
 /// its identity and path go to tracee-collect, which reads it.
 #[inline(always)]
 unsafe fn module_file(regs: &Regs) {
-    let file = unsafe { fd_file(regs.arg(0, false)) };
+    let file = unsafe { fd_file(regs.arg(0)) };
     if file.is_null() {
         return;
     }
@@ -553,7 +549,7 @@ unsafe fn module_file(regs: &Regs) {
 /// program's name.
 #[inline(always)]
 unsafe fn bpf_prog(regs: &Regs) {
-    let attr = regs.arg(1, false);
+    let attr = regs.arg(1);
     let Some(s) = CAP_SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -577,17 +573,17 @@ unsafe fn bpf_prog(regs: &Regs) {
 #[inline(always)]
 unsafe fn protection(nr: u64, ret: i64, regs: &Regs) {
     let tgid = bpf_get_current_pid_tgid() >> 32;
-    let prot = regs.arg(2, false);
+    let prot = regs.arg(2);
     let (addr, len) = if nr == 9 {
         if ret < 0 || ret as u64 >= (1 << 47) {
             return;
         }
-        (ret as u64, regs.arg(1, false))
+        (ret as u64, regs.arg(1))
     } else {
         if ret != 0 {
             return;
         }
-        (regs.arg(0, false), regs.arg(1, false))
+        (regs.arg(0), regs.arg(1))
     };
     let key = [tgid, addr];
     if prot & PROT_WRITE != 0 {

@@ -580,8 +580,8 @@ unsafe fn scope_ok(c: *const EventContext) -> bool {
 struct Regs([u64; 12]);
 
 impl Regs {
-    const FIRST: usize = 32;
-    const ORIG_AX: usize = 11;
+    const FIRST: usize = pt::BP;
+    const ORIG_AX: usize = (pt::ORIG_AX - Self::FIRST) / 8;
 
     #[inline(always)]
     unsafe fn read(regs: *const u8) -> Regs {
@@ -598,17 +598,10 @@ impl Regs {
         }
     }
 
-    /// Argument `i` of a native (`compat == false`) or i386 syscall.
+    /// Argument `i` of a native syscall.
     #[inline(always)]
-    fn arg(&self, i: usize, compat: bool) -> u64 {
-        const NATIVE: [usize; 6] = [10, 9, 8, 3, 5, 4]; // di si dx r10 r8 r9
-        const I386: [usize; 6] = [1, 7, 8, 9, 10, 0]; // bx cx dx si di bp
-        if compat {
-            // Compat registers are 32 bits wide.
-            self.0[I386[i % 6]] & 0xffff_ffff
-        } else {
-            self.0[NATIVE[i % 6]]
-        }
+    fn arg(&self, i: usize) -> u64 {
+        self.0[(pt::NATIVE_ARGS[i % 6] - Self::FIRST) / 8]
     }
 }
 
@@ -634,6 +627,10 @@ mod pt {
     pub const SI: usize = 104;
     pub const DI: usize = 112;
     pub const ORIG_AX: usize = 120;
+    /// Where a native syscall's arguments are: di si dx r10 r8 r9.
+    pub const NATIVE_ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
+    /// Where an i386 syscall's arguments are: bx cx dx si di bp.
+    pub const I386_ARGS: [usize; 6] = [BX, CX, DX, SI, DI, BP];
 }
 
 /// A direct load of the `T` at `off` bytes into `p`, a BTF pointer the
@@ -655,28 +652,23 @@ fn current_task_btf() -> *const u8 {
 /// they were, so they are the arguments at exit too.
 #[inline(always)]
 unsafe fn reg_args(regs: *const u8, compat: bool) -> [u64; 6] {
-    unsafe {
-        if compat {
-            // Compat registers are 32 bits wide.
-            let m = 0xffff_ffff;
-            [
-                ld::<u64>(regs, pt::BX) & m,
-                ld::<u64>(regs, pt::CX) & m,
-                ld::<u64>(regs, pt::DX) & m,
-                ld::<u64>(regs, pt::SI) & m,
-                ld::<u64>(regs, pt::DI) & m,
-                ld::<u64>(regs, pt::BP) & m,
-            ]
-        } else {
-            [
-                ld::<u64>(regs, pt::DI),
-                ld::<u64>(regs, pt::SI),
-                ld::<u64>(regs, pt::DX),
-                ld::<u64>(regs, pt::R10),
-                ld::<u64>(regs, pt::R8),
-                ld::<u64>(regs, pt::R9),
-            ]
-        }
+    // Written out per index: a BTF load needs an offset the verifier
+    // knows, which a loop over the table would not leave.
+    let load = |at: &[usize; 6], mask: u64| unsafe {
+        [
+            ld::<u64>(regs, at[0]) & mask,
+            ld::<u64>(regs, at[1]) & mask,
+            ld::<u64>(regs, at[2]) & mask,
+            ld::<u64>(regs, at[3]) & mask,
+            ld::<u64>(regs, at[4]) & mask,
+            ld::<u64>(regs, at[5]) & mask,
+        ]
+    };
+    if compat {
+        // Compat registers are 32 bits wide.
+        load(&pt::I386_ARGS, 0xffff_ffff)
+    } else {
+        load(&pt::NATIVE_ARGS, u64::MAX)
     }
 }
 
@@ -761,21 +753,33 @@ unsafe fn try_syscall_entry(ctx: &TracePointContext) {
             emit_syscall(&p, &cfg, 0, tid);
             return;
         }
+        let mut blob = None;
         if cfg.flags & cfgf::HAS_BLOB != 0 {
             let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
                 return;
             };
             (*s).len =
                 put_items::<true>(addr_of_mut!((*s).data).cast::<u8>(), &p.args, &cfg) as u32;
-            if bpf_map_update_elem(
+            blob = Some(s);
+        }
+        keep_pending(tid, p, blob);
+    }
+}
+
+/// Leaves `p`, and the blob built in the per-CPU scratch `blob` if there is
+/// one, for sys_exit to send.
+#[inline(always)]
+unsafe fn keep_pending(tid: u32, mut p: Pending, blob: Option<*mut BlobScratch>) {
+    unsafe {
+        if let Some(s) = blob
+            && bpf_map_update_elem(
                 addr_of!(BLOBS) as *mut c_void,
                 addr_of!(tid).cast::<c_void>(),
                 s.cast::<c_void>(),
                 0,
             ) == 0
-            {
-                p.has_blob = 1;
-            }
+        {
+            p.has_blob = 1;
         }
         if PENDING.insert(&tid, &p, 0).is_err() {
             count_lost(lost_reason::TABLE_FULL);
@@ -1040,7 +1044,8 @@ unsafe fn emit_from_regs(regs: *const u8, cfg: &EventCfg, nr: u32, ret: i64, com
     }
 }
 
-/// The record of a syscall whose arguments [`syscall_entry`] kept.
+/// The record of a syscall whose arguments [`syscall_entry`] (or, for an
+/// i386 exec, [`keep_compat_exec`]) kept.
 #[inline(always)]
 unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
@@ -1257,21 +1262,24 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
         return;
     }
     let bprm: *const u8 = ctx.arg(2);
-    unsafe { keep_compat_exec(bprm, task) };
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // The caller's name, if syscall_entry saw the exec.
+    let prev_comm = match PENDING.get_ptr(&tid) {
+        Some(p) => unsafe { (*p).comm },
+        None => {
+            unsafe { keep_compat_exec(bprm, task, tid) };
+            [0u8; 16]
+        }
+    };
     if !event_enabled(event_id::SCHED_PROCESS_EXEC) {
         return;
     }
-    let tid = bpf_get_current_pid_tgid() as u32;
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     let e = e.cast::<u8>();
     unsafe {
         let syscall = current_syscall();
-        let prev_comm = match PENDING.get_ptr(&tid) {
-            Some(p) => (*p).comm,
-            None => [0u8; 16],
-        };
         fill_context(
             e,
             bpf_ktime_get_ns(),
@@ -1330,12 +1338,8 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
 /// caller's kind here: loading a 64-bit image clears it and makes the call
 /// look like a native execve, which is also what sys_exit will see.
 #[inline(always)]
-unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8) {
+unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
     unsafe {
-        let tid = bpf_get_current_pid_tgid() as u32;
-        if PENDING.get_ptr(&tid).is_some() {
-            return;
-        }
         let tb = current_task_btf();
         let (nr, _) = native_nr(tb, bpf_task_pt_regs(tb as *mut _) as *const u8);
         if (nr != 59 && nr != 322) || !event_enabled(nr as u32) {
@@ -1362,18 +1366,7 @@ unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8) {
         };
         // The task already has the new image's name.
         bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
-        if bpf_map_update_elem(
-            addr_of!(BLOBS) as *mut c_void,
-            addr_of!(tid).cast::<c_void>(),
-            s.cast::<c_void>(),
-            0,
-        ) == 0
-        {
-            p.has_blob = 1;
-        }
-        if PENDING.insert(&tid, &p, 0).is_err() {
-            count_lost(lost_reason::TABLE_FULL);
-        }
+        keep_pending(tid, p, Some(s));
     }
 }
 

@@ -96,26 +96,14 @@ pub fn preamble() -> Preamble {
     }
 }
 
-/// Loads and attaches the programs; returns the handle that keeps them
-/// attached.
-/// Attached programs, by name, for detaching on stop.
 /// An attached program, by kind, with what detaching it needs.
 enum Link {
     Raw(&'static str, RawTracePointLinkId),
     Btf(&'static str, BtfTracePointLinkId),
     Tp(&'static str, TracePointLinkId),
 }
+/// Attached programs, for detaching on stop.
 type Links = Vec<Link>;
-
-/// The syscalls whose entry is traced, by their `syscalls/sys_enter_*`
-/// tracepoint; every other syscall is traced at exit alone.
-const ENTRY_TRACEPOINTS: &[(u32, &str)] = &[
-    (15, "sys_enter_rt_sigreturn"),
-    (59, "sys_enter_execve"),
-    (60, "sys_enter_exit"),
-    (231, "sys_enter_exit_group"),
-    (322, "sys_enter_execveat"),
-];
 
 /// Mounts tracefs where aya looks for tracepoint ids, unless something is
 /// mounted there already (a fresh machine has nothing).
@@ -147,6 +135,8 @@ fn ensure_tracefs() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loads and attaches the programs; returns the handle that keeps them
+/// attached.
 fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, Vec<u32>, Links)> {
     if EBPF.is_empty() {
         bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
@@ -321,10 +311,13 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
             .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
         links.push(Link::Btf(prog, link));
     }
-    let entries: Vec<&str> = ENTRY_TRACEPOINTS
-        .iter()
-        .filter(|(nr, _)| enabled.contains(nr))
-        .map(|&(_, tp)| tp)
+    // The syscalls whose entry is traced (kernel_cfg's ENTRY), each on its
+    // own tracepoint; every other syscall is traced at exit alone.
+    let entries: Vec<String> = events::all()
+        .filter(|s| {
+            enabled.contains(&s.nr) && events::kernel_cfg(s).flags & kcfg::flags::ENTRY != 0
+        })
+        .map(|s| format!("sys_enter_{}", s.name))
         .collect();
     if !entries.is_empty() {
         ensure_tracefs()?;
@@ -335,7 +328,7 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
         p.load().context("loading syscall_entry")?;
         for tp in entries {
             let link = p
-                .attach("syscalls", tp)
+                .attach("syscalls", &tp)
                 .with_context(|| format!("attaching syscall_entry to tracepoint syscalls/{tp}"))?;
             links.push(Link::Tp("syscall_entry", link));
         }
