@@ -15,32 +15,43 @@ use serde_json::Value;
 use crate::util::{Collector, TempDir, bin, need_root};
 
 /// A collector capturing into a tracee-capture, and where it writes.
-struct Run {
-    dir: TempDir,
-    collector: Collector,
-    capture: Child,
+pub(crate) struct Run {
+    pub(crate) dir: TempDir,
+    pub(crate) collector: Collector,
+    pub(crate) capture: Child,
 }
 
 /// The kernel's dev_t of a file, as artifact names carry it.
-fn kdev(p: &Path) -> u64 {
+pub(crate) fn kdev(p: &Path) -> u64 {
     let d = std::fs::metadata(p).expect("stat").dev();
     let (major, minor) = (libc::major(d) as u64, libc::minor(d) as u64);
     major << 20 | minor
 }
 
-fn artifact_name(kind: &str, p: &Path) -> String {
+pub(crate) fn artifact_name(kind: &str, p: &Path) -> String {
     let ino = std::fs::metadata(p).expect("stat").ino();
     format!("{kind}.dev-{}.inode-{ino}", kdev(p))
 }
 
 impl Run {
     /// `tracee-collect --output none COLLECT... 3> >(tracee-capture --dir D CAPTURE...)`.
-    fn start(collect: &[&str], capture: &[&str]) -> Run {
+    pub(crate) fn start(collect: &[&str], capture: &[&str]) -> Run {
         let dir = TempDir::new("cap");
         Run::start_in(dir, collect, capture)
     }
 
-    fn start_in(dir: TempDir, collect: &[&str], capture: &[&str]) -> Run {
+    pub(crate) fn start_in(dir: TempDir, collect: &[&str], capture: &[&str]) -> Run {
+        Run::start_to(dir, collect, capture, None)
+    }
+
+    /// As [`Run::start_in`], with the event stream going to `events`
+    /// instead of nowhere.
+    pub(crate) fn start_to(
+        dir: TempDir,
+        collect: &[&str],
+        capture: &[&str],
+        events: Option<Stdio>,
+    ) -> Run {
         let mut fds = [0i32; 2];
         // SAFETY: a valid array for two descriptors.
         assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
@@ -57,9 +68,13 @@ impl Run {
             .spawn()
             .expect("spawn tracee-capture");
         let mut cmd = Command::new(bin("tracee-collect"));
-        cmd.args(["--output", "none"])
-            .args(collect)
-            .stdout(Stdio::null());
+        match events {
+            Some(out) => cmd.args(collect).stdout(out),
+            None => cmd
+                .args(["--output", "none"])
+                .args(collect)
+                .stdout(Stdio::null()),
+        };
         let wfd = w.as_raw_fd();
         // SAFETY: dup2 is async-signal-safe; fd 3 becomes the sidecar.
         unsafe {
@@ -79,12 +94,12 @@ impl Run {
         }
     }
 
-    fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.path("d").join("out")
     }
 
     /// Stops both; returns the index lines and tracee-capture's stderr.
-    fn stop(mut self) -> (TempDir, Vec<Value>, String, String) {
+    pub(crate) fn stop(mut self) -> (TempDir, Vec<Value>, String, String) {
         let out = self.out();
         let (code, cerr) = self.collector.stop();
         assert_eq!(code, 0, "tracee-collect failed: {cerr}");
@@ -114,7 +129,7 @@ impl Run {
     }
 }
 
-fn helper(args: &[&str]) -> String {
+pub(crate) fn helper(args: &[&str]) -> String {
     let o = Command::new(bin("tracee-helper"))
         .args(args)
         .output()
@@ -127,7 +142,7 @@ fn helper(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn by_path(index: &[Value]) -> HashMap<String, Value> {
+pub(crate) fn by_path(index: &[Value]) -> HashMap<String, Value> {
     index
         .iter()
         .filter_map(|v| Some((v.get("path")?.as_str()?.to_string(), v.clone())))
@@ -610,4 +625,72 @@ fn walk(p: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// With `--max-size`, one user may fill half of the budget at most: a
+/// flood of one user's artifacts leaves room for everyone else's.
+#[test]
+fn one_user_cannot_spend_everyone_s_budget() {
+    let dir = TempDir::new("capshare");
+    let d = dir.path("d");
+    let pre = wire::preamble::Preamble {
+        version: wire::VERSION,
+        boot_epoch_ns: 0,
+        start_mono_ns: 0,
+        hostname: "h".into(),
+        kernel_release: "r".into(),
+        catalog: wire::preamble::Catalog::new(vec![]),
+    };
+    let mut s = pre.to_bytes();
+    let chunk = vec![0x5au8; wire::capture::MAX_CHUNK];
+    let put = |s: &mut Vec<u8>, uid: u32, ino: u64, chunks: u64| {
+        for i in 0..chunks {
+            let h = wire::capture::CaptureHeader {
+                artifact: wire::capture::artifact::WRITE,
+                ftype: wire::capture::ftype::REGULAR,
+                dev: 1,
+                ino,
+                uid,
+                off: i * chunk.len() as u64,
+                len: chunk.len() as u32,
+                ..Default::default()
+            };
+            h.write_record(&chunk, s);
+        }
+    };
+    // 3 MiB by nobody, then 1 MiB by root, within a 4M budget.
+    put(&mut s, 65534, 10, 192);
+    put(&mut s, 0, 20, 64);
+    s.extend_from_slice(&wire::EndBody::default().to_record());
+    let (code, _, err) = crate::util::run_with_input(
+        "tracee-capture",
+        &["--dir", d.to_str().unwrap(), "--max-size", "4M"],
+        s,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("capture stopped for uid 65534"), "{err}");
+    let index: Vec<Value> = std::fs::read_to_string(d.join("out/index.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let idx = by_path(&index);
+    let theirs = &idx["host/write.dev-1.inode-10"];
+    assert_eq!(
+        (theirs["complete"].as_bool(), theirs["size"].as_u64()),
+        (Some(false), Some(2 << 20)),
+        "{theirs}"
+    );
+    let root = &idx["host/write.dev-1.inode-20"];
+    assert_eq!(
+        (root["complete"].as_bool(), root["size"].as_u64()),
+        (Some(true), Some(1 << 20)),
+        "{root}"
+    );
+    assert!(
+        index
+            .iter()
+            .any(|v| v["captureStopped"]["reason"] == "max-size-per-user"
+                && v["captureStopped"]["uid"] == 65534)
+    );
 }

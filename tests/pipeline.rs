@@ -370,3 +370,205 @@ fn output_on_a_pipe_does_not_wait_for_more_input() {
         );
     }
 }
+
+/// An event whose body does not decode (an argument running past its
+/// record) is one event's problem: printed with what decoded and marked,
+/// counted, and the stream goes on, in every format; filter forwards it.
+#[test]
+fn an_undecodable_event_is_marked_and_the_stream_goes_on() {
+    let mut s = preamble().to_bytes();
+    let ctx = EventContext {
+        event_id: 257,
+        comm: name16("bad"),
+        ..Default::default()
+    };
+    let mut bad = EventBuilder::new(&ctx)
+        .scalar(0, 1)
+        .str(1, "/etc/cut")
+        .finish();
+    // The second item claims 4000 bytes it does not have.
+    let second = wire::ARGS_OFFSET + wire::ArgHeader::LEN + 8;
+    bad[second + 2..second + 4].copy_from_slice(&4000u16.to_le_bytes());
+    s.extend(&bad);
+    let rest = stream(3);
+    s.extend(&rest[preamble().to_bytes().len()..]);
+    let (rc, kept, err) = run_with_input("tracee-filter", &["comm=bad,bash"], s.clone());
+    assert_eq!(rc, 0, "{err}");
+    let (rc, json, err) = run_with_input("tracee-fmt", &["json"], kept);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("1 with arguments that did not decode"),
+        "{err}"
+    );
+    let evs = json_lines(&json);
+    assert_eq!(evs[0]["processName"], "bad");
+    assert_eq!(evs[0]["args"][0]["value"], 1);
+    assert!(
+        evs[0]["decodeError"]
+            .as_str()
+            .unwrap()
+            .contains("truncated argument")
+    );
+    assert_eq!(evs.iter().filter(|e| e["processName"] == "bash").count(), 2);
+    let (rc, table, _) = run_with_input("tracee-fmt", &["table"], s);
+    assert_eq!(rc, 0);
+    let table = String::from_utf8(table).unwrap();
+    assert!(
+        table.lines().nth(1).unwrap().contains("[decode error: "),
+        "{table}"
+    );
+}
+
+/// A full disk under stdout is a write error, not a read error.
+#[test]
+fn a_full_stdout_is_a_write_error() {
+    for (tool, args) in [("tracee-fmt", vec!["json"]), ("tracee-filter", vec![])] {
+        let mut cmd = Command::new(bin(tool));
+        cmd.args(&args).stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        );
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let s = stream(20_000);
+        let w = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&s);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = w.join();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{tool}: {err}");
+        assert!(
+            err.contains("write error") && !err.contains("read error"),
+            "{tool}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{tool}: {err}");
+    }
+}
+
+/// A preamble length beyond the bound is said as such (it once printed
+/// the record limit), and is refused before anything is allocated.
+#[test]
+fn preamble_lengths_out_of_range_say_so() {
+    for len in [8u32, 16 << 20, u32::MAX] {
+        let mut s = preamble().to_bytes();
+        s[12..16].copy_from_slice(&len.to_le_bytes());
+        one_line_exit_2(
+            "tracee-fmt",
+            &["json"],
+            s,
+            &format!("preamble length {len} (at byte 12) is out of range: 16 to 1048576 bytes"),
+        );
+    }
+}
+
+/// The largest catalog a preamble may carry, made of the smallest
+/// possible arguments, costs a reader bounded memory (a 16 MiB one once
+/// cost 385 MB).
+#[test]
+fn the_largest_catalog_costs_bounded_memory() {
+    let mut events = Vec::new();
+    let mut size = 64;
+    let mut id = 0;
+    while size < wire::MAX_PREAMBLE_LEN - 2000 {
+        let args: Vec<ArgDef> = (0..255)
+            .map(|_| ArgDef {
+                name: String::new(),
+                type_name: String::new(),
+                ty: ArgType::U64,
+            })
+            .collect();
+        size += 4 + 2 + 2 + 255 * 5;
+        events.push(EventDef {
+            id,
+            name: String::new(),
+            flags: 0,
+            args,
+        });
+        id += 1;
+    }
+    let mut pre = preamble();
+    pre.catalog = Catalog::new(events);
+    let s = pre.to_bytes();
+    assert!(s.len() > wire::MAX_PREAMBLE_LEN - 4000 && s.len() <= wire::MAX_PREAMBLE_LEN);
+    // One event after it: once the tool has written something for it, the
+    // catalog is parsed and in use. Its peak is read while it still runs
+    // (VmHWM belongs to the tool's own image, unlike wait4's maxrss, which
+    // keeps the test process's peak across the fork and exec).
+    let ev = stream(1);
+    let ev = &ev[preamble().to_bytes().len()..];
+    for (tool, args) in [("tracee-fmt", vec!["json"]), ("tracee-filter", vec![])] {
+        let mut child = Command::new(bin(tool))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feed = {
+            let mut b = s.clone();
+            b.extend_from_slice(ev);
+            std::thread::spawn(move || {
+                use std::io::Write;
+                stdin.write_all(&b).unwrap();
+                stdin
+            })
+        };
+        let mut first = [0u8; 1];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let peak_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap();
+        drop(feed.join().unwrap());
+        let mut rest = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut rest).unwrap();
+        assert!(child.wait().unwrap().success());
+        eprintln!(
+            "{tool}: peak RSS {peak_kib} KiB with a {} byte catalog",
+            s.len()
+        );
+        assert!(
+            peak_kib < 48 * 1024,
+            "{tool}: {peak_kib} KiB for a 1 MiB catalog"
+        );
+    }
+}
+
+/// Lost counts from a stream are summed without wrapping.
+#[test]
+fn lost_counts_add_up_without_wrapping() {
+    let mut s = preamble().to_bytes();
+    for _ in 0..3 {
+        s.extend(
+            LostBody {
+                cpu: 0,
+                reason: 0,
+                count: u64::MAX / 2,
+                ts: 0,
+            }
+            .to_record(),
+        );
+    }
+    let (rc, _, err) = run_with_input("tracee-fmt", &["none"], s);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains(&format!("0 events, {} lost", u64::MAX)),
+        "{err}"
+    );
+}

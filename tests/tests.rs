@@ -1,4 +1,5 @@
 //! One integration-test binary, one module per area.
+mod attacks;
 mod capture;
 mod live;
 mod pipeline;

@@ -256,3 +256,43 @@ pub fn read_stdout(child: &mut Child) -> std::thread::JoinHandle<Vec<u8>> {
         b
     })
 }
+
+/// The unprivileged attacker: `python3 -c SCRIPT ARGS...` as nobody
+/// (uid and gid 65534, no groups), with the system python (a root-owned
+/// pyenv shim is not executable by nobody).
+pub fn as_nobody(script: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "/usr/bin/python3",
+        "-c",
+        script,
+    ])
+    .args(args);
+    c
+}
+
+/// Runs the attacker to completion; fails the test if it failed.
+pub fn nobody_runs(script: &str, args: &[&str]) -> String {
+    let o = as_nobody(script, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv python3 as nobody");
+    assert!(
+        o.status.success(),
+        "the attacker failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A scratch directory that nobody owns (for the attacker's files).
+pub fn nobody_dir(tag: &str) -> TempDir {
+    let d = TempDir::new(tag);
+    let c = std::ffi::CString::new(d.0.to_str().expect("utf-8 path")).expect("no NUL");
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    d
+}

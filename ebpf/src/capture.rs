@@ -9,11 +9,11 @@
 
 use aya_ebpf::{
     cty::c_void,
-    helpers::bpf_get_current_pid_tgid,
     helpers::generated::{
         bpf_get_current_comm, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_kernel,
         bpf_probe_read_user, bpf_ringbuf_output,
     },
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
     macros::{map, raw_tracepoint},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::RawTracePointContext,
@@ -292,9 +292,14 @@ unsafe fn is_elf(dev: u32, ino: u64, at: u64, vectored: bool, regs: &Regs) -> bo
 /// compared eight bytes at a time.
 #[inline(always)]
 unsafe fn path_matches(f: &CapFilter, file: *const u8) -> bool {
-    let Some((buf, at, _)) = (unsafe { file_path(file) }) else {
+    let Some((buf, at, cut)) = (unsafe { file_path(file) }) else {
         return false;
     };
+    // A path too deep or long to read whole has lost its start, so its
+    // prefix is unknown: capture it rather than let depth hide a file.
+    if cut {
+        return true;
+    }
     let have = (PATH_CAP - at) as u32;
     let mut head = [0u64; CAP_PATH_CAP / 8];
     unsafe {
@@ -350,6 +355,9 @@ unsafe fn start_header(s: *mut u8, art: u8, ft: u8, dev: u32, ino: u64) -> *mut 
         (*h).len = 0;
         bpf_get_current_comm((*h).comm.as_mut_ptr().cast::<c_void>(), 16);
         (*h).name = [0; 16];
+        let uid_gid = bpf_get_current_uid_gid();
+        (*h).uid = uid_gid as u32;
+        (*h).gid = (uid_gid >> 32) as u32;
         h
     }
 }

@@ -28,8 +28,8 @@ use aya_ebpf::{
     cty::c_void,
     helpers::generated::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_map_update_elem,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
+        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_loop,
+        bpf_map_update_elem, bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
         bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
     },
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
@@ -45,16 +45,41 @@ use wire::{
 
 const BLOB_CAP: usize = kcfg::BLOB_CAP;
 const STR_MAX: usize = kcfg::STR_MAX;
-/// The event scratch buffer; records are at most EVT_MASK + 1 bytes, and the
-/// buffer is twice that so a masked offset plus a bounded length never
-/// leaves it, which is what the verifier checks.
+/// The event scratch buffer; records are at most REC_MAX bytes, and the
+/// buffer is twice that so an item starting anywhere in a record still
+/// ends inside it, which is what the verifier checks.
 const EVT_MASK: usize = 8191;
 const EVT_CAP: usize = 16384;
+/// The longest event record. Writers clamp their position to it and never
+/// wrap: a cut value is marked truncated, and an argument with no room left
+/// at all sets the context's ARGS_CUT flag. (No event comes near it: the
+/// largest, sched_process_exec, is at most about 5.4 KiB; see
+/// `EXEC_RECORD_MAX`.)
+const REC_MAX: usize = EVT_MASK;
 const PATH_CAP: usize = 2048;
 const PATH_DEPTH: usize = 32;
 const NAME_MAX: usize = 255;
 /// Bytes of argv read from the new process image at exec.
 const EXEC_ARGV_CAP: usize = 2048;
+/// The most a string item carries (bytes, without the NUL); one more byte
+/// is read to tell a string of exactly this length from a longer one.
+const STR_KEEP: usize = STR_MAX - 1;
+/// The largest sched_process_exec record: context, cmdpath, pathname and
+/// interpreter (strings), four scalars, argv and prev_comm.
+const EXEC_RECORD_MAX: usize = ARGS_OFFSET
+    + 3 * (ArgHeader::LEN + STR_KEEP)
+    + 4 * (ArgHeader::LEN + 8)
+    + (ArgHeader::LEN + EXEC_ARGV_CAP)
+    + (ArgHeader::LEN + 16);
+const _: () = assert!(EXEC_RECORD_MAX <= REC_MAX);
+/// A syscall record: context, six scalars, the blob of pointer arguments,
+/// and a sockaddr filled by the kernel.
+const _: () = assert!(
+    ARGS_OFFSET + 6 * (ArgHeader::LEN + 8) + BLOB_CAP + ArgHeader::LEN + kcfg::SOCKADDR_MAX
+        <= REC_MAX
+);
+/// What an i386 exec keeps in a blob: its file name and argv.
+const _: () = assert!(2 * ArgHeader::LEN + STR_KEEP + EXEC_ARGV_CAP <= BLOB_CAP);
 
 // Globals set by tracee-collect at load time. Zero means "no filter".
 #[unsafe(no_mangle)]
@@ -135,7 +160,7 @@ static PATH_SCRATCH: PerCpuArray<[u8; PATH_CAP * 2]> = PerCpuArray::with_max_ent
 #[map]
 static PEERS: HashMap<u32, u8> = HashMap::with_max_entries(64, 0);
 #[map]
-static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_reason::COUNT, 0);
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_reason::KERNEL_COUNT, 0);
 
 // Pushed-down scope filters; a value of 1 marks membership.
 #[map]
@@ -477,7 +502,8 @@ unsafe fn finish_and_output(e: *mut u8, len: usize) {
         if !scope_ok(e.add(RecordHeader::LEN).cast::<EventContext>()) {
             return;
         }
-        let len = len & EVT_MASK;
+        // Writers never pass REC_MAX; the clamp restates it.
+        let len = clamp_pos(len, REC_MAX);
         let h = e.cast::<RecordHeader>();
         (*h).len = len as u32;
         (*h).kind = kind::EVENT;
@@ -525,10 +551,40 @@ unsafe fn put_header(p: *mut u8, index: u8, kind: u8, len: u16) {
     }
 }
 
+/// `pos` clamped to `limit`, never wrapped (a wrapped position would land
+/// an item on top of an earlier one). The mask does not change the value;
+/// it restates the bound in a form the verifier always keeps.
+#[inline(always)]
+fn clamp_pos(pos: usize, limit: usize) -> usize {
+    (if pos > limit { limit } else { pos }) & EVT_MASK
+}
+
+/// How many payload bytes an item may take at `pos` of a record of at most
+/// `limit` bytes, up to `want`; None if not even its header fits.
+#[inline(always)]
+fn room(pos: usize, limit: usize, want: usize) -> Option<usize> {
+    if pos + ArgHeader::LEN > limit {
+        return None;
+    }
+    let left = limit - pos - ArgHeader::LEN;
+    Some(if left < want { left } else { want })
+}
+
+/// Marks the event record at `e` as missing an argument that had no room.
+#[inline(always)]
+unsafe fn mark_cut(e: *mut u8) {
+    unsafe { (*e.add(RecordHeader::LEN).cast::<EventContext>()).flags |= ctx_flags::ARGS_CUT };
+}
+
 #[inline(always)]
 unsafe fn put_scalar(e: *mut u8, pos: usize, index: u8, v: u64) -> usize {
+    let pos = clamp_pos(pos, REC_MAX);
+    if room(pos, REC_MAX, 8) != Some(8) {
+        unsafe { mark_cut(e) };
+        return pos;
+    }
     unsafe {
-        let p = e.add(pos & EVT_MASK);
+        let p = e.add(pos);
         put_header(p, index, item::SCALAR, 8);
         p.add(ArgHeader::LEN).cast::<u64>().write_unaligned(v);
     }
@@ -758,8 +814,7 @@ unsafe fn try_syscall_entry(ctx: &TracePointContext) {
             let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
                 return;
             };
-            (*s).len =
-                put_items::<true>(addr_of_mut!((*s).data).cast::<u8>(), &p.args, &cfg) as u32;
+            (*s).len = put_items::<true>(0, &p.args, &cfg) as u32;
             blob = Some(s);
         }
         keep_pending(tid, p, blob);
@@ -771,15 +826,20 @@ unsafe fn try_syscall_entry(ctx: &TracePointContext) {
 #[inline(always)]
 unsafe fn keep_pending(tid: u32, mut p: Pending, blob: Option<*mut BlobScratch>) {
     unsafe {
-        if let Some(s) = blob
-            && bpf_map_update_elem(
+        if let Some(s) = blob {
+            if bpf_map_update_elem(
                 addr_of!(BLOBS) as *mut c_void,
                 addr_of!(tid).cast::<c_void>(),
                 s.cast::<c_void>(),
                 0,
             ) == 0
-        {
-            p.has_blob = 1;
+            {
+                p.has_blob = 1;
+            } else {
+                // No room to keep the pointer arguments until exit: the
+                // event goes out without them, and says so.
+                p.flags |= ctx_flags::ARGS_CUT;
+            }
         }
         if PENDING.insert(&tid, &p, 0).is_err() {
             count_lost(lost_reason::TABLE_FULL);
@@ -787,39 +847,100 @@ unsafe fn keep_pending(tid: u32, mut p: Pending, blob: Option<*mut BlobScratch>)
     }
 }
 
+/// The pointer arguments [`put_items`] is appending: the context of its
+/// `bpf_loop`.
+#[repr(C)]
+struct Items {
+    args: [u64; 6],
+    kinds: [u8; 8],
+    nargs: u64,
+    /// Where the blob starts in the event scratch (after the scalars).
+    base: u64,
+    /// Where the next item goes, from the blob's start.
+    pos: u64,
+}
+
 /// Appends the items of the pointer arguments in `args` (strings, socket
-/// addresses, and argv when `ARGV`) at `data`; returns their length.
+/// addresses, and argv when `BLOB`, at entry) to the blob: the per-CPU
+/// blob scratch when `BLOB`, else the event scratch from `base` on.
+/// Returns their length.
+///
+/// One argument per turn of a `bpf_loop`, whose callback the verifier
+/// checks once: unrolled, the six slots' branches multiplied past its
+/// instruction budget.
 #[inline(always)]
-unsafe fn put_items<const ARGV: bool>(data: *mut u8, args: &[u64; 6], cfg: &EventCfg) -> usize {
-    let mut pos: usize = 0;
+unsafe fn put_items<const BLOB: bool>(base: usize, args: &[u64; 6], cfg: &EventCfg) -> usize {
+    let mut c = Items {
+        args: *args,
+        kinds: [0; 8],
+        nargs: cfg.nargs as u64,
+        base: base as u64,
+        pos: 0,
+    };
+    c.kinds[..6].copy_from_slice(&cfg.kinds);
     unsafe {
-        for i in 0..6 {
-            if i >= cfg.nargs as usize {
-                break;
-            }
-            let k = cfg.kinds[i];
-            if k == arg::STR {
-                pos = put_user_str(data, pos, i as u8, args[i]);
-            } else if ARGV && k == arg::STR_ARRAY {
-                pos = put_user_argv(data, pos, i as u8, args[i]);
-            } else if k == arg::SOCKADDR_IN && i < 5 {
-                pos = put_user_bytes(data, pos, i as u8, args[i], args[i + 1] as usize);
-            }
-        }
+        bpf_loop(
+            6,
+            put_item::<BLOB> as *mut c_void,
+            (&mut c as *mut Items).cast::<c_void>(),
+            0,
+        );
     }
-    pos
+    c.pos as usize
+}
+
+/// One turn of [`put_items`]: argument `i`.
+#[inline(never)]
+unsafe extern "C" fn put_item<const BLOB: bool>(i: u32, ctx: *mut c_void) -> i64 {
+    let c = ctx.cast::<Items>();
+    let i = i as usize;
+    unsafe {
+        if i >= 6 || i as u64 >= (*c).nargs {
+            return 1;
+        }
+        let data = if BLOB {
+            let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
+                return 1;
+            };
+            addr_of_mut!((*s).data).cast::<u8>()
+        } else {
+            let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+                return 1;
+            };
+            e.cast::<u8>().add((*c).base as usize & 511)
+        };
+        let k = (*c).kinds[i];
+        let a = (*c).args[i];
+        let pos = (*c).pos as usize;
+        let pos = if k == arg::STR {
+            put_user_str(data, pos, i as u8, a)
+        } else if BLOB && k == arg::STR_ARRAY {
+            put_user_argv(data, pos, i as u8, a)
+        } else if k == arg::SOCKADDR_IN && i < 5 {
+            put_user_bytes(data, pos, i as u8, a, (*c).args[i + 1] as usize)
+        } else {
+            pos
+        };
+        (*c).pos = pos as u64;
+    }
+    0
 }
 
 /// Positions in the blob scratch are kept masked to this range after every
 /// item, so all paths through the six argument slots reach the next slot
 /// with the same value range and the verifier can prune them.
 const POS_MASK: usize = BLOB_CAP * 2 - 1;
+/// Payload bytes end here in a blob; the last six headers' worth is kept
+/// free, so that an argument with no room left still gets an (empty,
+/// truncated) item that says it was cut.
+const BLOB_LIMIT: usize = BLOB_CAP - 6 * ArgHeader::LEN;
 
-/// `v`, with everything the verifier knows about its range forgotten, then
-/// masked: loop iterations that differ only in how far they have written
-/// become one state to verify instead of one per possible length.
+/// `v`, with everything the verifier knows about its value forgotten:
+/// paths that differ only in how far they have written become one state
+/// to verify instead of one per possible length. (Bounds must be restated
+/// after it, by a clamp or a mask.)
 #[inline(always)]
-fn opaque_pos(v: usize) -> usize {
+fn forget(v: usize) -> usize {
     let mut out = 0usize;
     unsafe {
         bpf_probe_read_kernel(
@@ -828,50 +949,117 @@ fn opaque_pos(v: usize) -> usize {
             addr_of!(v).cast::<c_void>(),
         )
     };
-    out & POS_MASK
+    out
+}
+
+/// [`forget`], then masked to the blob scratch.
+#[inline(always)]
+fn opaque_pos(v: usize) -> usize {
+    forget(v) & POS_MASK
+}
+
+/// Payload bytes left in a blob at `o` (already masked below BLOB_CAP).
+#[inline(always)]
+fn blob_room(o: usize) -> usize {
+    if o + ArgHeader::LEN >= BLOB_LIMIT {
+        0
+    } else {
+        BLOB_LIMIT - o - ArgHeader::LEN
+    }
+}
+
+/// Reads a NUL-terminated string from user (`USER`) or kernel memory.
+#[inline(always)]
+unsafe fn read_str<const USER: bool>(dst: *mut u8, size: usize, src: u64) -> i64 {
+    let size = (size & (STR_MAX * 2 - 1)) as u32;
+    unsafe {
+        if USER {
+            bpf_probe_read_user_str(dst.cast::<c_void>(), size, src as *const c_void)
+        } else {
+            bpf_probe_read_kernel_str(dst.cast::<c_void>(), size, src as *const c_void)
+        }
+    }
+}
+
+/// Reads the string at `src` into `dst` (which has room for STR_MAX
+/// bytes): whole if it has at most `keep` bytes, else its last `keep`
+/// bytes, since the end of a path is the name of its file. Returns its
+/// length in `dst` and whether it was cut, or None if it could not be read.
+#[inline(always)]
+unsafe fn read_str_tail<const USER: bool>(
+    dst: *mut u8,
+    keep: usize,
+    src: u64,
+) -> Option<(usize, bool)> {
+    unsafe {
+        // One byte more than kept: a string that fills the read is longer
+        // than `keep`, one that does not is whole.
+        let n = read_str::<USER>(dst, keep + 2, src);
+        if n <= 0 {
+            return None;
+        }
+        if (n as usize) < keep + 2 {
+            return Some(((n as usize - 1) & (STR_MAX * 2 - 1), false));
+        }
+        // Longer: find its end, reading on a string's worth at a time (a
+        // path is at most PATH_MAX), then read its last `keep` bytes.
+        let mut end = src + keep as u64 + 1;
+        for _ in 0..4 {
+            let m = read_str::<USER>(dst, STR_MAX, end);
+            if m <= 0 {
+                break;
+            }
+            end += m as u64 - 1;
+            if (m as usize) < STR_MAX {
+                break;
+            }
+        }
+        let m = read_str::<USER>(dst, keep + 1, end - keep as u64);
+        // A string changed under us may come back shorter; still cut.
+        let len = if m > 0 { m as usize - 1 } else { 0 };
+        Some((len & (STR_MAX * 2 - 1), true))
+    }
 }
 
 /// Appends a user string item at `pos` of a blob; returns the new end.
 #[inline(always)]
 unsafe fn put_user_str(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
-    if pos + ArgHeader::LEN + 2 > BLOB_CAP {
+    if pos + ArgHeader::LEN > BLOB_CAP {
         return pos;
     }
     let o = pos & (BLOB_CAP - 1);
-    let room = BLOB_CAP - ArgHeader::LEN - o;
-    let max = if room < STR_MAX { room } else { STR_MAX };
+    let left = blob_room(o);
+    let keep = if left < STR_KEEP { left } else { STR_KEEP };
     unsafe {
-        let n = bpf_probe_read_user_str(
-            data.add(o + ArgHeader::LEN).cast::<c_void>(),
-            (max & (STR_MAX * 2 - 1)) as u32,
-            ptr as *const c_void,
-        );
-        if n <= 0 {
+        let Some((len, cut)) = read_str_tail::<true>(data.add(o + ArgHeader::LEN), keep, ptr)
+        else {
             put_header(data.add(o), index, item::STR | item::FAULT, 0);
             return opaque_pos(o + ArgHeader::LEN);
-        }
-        let len = (n as usize - 1) & (STR_MAX * 2 - 1);
-        let trunc = if n as usize >= max {
-            item::TRUNCATED
-        } else {
-            0
         };
+        let trunc = if cut { item::TRUNCATED } else { 0 };
         put_header(data.add(o), index, item::STR | trunc, len as u16);
         opaque_pos(o + ArgHeader::LEN + len)
     }
 }
 
+/// Appends `len` bytes of user memory (a `struct sockaddr`) as an item.
 #[inline(always)]
 unsafe fn put_user_bytes(data: *mut u8, pos: usize, index: u8, ptr: u64, len: usize) -> usize {
-    let len = if len > kcfg::SOCKADDR_MAX {
-        kcfg::SOCKADDR_MAX
-    } else {
-        len
-    };
-    if pos + ArgHeader::LEN + len > BLOB_CAP {
+    if pos + ArgHeader::LEN > BLOB_CAP {
         return pos;
     }
     let o = pos & (BLOB_CAP - 1);
+    let left = blob_room(o);
+    let cap = if left < kcfg::SOCKADDR_MAX {
+        left
+    } else {
+        kcfg::SOCKADDR_MAX
+    };
+    let (len, trunc) = if len > cap {
+        (cap, item::TRUNCATED)
+    } else {
+        (len, 0)
+    };
     let len = len & 0xff;
     unsafe {
         let r = if len == 0 {
@@ -884,10 +1072,10 @@ unsafe fn put_user_bytes(data: *mut u8, pos: usize, index: u8, ptr: u64, len: us
             )
         };
         if r < 0 {
-            put_header(data.add(o), index, item::BYTES | item::FAULT, 0);
+            put_header(data.add(o), index, item::BYTES | item::FAULT | trunc, 0);
             return opaque_pos(o + ArgHeader::LEN);
         }
-        put_header(data.add(o), index, item::BYTES, len as u16);
+        put_header(data.add(o), index, item::BYTES | trunc, len as u16);
         opaque_pos(o + ArgHeader::LEN + len)
     }
 }
@@ -895,7 +1083,7 @@ unsafe fn put_user_bytes(data: *mut u8, pos: usize, index: u8, ptr: u64, len: us
 /// Appends argv (a NULL-terminated array of user strings) as one item.
 #[inline(always)]
 unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
-    if pos + ArgHeader::LEN + 2 > BLOB_CAP {
+    if pos + ArgHeader::LEN > BLOB_CAP {
         return pos;
     }
     let start = pos & (BLOB_CAP - 1);
@@ -915,29 +1103,39 @@ unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize
             if s == 0 {
                 break;
             }
-            if end + 2 > BLOB_CAP {
+            let o = end & (BLOB_CAP - 1);
+            // Room for this element's bytes and its NUL.
+            let left = if o + 1 >= BLOB_LIMIT {
+                0
+            } else {
+                BLOB_LIMIT - o - 1
+            };
+            if left == 0 {
                 flags |= item::TRUNCATED;
                 break;
             }
-            let o = end & (BLOB_CAP - 1);
-            let room = BLOB_CAP - o;
-            let max = if room < STR_MAX { room } else { STR_MAX };
+            let keep = if left < STR_KEEP { left } else { STR_KEEP };
             let n = bpf_probe_read_user_str(
                 data.add(o).cast::<c_void>(),
-                (max & (STR_MAX * 2 - 1)) as u32,
+                ((keep + 2) & (STR_MAX * 2 - 1)) as u32,
                 s as *const c_void,
             );
             if n <= 0 {
                 flags |= item::FAULT;
                 break;
             }
-            if n as usize >= max {
+            if n as usize >= keep + 2 {
+                // Longer than what is kept: cut it, and end it.
                 flags |= item::TRUNCATED;
+                *data.add((o + keep) & POS_MASK) = 0;
+                end = opaque_pos(o + keep + 1);
+            } else {
+                end = opaque_pos(o + (n as usize & (STR_MAX * 2 - 1)));
             }
-            end = opaque_pos(o + (n as usize & (STR_MAX * 2 - 1)));
             i += 1;
         }
-        if i == kcfg::ARGV_MAX {
+        // A full array is cut only if another element follows.
+        if i == kcfg::ARGV_MAX && !matches!(rd_user::<u64>(ptr + i as u64 * 8), Ok(0)) {
             flags |= item::TRUNCATED;
         }
         let end = if end > BLOB_CAP { BLOB_CAP } else { end };
@@ -1029,9 +1227,12 @@ unsafe fn emit_from_regs(regs: *const u8, cfg: &EventCfg, nr: u32, ret: i64, com
                 pos = put_scalar(e, pos, i as u8, args[i]);
             }
         }
+        // The 64 ways the scalars can fall become one state to verify.
+        let mut pos = forget(pos);
         if cfg.flags & cfgf::HAS_BLOB != 0 {
-            let base = pos & 511;
-            pos = base + put_items::<false>(e.add(base), &args, cfg);
+            // Six scalars at most come first: the blob starts below 512.
+            let base = clamp_pos(pos, 511);
+            pos = base + put_items::<false>(base, &args, cfg);
         }
         if cfg.flags & cfgf::HAS_OUT != 0 {
             for i in 0..5 {
@@ -1065,17 +1266,21 @@ unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
                 pos = put_scalar(e, pos, i as u8, p.args[i]);
             }
         }
+        let mut pos = forget(pos);
         if p.has_blob != 0 {
             if let Some(b) = BLOBS.get_ptr(&tid) {
                 let len = (*b).len as usize;
                 let len = if len > BLOB_CAP { BLOB_CAP } else { len };
+                let base = clamp_pos(pos, 511);
                 bpf_probe_read_kernel(
-                    e.add(pos & 511).cast::<c_void>(),
+                    e.add(base).cast::<c_void>(),
                     (len & (BLOB_CAP * 2 - 1)) as u32,
                     addr_of!((*b).data).cast::<c_void>(),
                 );
-                pos = (pos & 511) + len;
+                pos = base + len;
                 let _ = BLOBS.remove(&tid);
+            } else {
+                mark_cut(e);
             }
         }
         finish_and_output(e, pos);
@@ -1091,17 +1296,21 @@ unsafe fn put_sockaddr_out(
     lenp: u64,
     ret: i64,
 ) -> usize {
-    let pos = pos & (EVT_MASK >> 1);
+    let pos = clamp_pos(pos, REC_MAX);
+    let Some(cap) = room(pos, REC_MAX, kcfg::SOCKADDR_MAX) else {
+        unsafe { mark_cut(e) };
+        return pos;
+    };
     unsafe {
         let len = if ret < 0 || ptr == 0 || lenp == 0 {
             0
         } else {
             rd_user::<u32>(lenp).unwrap_or(0) as usize
         };
-        let len = if len > kcfg::SOCKADDR_MAX {
-            kcfg::SOCKADDR_MAX
+        let (len, trunc) = if len > cap {
+            (cap, item::TRUNCATED)
         } else {
-            len
+            (len, 0)
         };
         let len = len & 0xff;
         let r = if len == 0 {
@@ -1113,12 +1322,13 @@ unsafe fn put_sockaddr_out(
                 ptr as *const c_void,
             )
         };
+        // Its paths leave as one state (the next writer clamps).
         if r < 0 {
-            put_header(e.add(pos), index, item::BYTES | item::FAULT, 0);
-            return pos + ArgHeader::LEN;
+            put_header(e.add(pos), index, item::BYTES | item::FAULT | trunc, 0);
+            return forget(pos + ArgHeader::LEN);
         }
-        put_header(e.add(pos), index, item::BYTES, len as u16);
-        pos + ArgHeader::LEN + len
+        put_header(e.add(pos), index, item::BYTES | trunc, len as u16);
+        forget(pos + ArgHeader::LEN + len)
     }
 }
 
@@ -1294,7 +1504,7 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
         let interp = rd_ptr(bprm.add(offset(off::BPRM_INTERP)));
 
         let mut pos = ARGS_OFFSET;
-        pos = put_kernel_str(e, pos, 0, filename);
+        pos = put_kernel_str::<REC_MAX>(e, pos, 0, filename);
         pos = put_file_path(e, pos, 1, file);
         pos = put_scalar(e, pos, 2, rd::<u32>(sb.add(offset(off::SB_S_DEV))) as u64);
         pos = put_scalar(e, pos, 3, rd::<u64>(inode.add(offset(off::INODE_I_INO))));
@@ -1317,16 +1527,11 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
         );
         // The interpreter, when it is not the file itself (scripts).
         if interp != filename {
-            pos = put_kernel_str(e, pos, 6, interp);
+            pos = put_kernel_str::<REC_MAX>(e, pos, 6, interp);
         }
-        pos = put_exec_argv(e, pos, 7, task);
-        let pos2 = pos & 4095;
-        put_header(e.add(pos2), 8, item::STR, 16);
-        let c = e.add(pos2 + ArgHeader::LEN).cast::<[u8; 16]>();
-        *c = prev_comm;
-        let n = prev_comm.iter().position(|&b| b == 0).unwrap_or(16);
-        (*e.add(pos2).cast::<ArgHeader>()).len = n as u16;
-        finish_and_output(e, pos2 + ArgHeader::LEN + (n & 31));
+        pos = put_exec_argv::<REC_MAX>(e, pos, 7, task);
+        pos = put_comm(e, pos, 8, &prev_comm);
+        finish_and_output(e, pos);
     }
 }
 
@@ -1352,8 +1557,8 @@ unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
         // execve(filename, argv, envp); execveat(fd, filename, argv, ...).
         let first = if nr == 59 { 0 } else { 1 };
         let filename = rd_ptr(bprm.add(offset(off::BPRM_FILENAME)));
-        let pos = put_kernel_str(data, 0, first, filename);
-        let pos = put_exec_argv(data, pos, first + 1, task);
+        let pos = put_kernel_str::<BLOB_CAP>(data, 0, first, filename);
+        let pos = put_exec_argv::<BLOB_CAP>(data, pos, first + 1, task);
         (*s).len = pos as u32;
         let mut p = Pending {
             ts: bpf_ktime_get_ns(),
@@ -1370,25 +1575,46 @@ unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
     }
 }
 
+/// Writes a comm (up to its NUL) as a string argument.
 #[inline(always)]
-unsafe fn put_kernel_str(e: *mut u8, pos: usize, index: u8, src: *const u8) -> usize {
-    let pos = pos & 4095;
+unsafe fn put_comm(e: *mut u8, pos: usize, index: u8, comm: &[u8; 16]) -> usize {
+    let pos = clamp_pos(pos, REC_MAX);
+    if room(pos, REC_MAX, 16) != Some(16) {
+        unsafe { mark_cut(e) };
+        return pos;
+    }
+    let n = comm.iter().position(|&b| b == 0).unwrap_or(16);
     unsafe {
-        let n = bpf_probe_read_kernel_str(
-            e.add(pos + ArgHeader::LEN).cast::<c_void>(),
-            STR_MAX as u32,
-            src.cast::<c_void>(),
-        );
-        if n <= 0 {
+        *e.add(pos + ArgHeader::LEN).cast::<[u8; 16]>() = *comm;
+        put_header(e.add(pos), index, item::STR, n as u16);
+    }
+    pos + ArgHeader::LEN + (n & 31)
+}
+
+/// Writes a kernel string at `pos` of a record of at most `LIMIT` bytes
+/// (an event, or a blob for sys_exit to send); a long one keeps its end.
+#[inline(always)]
+unsafe fn put_kernel_str<const LIMIT: usize>(
+    e: *mut u8,
+    pos: usize,
+    index: u8,
+    src: *const u8,
+) -> usize {
+    let pos = clamp_pos(pos, LIMIT);
+    let Some(keep) = room(pos, LIMIT, STR_KEEP) else {
+        if LIMIT == REC_MAX {
+            unsafe { mark_cut(e) };
+        }
+        return pos;
+    };
+    unsafe {
+        let Some((len, cut)) =
+            read_str_tail::<false>(e.add(pos + ArgHeader::LEN), keep, src as u64)
+        else {
             put_header(e.add(pos), index, item::STR | item::FAULT, 0);
             return pos + ArgHeader::LEN;
-        }
-        let len = (n as usize - 1) & (STR_MAX - 1);
-        let trunc = if n as usize >= STR_MAX {
-            item::TRUNCATED
-        } else {
-            0
         };
+        let trunc = if cut { item::TRUNCATED } else { 0 };
         put_header(e.add(pos), index, item::STR | trunc, len as u16);
         pos + ArgHeader::LEN + len
     }
@@ -1397,25 +1623,39 @@ unsafe fn put_kernel_str(e: *mut u8, pos: usize, index: u8, src: *const u8) -> u
 /// argv of the new image, straight from its stack: the strings between
 /// mm->arg_start and mm->arg_end, already NUL-separated.
 #[inline(always)]
-unsafe fn put_exec_argv(e: *mut u8, pos: usize, index: u8, task: *const u8) -> usize {
-    let pos = pos & 4095;
+unsafe fn put_exec_argv<const LIMIT: usize>(
+    e: *mut u8,
+    pos: usize,
+    index: u8,
+    task: *const u8,
+) -> usize {
+    let pos = clamp_pos(pos, LIMIT);
+    let Some(cap) = room(pos, LIMIT, EXEC_ARGV_CAP) else {
+        if LIMIT == REC_MAX {
+            unsafe { mark_cut(e) };
+        }
+        return pos;
+    };
     unsafe {
         let mm = rd_ptr(task.add(offset(off::TASK_MM)));
         let start = rd::<u64>(mm.add(offset(off::MM_ARG_START)));
         let end = rd::<u64>(mm.add(offset(off::MM_ARG_END)));
         let mut len = end.wrapping_sub(start) as usize;
         let mut flags = item::STR_ARRAY;
-        if len > EXEC_ARGV_CAP {
-            len = EXEC_ARGV_CAP;
+        if len > cap {
+            len = cap;
             flags |= item::TRUNCATED;
         }
         let len = len & (EXEC_ARGV_CAP * 2 - 1);
-        if len == 0
-            || bpf_probe_read_user(
-                e.add(pos + ArgHeader::LEN).cast::<c_void>(),
-                len as u32,
-                start as *const c_void,
-            ) < 0
+        if len == 0 {
+            put_header(e.add(pos), index, flags, 0);
+            return pos + ArgHeader::LEN;
+        }
+        if bpf_probe_read_user(
+            e.add(pos + ArgHeader::LEN).cast::<c_void>(),
+            len as u32,
+            start as *const c_void,
+        ) < 0
         {
             put_header(e.add(pos), index, item::STR_ARRAY | item::FAULT, 0);
             return pos + ArgHeader::LEN;
@@ -1428,11 +1668,14 @@ unsafe fn put_exec_argv(e: *mut u8, pos: usize, index: u8, task: *const u8) -> u
 /// The absolute path of `file`, walking dentries and crossing mounts
 /// upwards, written back to front in the per-CPU path scratch. Returns the
 /// scratch, where the path starts in it (it ends at PATH_CAP), and whether
-/// it was cut.
+/// it was cut: deeper than PATH_DEPTH steps or longer than the scratch, in
+/// which case what is kept is its end (the file's name and the directories
+/// nearest it).
 #[inline(always)]
 unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
     let buf = PATH_SCRATCH.get_ptr_mut(0)?.cast::<u8>();
     let mut cut = false;
+    let mut top = false;
     unsafe {
         let path = file.add(offset(off::FILE_F_PATH));
         let mut dentry = rd_ptr(path.add(offset(off::PATH_DENTRY)));
@@ -1444,10 +1687,13 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
             let parent = rd_ptr(dentry.add(offset(off::DENTRY_D_PARENT)));
             if dentry == root || dentry == parent {
                 if dentry != root {
+                    // Its own parent but no mount's root: detached.
+                    top = true;
                     break;
                 }
                 let mparent = rd_ptr(mnt.add(offset(off::MOUNT_PARENT)));
                 if mparent == mnt {
+                    top = true;
                     break;
                 }
                 dentry = rd_ptr(mnt.add(offset(off::MOUNT_MOUNTPOINT)));
@@ -1473,6 +1719,25 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
             *buf.add(at) = b'/';
             dentry = parent;
         }
+        if !top && !cut {
+            // The steps ran out: the path is whole only if nothing but the
+            // roots of mounts (no name) is left above.
+            for _ in 0..3 {
+                let root = rd_ptr(vfsmnt.add(offset(off::VFSMOUNT_MNT_ROOT)));
+                if dentry != root {
+                    break;
+                }
+                let mparent = rd_ptr(mnt.add(offset(off::MOUNT_PARENT)));
+                if mparent == mnt {
+                    top = true;
+                    break;
+                }
+                dentry = rd_ptr(mnt.add(offset(off::MOUNT_MOUNTPOINT)));
+                mnt = mparent;
+                vfsmnt = mnt.add(offset(off::MOUNT_MNT));
+            }
+            cut = !top;
+        }
         if at == PATH_CAP {
             at -= 1;
             *buf.add(at & (PATH_CAP - 1)) = b'/';
@@ -1481,25 +1746,36 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
     }
 }
 
-/// Writes the path of `file` as a string argument.
+/// Writes the path of `file` as a string argument. A path longer than a
+/// string item keeps its end: the name of the file is what matters most.
 #[inline(always)]
 unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> usize {
-    let pos = pos & 4095;
+    let pos = clamp_pos(pos, REC_MAX);
+    let Some(keep) = room(pos, REC_MAX, STR_KEEP) else {
+        unsafe { mark_cut(e) };
+        return pos;
+    };
     unsafe {
         let Some((buf, at, cut)) = file_path(file) else {
+            mark_cut(e);
             return pos;
+        };
+        let have = PATH_CAP - at;
+        let (from, len, cut) = if have > keep {
+            (PATH_CAP - keep, keep, true)
+        } else {
+            (at, have, cut)
         };
         let flags = if cut {
             item::STR | item::TRUNCATED
         } else {
             item::STR
         };
-        let len = (PATH_CAP - at) & (PATH_CAP - 1);
-        let len = if len > STR_MAX { STR_MAX } else { len };
+        let len = len & (STR_MAX * 2 - 1);
         bpf_probe_read_kernel(
             e.add(pos + ArgHeader::LEN).cast::<c_void>(),
-            (len & (STR_MAX * 2 - 1)) as u32,
-            buf.add(at).cast::<c_void>(),
+            len as u32,
+            buf.add(from & (PATH_CAP - 1)).cast::<c_void>(),
         );
         put_header(e.add(pos), index, flags, len as u16);
         pos + ArgHeader::LEN + len

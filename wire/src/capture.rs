@@ -74,12 +74,16 @@ pub struct CaptureHeader {
     pub comm: [u8; 16],
     /// The BPF program's name; the executable's base name.
     pub name: [u8; 16],
+    /// Who made the artifact (the process's uid and gid): what capture
+    /// budgets are counted against, so one user cannot spend everyone's.
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl CaptureHeader {
     pub const LEN: usize = size_of::<Self>();
 }
-const _: () = assert!(CaptureHeader::LEN == 80);
+const _: () = assert!(CaptureHeader::LEN == 88);
 
 /// Largest payload of one capture record.
 pub const MAX_CHUNK: usize = 16 * 1024;
@@ -132,6 +136,8 @@ impl CaptureHeader {
             len: u32_at(b, 44),
             comm,
             name,
+            uid: u32_at(b, 80),
+            gid: u32_at(b, 84),
         };
         if h.artifact == 0 || h.artifact > artifact::MAX {
             return Err(DecodeError::UnknownArtifact {
@@ -174,6 +180,8 @@ impl CaptureHeader {
         out.extend_from_slice(&self.len.to_le_bytes());
         out.extend_from_slice(&self.comm);
         out.extend_from_slice(&self.name);
+        out.extend_from_slice(&self.uid.to_le_bytes());
+        out.extend_from_slice(&self.gid.to_le_bytes());
         out.extend_from_slice(payload);
     }
 }

@@ -36,6 +36,12 @@ pub mod preamble;
 pub mod reader;
 #[cfg(feature = "user")]
 pub mod ring;
+#[cfg(feature = "user")]
+pub mod sigbus;
+#[cfg(feature = "user")]
+pub mod sparse;
+#[cfg(feature = "user")]
+pub mod text;
 
 use core::fmt;
 use core::mem::{offset_of, size_of};
@@ -47,6 +53,12 @@ pub const VERSION: u16 = 1;
 /// No record may be longer than this; a longer length prefix means the
 /// stream is corrupt, and the reader says so instead of allocating.
 pub const MAX_RECORD_LEN: usize = 1 << 20;
+/// No preamble may be longer than this: today's catalog takes about 50 KiB,
+/// and a reader holds the decoded catalog (about ten times its bytes) in
+/// memory, so the bound is what a hostile stream can make it allocate.
+pub const MAX_PREAMBLE_LEN: usize = 1 << 20;
+/// The preamble's fixed part: magic, version, reserved, total length.
+pub const PREAMBLE_FIXED_LEN: usize = 16;
 
 /// Record kinds (the `kind` field of [`RecordHeader`]).
 pub mod kind {
@@ -61,6 +73,10 @@ pub mod ctx_flags {
     /// The syscall was made through the 32-bit compat entry.
     pub const COMPAT: u32 = 1;
     pub const CONTAINER_STARTED: u32 = 2;
+    /// Some argument could not be recorded at all (no room left in the
+    /// record, or no room to keep it between entry and exit): it is absent
+    /// from the record. Arguments cut short carry their own truncated flag.
+    pub const ARGS_CUT: u32 = 4;
 }
 
 /// Event ids that are not syscalls (syscalls use their x86_64 number).
@@ -73,6 +89,7 @@ pub mod event_id {
 }
 
 /// Why events were lost (the `reason` of a lost-events record).
+/// `wire/FORMAT.md` lists every place that drops data and its reason.
 pub mod lost_reason {
     /// The kernel ring buffer was full.
     pub const RING_FULL: u32 = 0;
@@ -80,7 +97,28 @@ pub mod lost_reason {
     pub const TABLE_FULL: u32 = 1;
     /// The collector's own output could not keep up.
     pub const OUTPUT_FULL: u32 = 2;
-    pub const COUNT: u32 = 3;
+    /// The collector got a kernel record it could not frame (a kernel-side
+    /// bug, never expected): dropped, since its length cannot be trusted.
+    pub const BAD_RECORD: u32 = 3;
+    /// Capture payloads only: the sidecar's reader fell behind and the
+    /// collector's bounded queue for it was full.
+    pub const CAPTURE_QUEUE_FULL: u32 = 4;
+    /// Reasons the kernel counts (the size of its per-CPU LOST map).
+    pub const KERNEL_COUNT: u32 = 2;
+    /// Every reason.
+    pub const COUNT: u32 = 5;
+
+    /// The reason's name as tracee-fmt prints it.
+    pub fn name(reason: u32) -> &'static str {
+        match reason {
+            RING_FULL => "kernel_ring_full",
+            TABLE_FULL => "syscall_table_full",
+            OUTPUT_FULL => "output_full",
+            BAD_RECORD => "bad_kernel_record",
+            CAPTURE_QUEUE_FULL => "capture_queue_full",
+            _ => "unknown",
+        }
+    }
 }
 
 /// Every record starts with this: its total length (header included), its
@@ -245,6 +283,11 @@ pub enum DecodeError {
         len: usize,
         offset: u64,
     },
+    /// The preamble's length field (at byte 12) is below its fixed part
+    /// or above [`MAX_PREAMBLE_LEN`].
+    BadPreambleLen {
+        len: usize,
+    },
     RecordTooShort {
         len: usize,
         offset: u64,
@@ -307,6 +350,13 @@ impl fmt::Display for DecodeError {
                 write!(
                     f,
                     "record at byte {offset} claims {len} bytes (max {MAX_RECORD_LEN})"
+                )
+            }
+            DecodeError::BadPreambleLen { len } => {
+                write!(
+                    f,
+                    "preamble length {len} (at byte 12) is out of range: {} to {MAX_PREAMBLE_LEN} bytes",
+                    PREAMBLE_FIXED_LEN
                 )
             }
             DecodeError::RecordTooShort { len, offset } => {
@@ -548,10 +598,16 @@ impl<'a> ArgItem<'a> {
             0
         }
     }
-    /// The elements of a string array.
+    /// The elements of a string array: each is terminated by a NUL (the
+    /// last one's may be missing when the array was cut), so `""` is no
+    /// element and `"\0"` is one empty element.
     pub fn strings(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let d = self.data.strip_suffix(&[0]).unwrap_or(self.data);
-        d.split(|&c| c == 0).filter(move |_| !d.is_empty())
+        let d = self.data;
+        let body = d.strip_suffix(&[0]).unwrap_or(d);
+        (!d.is_empty())
+            .then(|| body.split(|&c| c == 0))
+            .into_iter()
+            .flatten()
     }
 }
 

@@ -5,7 +5,7 @@
 use std::string::String;
 use std::vec::Vec;
 
-use crate::{DecodeError, LenError, MAGIC, VERSION};
+use crate::{DecodeError, LenError, MAGIC, MAX_PREAMBLE_LEN, VERSION};
 
 /// How an argument's bytes are to be read and shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -147,7 +147,7 @@ pub struct Preamble {
 }
 
 /// Fixed part: magic, version, reserved, total preamble length.
-pub const FIXED_LEN: usize = 16;
+pub const FIXED_LEN: usize = crate::PREAMBLE_FIXED_LEN;
 
 impl Preamble {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -198,8 +198,8 @@ impl Preamble {
             return Err(DecodeError::UnsupportedVersion { version });
         }
         let len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]) as usize;
-        if !(FIXED_LEN..=16 << 20).contains(&len) {
-            return Err(DecodeError::RecordTooLong { len, offset: 0 });
+        if !(FIXED_LEN..=MAX_PREAMBLE_LEN).contains(&len) {
+            return Err(DecodeError::BadPreambleLen { len });
         }
         Ok(len)
     }

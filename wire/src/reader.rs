@@ -10,8 +10,12 @@ use crate::{DecodeError, LenError, RecordSlice};
 /// What can go wrong while reading a stream.
 #[derive(Debug)]
 pub enum StreamError {
+    /// Reading the input failed.
     Io(io::Error),
     Decode(DecodeError),
+    /// The caller's `before_wait` failed: its output, not our input (a full
+    /// disk under stdout is a write error, not a read error).
+    Output(io::Error),
 }
 
 impl core::fmt::Display for StreamError {
@@ -19,6 +23,7 @@ impl core::fmt::Display for StreamError {
         match self {
             StreamError::Io(e) => write!(f, "read error: {e}"),
             StreamError::Decode(e) => write!(f, "bad stream: {e}"),
+            StreamError::Output(e) => write!(f, "write error: {e}"),
         }
     }
 }
@@ -156,7 +161,7 @@ impl<R: Read> StreamReader<R> {
                     if e.required_len > self.buf.len() {
                         self.buf.resize(e.required_len.next_power_of_two(), 0);
                     }
-                    before_wait().map_err(StreamError::Io)?;
+                    before_wait().map_err(StreamError::Output)?;
                     self.fill()?;
                 }
                 Err(other) => return Err(other.into()),

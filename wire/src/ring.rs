@@ -24,6 +24,13 @@
 //! Waiting is by futex with a 100 ms timeout, after which the waiter checks
 //! that its peer is still alive (pidfd): nobody spins, and a dead peer is
 //! noticed within a second.
+//!
+//! A ring is trusted only if no one else could have made or changed it: a
+//! reader accepts a regular file owned by itself or root that no one else
+//! may write, and a writer reads an existing file's header (to refuse a
+//! ring whose producer still runs) only under the same rule; a file that
+//! fails it is replaced, never believed. A file truncated under a process
+//! ends it with a message ([`crate::sigbus`]).
 
 use std::format;
 use std::fs::{File, OpenOptions};
@@ -139,6 +146,38 @@ impl Peer {
 struct Mapped {
     map: MmapMut,
     cap: u64,
+    _bus: crate::sigbus::Guard,
+}
+
+impl Mapped {
+    fn new(map: MmapMut, cap: u64, path: &Path) -> Mapped {
+        let _bus = crate::sigbus::guard(map.as_ptr(), map.len(), path);
+        Mapped { map, cap, _bus }
+    }
+}
+
+/// Whether a ring file at `m` can be believed: a regular file, owned by
+/// this user or (when `root_ok`) by root, that no one else may write.
+fn trusted(m: &std::fs::Metadata, root_ok: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !m.file_type().is_file() {
+        return Err("is not a regular file".to_string());
+    }
+    if m.uid() != me && !(root_ok && m.uid() == 0) {
+        return Err(format!(
+            "is owned by uid {}, not by this user (uid {me})",
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "is writable by others (mode {:o})",
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 impl Mapped {
@@ -262,8 +301,11 @@ impl RingWriter {
             ));
         }
         let shown = path.display();
-        match Header::read(path) {
-            Ok(Some(h)) if Peer::open(h.producer, h.producer_start).is_some() => {
+        // Only a ring of our own says anything about a live producer; a
+        // file someone else made is replaced whatever it claims.
+        let ours = std::fs::symlink_metadata(path).is_ok_and(|m| trusted(&m, false).is_ok());
+        match ours.then(|| Header::read(path)) {
+            Some(Ok(Some(h))) if Peer::open(h.producer, h.producer_start).is_some() => {
                 return Err(err(
                     io::ErrorKind::AddrInUse,
                     format!("ring:{shown} is in use by its producer, pid {}", h.producer),
@@ -275,7 +317,7 @@ impl RingWriter {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 return Err(err(
                     e.kind(),
-                    format!("removing the stale ring:{shown}: {e}"),
+                    format!("replacing the file at ring:{shown} (stale, or not ours): {e}"),
                 ));
             }
             _ => {}
@@ -292,7 +334,7 @@ impl RingWriter {
         // SAFETY: a file we just created and sized; nobody else writes the
         // header before the magic says it is ready.
         let map = unsafe { MmapMut::map_mut(&f)? };
-        let m = Mapped { map, cap: capacity };
+        let m = Mapped::new(map, capacity, path);
         let me = std::process::id();
         let start = start_time(me).unwrap_or(0);
         // SAFETY: in-bounds writes into the header of our own mapping.
@@ -603,13 +645,19 @@ impl RingReader {
     pub fn open(path: &Path, wait: Duration) -> io::Result<RingReader> {
         let shown = path.display();
         let deadline = Instant::now() + wait;
+        // A file we cannot believe is waited past like a missing one: its
+        // writer may yet replace it.
+        let mut untrusted = None;
         let f = loop {
             match OpenOptions::new()
                 .read(true)
                 .write(true)
-                .custom_flags(libc::O_NOFOLLOW)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(path)
             {
+                Ok(f) if trusted(&f.metadata()?, true).is_err() => {
+                    untrusted = trusted(&f.metadata()?, true).err();
+                }
                 Ok(f) if f.metadata()?.len() >= HEADER_LEN as u64 => {
                     let mut magic = [0u8; 8];
                     (&f).read_exact(&mut magic)?;
@@ -628,6 +676,12 @@ impl RingReader {
                 Err(e) => return Err(err(e.kind(), format!("opening ring:{shown}: {e}"))),
             }
             if Instant::now() >= deadline {
+                if let Some(why) = untrusted {
+                    return Err(err(
+                        io::ErrorKind::PermissionDenied,
+                        format!("ring:{shown} {why}: refusing to read it"),
+                    ));
+                }
                 return Err(err(
                     io::ErrorKind::NotFound,
                     format!(
@@ -657,7 +711,7 @@ impl RingReader {
         {
             return Err(bad(format!("capacity {cap} does not match the file")));
         }
-        let m = Mapped { map, cap };
+        let m = Mapped::new(map, cap, path);
         let producer_pid = m.u32_at(OFF_PRODUCER).load(Ordering::Acquire);
         let producer = Peer::open(
             producer_pid,

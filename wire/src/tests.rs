@@ -95,6 +95,22 @@ fn event_round_trip() {
     assert_eq!(args[1].data, b"/etc/passwd");
     let v: Vec<_> = args[2].strings().collect();
     assert_eq!(v, vec![&b"ls"[..], &b"-l"[..]]);
+    // No element, one empty element, and an array cut inside its last.
+    let strs = |data: &'static [u8]| -> Vec<&'static [u8]> {
+        ArgItem {
+            index: 0,
+            kind: item::STR_ARRAY,
+            truncated: false,
+            fault: false,
+            data,
+        }
+        .strings()
+        .collect()
+    };
+    assert!(strs(b"").is_empty());
+    assert_eq!(strs(b"\0"), vec![&b""[..]]);
+    assert_eq!(strs(b"a\0\0"), vec![&b"a"[..], &b""[..]]);
+    assert_eq!(strs(b"a\0bc"), vec![&b"a"[..], &b"bc"[..]]);
     assert_eq!(e.arg(1).unwrap().data, b"/etc/passwd");
 }
 
@@ -408,6 +424,8 @@ fn capture_records_round_trip_and_refuse_lies() {
         len: 5,
         comm: *b"bash\0\0\0\0\0\0\0\0\0\0\0\0",
         name: [0; 16],
+        uid: 1000,
+        gid: 100,
     };
     let mut b = Vec::new();
     h.write_record(b"hello", &mut b);

@@ -13,16 +13,27 @@
 //!
 //! Every file is created relative to a directory descriptor with
 //! `O_NOFOLLOW`, so a symlink planted at an artifact's name is refused, not
-//! followed; every name built from a comm, path or program name is
-//! sanitised to one bounded path component.
+//! followed, and every directory and file of the tree must be the running
+//! user's and writable by no one else ([`dir`]); every name built from a
+//! comm, path or program name is sanitised to one bounded path component.
+//!
+//! Work per artifact is bounded by what was captured, not by where it was
+//! placed: a few bytes written at a 16 GiB offset make a sparse file, and
+//! its hash is computed over its data only when its holes are small
+//! ([`HASH_HOLES_MAX`]); otherwise the index says `"sha256": null` and
+//! `"sparse": true`. With `--max-size`, no single user (uid) may fill more
+//! than half of the budget, so that a flood by one user leaves room for
+//! everyone else's artifacts.
+
+pub mod dir;
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use dir::Dir;
 
 use sha2::{Digest, Sha256};
 use wire::capture::{CaptureHeader, artifact, flags};
@@ -92,110 +103,6 @@ pub fn sanitize(b: &[u8], max: usize) -> String {
     s
 }
 
-fn cstr(name: &str) -> io::Result<CString> {
-    CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
-/// A directory opened without following a symlink at its name.
-struct Dir(OwnedFd);
-
-impl Dir {
-    fn open_path(p: &Path) -> io::Result<Dir> {
-        use std::os::unix::ffi::OsStrExt;
-        let c = CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: valid C string; the result is checked.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor we own.
-        Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    /// Opens (creating it 0700 if needed) the subdirectory `name`.
-    fn subdir(&self, name: &str) -> io::Result<Dir> {
-        let c = cstr(name)?;
-        // SAFETY: valid descriptor and C string.
-        let r = unsafe { libc::mkdirat(self.0.as_raw_fd(), c.as_ptr(), 0o700) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::AlreadyExists {
-                return Err(e);
-            }
-        }
-        // SAFETY: as above.
-        let fd = unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor we own.
-        Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    /// Opens `name` for writing; `fresh` truncates. Never follows a
-    /// symlink at `name`.
-    fn file(&self, name: &str, fresh: bool) -> io::Result<File> {
-        let c = cstr(name)?;
-        let mut fl = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        if fresh {
-            fl |= libc::O_TRUNC;
-        }
-        // SAFETY: valid descriptor and C string.
-        let fd = unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), fl, 0o600) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor we own.
-        Ok(unsafe { File::from_raw_fd(fd) })
-    }
-
-    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        let (a, b) = (cstr(from)?, cstr(to)?);
-        let fd = self.0.as_raw_fd();
-        // SAFETY: valid descriptor and C strings.
-        if unsafe { libc::renameat(fd, a.as_ptr(), fd, b.as_ptr()) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn unlink(&self, name: &str) -> io::Result<()> {
-        let c = cstr(name)?;
-        // SAFETY: valid descriptor and C string.
-        if unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), 0) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn exists(&self, name: &str) -> bool {
-        let Ok(c) = cstr(name) else { return false };
-        // SAFETY: plain data filled by the kernel.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid descriptor, C string and buffer.
-        unsafe {
-            libc::fstatat(
-                self.0.as_raw_fd(),
-                c.as_ptr(),
-                &mut st,
-                libc::AT_SYMLINK_NOFOLLOW,
-            ) == 0
-        }
-    }
-}
-
 fn kind_name(a: u8) -> &'static str {
     match a {
         artifact::WRITE => "write",
@@ -219,6 +126,7 @@ struct Open {
     size: u64,
     complete: bool,
     pid: u32,
+    uid: u32,
     comm: String,
     ts: u64,
     first: CaptureHeader,
@@ -236,8 +144,11 @@ pub struct Capture {
     /// Artifacts that could not be opened (a planted symlink...): said
     /// once, then skipped.
     refused: HashSet<(u8, u32, u64)>,
-    /// Bytes counted against --max-size.
+    /// Bytes counted against --max-size, in all and per uid.
     budget_used: u64,
+    budget_per_uid: HashMap<u32, u64>,
+    /// Users whose share of the budget is spent.
+    stopped_uids: HashSet<u32>,
     pub summary: Summary,
 }
 
@@ -246,14 +157,37 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
     move |e| Error::Io(what, e)
 }
 
+/// Holes (bytes never written) an artifact may have and still be hashed:
+/// hashing reads them as zeros, and a few bytes placed at a huge offset
+/// must not cost minutes.
+pub const HASH_HOLES_MAX: u64 = 64 << 20;
+
+/// What the index says of an artifact's content: its hash, or that it is
+/// too sparse to hash.
+enum Content {
+    Sha256([u8; 32]),
+    Sparse,
+}
+
+impl Content {
+    fn hex(&self) -> Option<String> {
+        match self {
+            Content::Sha256(d) => Some(hex(d)),
+            Content::Sparse => None,
+        }
+    }
+}
+
 impl Capture {
     /// Sets up `DIR/out` (0700, created if missing, emptied with `clear`).
+    /// DIR, out and host must be this user's and writable by no one else.
     pub fn new(o: &Options, boot_epoch_ns: u64) -> Result<Capture, Error> {
         let d = &o.dir;
+        let shown = d.display();
         match std::fs::symlink_metadata(d) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(Error::Io(
-                    format!("{}", d.display()),
+                    format!("{shown}"),
                     io::Error::other("is a symlink; refusing to write through it"),
                 ));
             }
@@ -264,14 +198,15 @@ impl Capture {
                     .recursive(true)
                     .mode(0o700)
                     .create(d)
-                    .map_err(io_err(format!("creating {}", d.display())))?;
+                    .map_err(io_err(format!("creating {shown}")))?;
             }
         }
-        let top = Dir::open_path(d).map_err(io_err(format!("opening {}", d.display())))?;
+        let top = Dir::open_path(d).map_err(io_err(format!("{shown}")))?;
         if o.clear {
             let out = d.join("out");
             // A symlink planted at out is removed, not followed; and
-            // remove_dir_all does not follow symlinks inside.
+            // remove_dir_all does not follow symlinks inside. (DIR is ours,
+            // so what is in it is ours to remove.)
             let r = match std::fs::symlink_metadata(&out) {
                 Ok(m) if m.file_type().is_symlink() => std::fs::remove_file(&out),
                 Ok(_) => std::fs::remove_dir_all(&out),
@@ -279,15 +214,13 @@ impl Capture {
             };
             r.map_err(io_err(format!("clearing {}", out.display())))?;
         }
-        let out = top
-            .subdir("out")
-            .map_err(io_err(format!("opening {}/out", d.display())))?;
+        let out = top.subdir("out").map_err(io_err(format!("{shown}/out")))?;
         let host = out
             .subdir("host")
-            .map_err(io_err(format!("opening {}/out/host", d.display())))?;
+            .map_err(io_err(format!("{shown}/out/host")))?;
         let mut index = out
             .file("index.jsonl", false)
-            .map_err(io_err(format!("opening {}/out/index.jsonl", d.display())))?;
+            .map_err(io_err(format!("{shown}/out/index.jsonl")))?;
         use std::io::Seek;
         index
             .seek(io::SeekFrom::End(0))
@@ -302,6 +235,8 @@ impl Capture {
             exec_seen: HashSet::new(),
             refused: HashSet::new(),
             budget_used: 0,
+            budget_per_uid: HashMap::new(),
+            stopped_uids: HashSet::new(),
             summary: Summary::default(),
         })
     }
@@ -310,34 +245,49 @@ impl Capture {
         self.boot_epoch_ns.wrapping_add(ts)
     }
 
-    /// Whether `n` more bytes written at `at` fit the budget; stops capture
+    /// Whether `n` more bytes written at `at` for `uid` fit the budget;
+    /// stops capture (for everyone, or for that uid once it has used half)
     /// otherwise. Counted in the 4 KiB blocks they touch, so that sparse
     /// artifacts (chunks placed at their offsets) stay within it on disk.
-    fn budget(&mut self, at: u64, n: u64) -> Result<bool, Error> {
+    fn budget(&mut self, uid: u32, at: u64, n: u64) -> Result<bool, Error> {
         let n = if n == 0 {
             0
         } else {
-            ((at + n).div_ceil(4096) - at / 4096) * 4096
+            (at.saturating_add(n).div_ceil(4096) - at / 4096).saturating_mul(4096)
         };
-        if self.summary.stopped {
+        if self.summary.stopped || self.stopped_uids.contains(&uid) {
             return Ok(false);
         }
         let Some(max) = self.max_size else {
             return Ok(true);
         };
-        if self.budget_used + n <= max {
+        let mine = self.budget_per_uid.get(&uid).copied().unwrap_or(0);
+        if self.budget_used + n <= max && mine + n <= max / 2 {
             self.budget_used += n;
+            self.budget_per_uid.insert(uid, mine + n);
             return Ok(true);
         }
-        self.summary.stopped = true;
-        eprintln!(
-            "tracee-capture: capture stopped: --max-size of {max} bytes reached ({} bytes written)",
-            self.summary.bytes
-        );
-        let line = serde_json::json!({
-            "captureStopped": {"reason": "max-size", "maxSize": max, "bytes": self.summary.bytes}
-        });
-        self.index_line(&line)?;
+        if self.budget_used + n > max {
+            self.summary.stopped = true;
+            eprintln!(
+                "tracee-capture: capture stopped: --max-size of {max} bytes reached ({} bytes written)",
+                self.summary.bytes
+            );
+            let line = serde_json::json!({
+                "captureStopped": {"reason": "max-size", "maxSize": max, "bytes": self.summary.bytes}
+            });
+            self.index_line(&line)?;
+        } else {
+            self.stopped_uids.insert(uid);
+            eprintln!(
+                "tracee-capture: capture stopped for uid {uid}: it wrote {mine} bytes, half of --max-size \
+                 (one user may not fill it for everyone)"
+            );
+            let line = serde_json::json!({
+                "captureStopped": {"reason": "max-size-per-user", "uid": uid, "maxSize": max, "bytes": mine}
+            });
+            self.index_line(&line)?;
+        }
         Ok(false)
     }
 
@@ -357,11 +307,13 @@ impl Capture {
         }
     }
 
-    fn open_new(&mut self, h: &CaptureHeader, name: String, fresh: bool) -> Result<Open, Error> {
-        let file = self
-            .host
-            .file(&name, fresh)
-            .map_err(io_err(format!("creating out/host/{name}")))?;
+    fn open_new(&mut self, h: &CaptureHeader, name: String, fresh: bool) -> io::Result<Open> {
+        if fresh && self.host.exists(&name) {
+            // Left by an earlier run that was killed: ours (the directory
+            // is), and replaced.
+            self.host.unlink(&name)?;
+        }
+        let file = self.host.file(&name, fresh)?;
         let end = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Open {
             file,
@@ -371,6 +323,7 @@ impl Capture {
             size: end,
             complete: true,
             pid: h.pid,
+            uid: h.uid,
             comm: sanitize(&h.comm, 16),
             ts: h.ts,
             first: *h,
@@ -385,12 +338,12 @@ impl Capture {
             }
             let name = format!("{}.dev-{}.inode-{}", kind_name(h.artifact), h.dev, h.ino);
             // A file of an earlier run is added to, as Tracee does.
-            match self.open_new(h, name, false) {
+            match self.open_new(h, name.clone(), false) {
                 Ok(o) => {
                     self.files.insert(key, o);
                 }
                 Err(e) => {
-                    eprintln!("tracee-capture: {e}; skipping that artifact");
+                    eprintln!("tracee-capture: out/host/{name}: {e}; skipping that artifact");
                     self.refused.insert(key);
                     return Ok(());
                 }
@@ -411,7 +364,7 @@ impl Capture {
         } else {
             h.off
         };
-        if !self.budget(at, n)? {
+        if at.checked_add(n).is_none() || !self.budget(h.uid, at, n)? {
             if let Some(o) = self.files.get_mut(&key) {
                 o.complete = false;
             }
@@ -436,7 +389,9 @@ impl Capture {
                 return Ok(());
             }
             let name = format!(".partial.{}.{}.{}", h.artifact, h.tid, h.ts);
-            let o = self.open_new(h, name, true)?;
+            let o = self
+                .open_new(h, name.clone(), true)
+                .map_err(io_err(format!("creating out/host/{name}")))?;
             self.objects.insert(key, o);
         }
         let n = payload.len() as u64;
@@ -446,7 +401,7 @@ impl Capture {
             {
                 o.complete = false;
             }
-        } else if self.budget(h.off, n)? {
+        } else if h.off.checked_add(n).is_some() && self.budget(h.uid, h.off, n)? {
             if let Some(o) = self.objects.get_mut(&key) {
                 o.file
                     .write_all_at(payload, h.off)
@@ -458,8 +413,16 @@ impl Capture {
             o.complete = false;
         }
         if h.flags & flags::LAST != 0
-            && let Some(o) = self.objects.remove(&key)
+            && let Some(mut o) = self.objects.remove(&key)
         {
+            // The last record's offset is the object's size: a hole at its
+            // end (a sparse executable) is part of it.
+            if o.complete && h.off > o.size {
+                o.file
+                    .set_len(h.off)
+                    .map_err(io_err(format!("writing out/host/{}", o.name)))?;
+                o.size = h.off;
+            }
             self.finish_object(o)?;
         }
         Ok(())
@@ -467,12 +430,18 @@ impl Capture {
 
     /// Names a whole object by its content and records it.
     fn finish_object(&mut self, mut o: Open) -> Result<(), Error> {
-        let sum = sha256_of(&mut o.file).map_err(io_err(format!("reading out/host/{}", o.name)))?;
-        let hex = hex(&sum);
+        let digest = digest_of(&o.file).map_err(io_err(format!("reading out/host/{}", o.name)))?;
+        let hex = digest.hex();
         let h = o.first;
+        // A name needs a content hash; a sparse object is named by its time.
+        let id = hex
+            .clone()
+            .unwrap_or_else(|| format!("sparse-{}", self.epoch(h.ts)));
         let name = match o.kind {
             artifact::EXEC => {
-                if !self.exec_seen.insert(sum) {
+                if let Content::Sha256(sum) = digest
+                    && !self.exec_seen.insert(sum)
+                {
                     // The same content was captured already.
                     let _ = self.host.unlink(&o.name);
                     return Ok(());
@@ -490,9 +459,9 @@ impl Capture {
                 if h.ino != 0 {
                     n += &format!(".inode-{}", h.ino);
                 }
-                format!("{n}.pid-{}.{hex}", h.pid)
+                format!("{n}.pid-{}.{id}", h.pid)
             }
-            _ => format!("bpf.name-{}.pid-{}.{hex}", sanitize(&h.name, 16), h.pid),
+            _ => format!("bpf.name-{}.pid-{}.{id}", sanitize(&h.name, 16), h.pid),
         };
         if self.host.exists(&name) {
             // Same name: same content (the name holds its hash), or a
@@ -504,24 +473,28 @@ impl Capture {
             .rename(&o.name, &name)
             .map_err(io_err(format!("naming out/host/{name}")))?;
         o.name = name;
-        self.index_artifact(&o, &hex)
+        self.index_artifact(&o, hex)
     }
 
-    fn index_artifact(&mut self, o: &Open, hex: &str) -> Result<(), Error> {
+    fn index_artifact(&mut self, o: &Open, sha256: Option<String>) -> Result<(), Error> {
         self.summary.artifacts += 1;
         if !o.complete {
             self.summary.incomplete += 1;
         }
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "path": format!("host/{}", o.name),
             "kind": kind_name(o.kind),
             "size": o.size,
-            "sha256": hex,
+            "sha256": sha256,
             "pid": o.pid,
+            "uid": o.uid,
             "comm": o.comm,
             "timestamp": self.epoch(o.ts),
             "complete": o.complete,
         });
+        if sha256.is_none() {
+            line["sparse"] = serde_json::Value::Bool(true);
+        }
         self.index_line(&line)
     }
 
@@ -529,36 +502,51 @@ impl Capture {
     /// belonged to arrives separately (a lost notice per file, the last
     /// record of an object), so this only counts.
     pub fn lost(&mut self, count: u64) {
-        self.summary.lost_chunks += count;
+        self.summary.lost_chunks = self.summary.lost_chunks.saturating_add(count);
     }
 
-    /// Closes every artifact and writes its index line.
-    pub fn finish(&mut self) -> Result<(), Error> {
+    /// Closes every artifact and writes its index line. Without the
+    /// stream's end record (`ended` false: its writer was killed, or gave
+    /// up on a reader that took nothing) the notices of what was lost may
+    /// never have come, so no open artifact is vouched for as complete.
+    pub fn finish(&mut self, ended: bool) -> Result<(), Error> {
+        if !ended && !self.files.is_empty() {
+            eprintln!(
+                "tracee-capture: the sidecar ended without its end record (its writer was killed or \
+                 gave up): {} file artifacts still open are marked incomplete",
+                self.files.len()
+            );
+        }
         let mut files: Vec<Open> = self.files.drain().map(|(_, o)| o).collect();
         files.sort_by(|a, b| a.name.cmp(&b.name));
         for mut o in files {
-            let sum =
-                sha256_of(&mut o.file).map_err(io_err(format!("reading out/host/{}", o.name)))?;
-            self.index_artifact(&o, &hex(&sum))?;
+            o.complete &= ended;
+            let d = digest_of(&o.file).map_err(io_err(format!("reading out/host/{}", o.name)))?;
+            self.index_artifact(&o, d.hex())?;
         }
         // Objects whose last chunk never came are kept, marked incomplete.
         let objs: Vec<Open> = self.objects.drain().map(|(_, o)| o).collect();
         for mut o in objs {
             o.complete = false;
-            let sum =
-                sha256_of(&mut o.file).map_err(io_err(format!("reading out/host/{}", o.name)))?;
+            let d = digest_of(&o.file).map_err(io_err(format!("reading out/host/{}", o.name)))?;
             let name = format!("{}.incomplete.{}.{}", kind_name(o.kind), o.pid, o.ts);
             if self.host.rename(&o.name, &name).is_ok() {
                 o.name = name;
             }
-            self.index_artifact(&o, &hex(&sum))?;
+            self.index_artifact(&o, d.hex())?;
         }
         self.index.flush().map_err(io_err("writing index.jsonl"))?;
         Ok(())
     }
 }
 
-fn sha256_of(f: &mut File) -> io::Result<[u8; 32]> {
+/// The SHA-256 of a file, unless its holes are too big to read through:
+/// the work is bounded by its data plus [`HASH_HOLES_MAX`].
+fn digest_of(f: &File) -> io::Result<Content> {
+    let size = f.metadata()?.len();
+    if size - wire::sparse::data_bytes(f, size).min(size) > HASH_HOLES_MAX {
+        return Ok(Content::Sparse);
+    }
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut at = 0u64;
@@ -570,7 +558,7 @@ fn sha256_of(f: &mut File) -> io::Result<[u8; 32]> {
         h.update(&buf[..n]);
         at += n as u64;
     }
-    Ok(h.finalize().into())
+    Ok(Content::Sha256(h.finalize().into()))
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -579,9 +567,10 @@ pub fn hex(b: &[u8]) -> String {
 
 /// Reads a capture stream from `input` into the directory. A bad stream
 /// still leaves what came before it on disk, indexed.
-pub fn run(input: impl Read, o: &Options) -> Result<Summary, Error> {
+pub fn run(input: impl io::Read, o: &Options) -> Result<Summary, Error> {
     let mut r = StreamReader::new(input).map_err(Error::Stream)?;
     let mut c = Capture::new(o, r.preamble().boot_epoch_ns)?;
+    let mut ended = false;
     let res = loop {
         let rec = match r.next_record(&mut || Ok(())) {
             Ok(Some(rec)) => rec,
@@ -598,11 +587,14 @@ pub fn run(input: impl Read, o: &Options) -> Result<Summary, Error> {
                 Err(e) => break Err(Error::Stream(StreamError::Decode(e))),
             },
             kind::LOST => c.lost(wire::LostBody::from_record(rec).count),
-            kind::END => break Ok(()),
+            kind::END => {
+                ended = true;
+                break Ok(());
+            }
             _ => {}
         }
     };
-    let fin = c.finish();
+    let fin = c.finish(ended);
     res?;
     fin?;
     Ok(std::mem::take(&mut c.summary))

@@ -7,7 +7,9 @@
 pub mod btf;
 pub mod capture;
 pub mod events;
+pub mod files;
 pub mod run;
+pub mod sidecar;
 #[rustfmt::skip]
 #[allow(clippy::all)]
 pub mod syscalls_gen;

@@ -18,7 +18,8 @@ use wire::out::{Out, is_broken_pipe};
 use wire::preamble::Preamble;
 use wire::{EndBody, EventSlice, LostBody, RecordSlice, event_id, lost_reason};
 
-use crate::capture::{CaptureCfg, Sidecar};
+use crate::capture::CaptureCfg;
+use crate::sidecar::Sidecar;
 use crate::{btf, events, syscalls_gen};
 
 #[cfg(not(ebpf_skipped))]
@@ -50,6 +51,10 @@ pub struct Config {
 
 /// How long a stopping collector waits for a reader that takes nothing.
 const STUCK_READER_GRACE: Duration = Duration::from_secs(2);
+/// How long after the stop signal the capture sidecar may still write:
+/// with the event stream's grace, a stop always ends the collector within
+/// 3 s, whatever its readers do.
+const SIDECAR_GRACE: Duration = Duration::from_millis(2500);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -460,9 +465,25 @@ unsafe impl aya::Pod for CapFilterPod {}
 
 /// Per-kind counts and losses, for the summary and the end record.
 pub struct Totals {
+    /// Events handed to the output, by event id.
     pub per_event: Vec<u64>,
+    /// Events written.
     pub events: u64,
+    /// Events lost, for every reason.
     pub lost: u64,
+    /// Of those, events the output dropped (counted in `per_event`).
+    pub output_dropped: u64,
+}
+
+/// The event in a record from the kernel ring, if it frames as exactly one
+/// event record. Its body is not checked: an argument that does not decode
+/// is tracee-fmt's to show and count, per event.
+pub fn kernel_event(item: &[u8]) -> Option<EventSlice<'_>> {
+    let (rec, rest) = RecordSlice::from_slice(item, 0).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    EventSlice::from_record(rec).ok()
 }
 
 /// Runs until a signal, or until the reader of stdout goes away.
@@ -480,6 +501,10 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         load(&cfg, &filter).context("cannot start tracing")?;
 
     wire::out::on_stop_signals(on_signal);
+    // A reader stuck after the stop signal must not keep us running.
+    let mut out = Out::to_spec(cfg.output.as_deref(), cfg.ring_size, cfg.ring_full)
+        .context("opening the output")?
+        .give_up_after_stop(&STOP, STUCK_READER_GRACE);
     eprintln!(
         "tracee-collect: tracing {} events ({} syscalls){} via BTF tracepoints sys_exit and \
          sched_process_fork/exec/exit (and syscalls/sys_enter_* for execve, execveat, exit, exit_group, \
@@ -510,17 +535,13 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         ebpf.take_map("CAP_INCOMPLETE")
             .context("map CAP_INCOMPLETE")?,
     )?;
-    let mut lost_seen = vec![[0u64; lost_reason::COUNT as usize]; ncpu];
-
-    // A reader stuck after the stop signal must not keep us running.
-    let mut out = Out::to_spec(cfg.output.as_deref(), cfg.ring_size, cfg.ring_full)
-        .context("opening the output")?
-        .give_up_after_stop(&STOP, STUCK_READER_GRACE);
+    let mut lost_seen = vec![[0u64; lost_reason::KERNEL_COUNT as usize]; ncpu];
     let mut ring_reader = None;
     let mut totals = Totals {
         per_event: vec![0; kcfg::CFG_ENTRIES as usize],
         events: 0,
         lost: 0,
+        output_dropped: 0,
     };
     let mut closed = false;
     macro_rules! w {
@@ -539,10 +560,14 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let cap_fd = cap_ring.as_ref().map_or(-1, |r| r.as_raw_fd());
     let mut last_lost_check = Instant::now();
     let mut detached = false;
+    let mut stopped_at = None;
+    // Kernel records that did not frame, not yet reported.
+    let mut bad_records = 0u64;
     while !closed {
         if !detached && STOP.load(Ordering::SeqCst) {
             // Stop producing first; the ring then holds a finite tail,
             // which the passes below drain before the end record.
+            stopped_at = Some(Instant::now());
             detach(&mut ebpf, &mut links)?;
             detached = true;
         }
@@ -553,7 +578,13 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 revents: 0,
             },
             libc::pollfd {
-                fd: cap_fd,
+                // While the sidecar's queue is full the capture ring is not
+                // drained, and polling it would spin.
+                fd: if sidecar.as_ref().is_some_and(Sidecar::has_room) {
+                    cap_fd
+                } else {
+                    -1
+                },
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -564,10 +595,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         while got < DRAIN_BATCH {
             let Some(item) = ring.next() else { break };
             got += 1;
-            let Ok((rec, _)) = RecordSlice::from_slice(&item, 0) else {
-                continue;
-            };
-            let Ok(ev) = EventSlice::from_record(rec) else {
+            let Some(ev) = kernel_event(&item) else {
+                bad_records += 1;
                 continue;
             };
             let id = ev.event_id();
@@ -591,14 +620,25 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             }
         }
         let mut cap_got = 0;
+        let mut cap_waits = false;
         if let (Some(sc), Some(cap_ring)) = (&mut sidecar, &mut cap_ring) {
+            // Taken only while the sidecar's queue has room: a slow reader
+            // backs up into the kernel ring, which counts what it drops.
             while cap_got < DRAIN_BATCH {
+                if !sc.has_room() {
+                    cap_waits = true;
+                    break;
+                }
                 let Some(item) = cap_ring.next() else { break };
                 cap_got += 1;
                 sc.forward(&item);
             }
         }
-        let drained = detached && got < DRAIN_BATCH && cap_got < DRAIN_BATCH;
+        // At the stop, a capture tail the sidecar cannot take in time is
+        // left in the kernel ring; the event stream does not wait for it.
+        let cap_done = cap_got < DRAIN_BATCH
+            && (!cap_waits || stopped_at.is_some_and(|t| t.elapsed() >= SIDECAR_GRACE));
+        let drained = detached && got < DRAIN_BATCH && cap_done;
         if drained || last_lost_check.elapsed() >= Duration::from_millis(100) {
             last_lost_check = Instant::now();
             if !cfg.trace_pipeline && out.ring_reader() != ring_reader {
@@ -614,7 +654,28 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 }
             }
             totals.lost += emit_lost(&lost_map, &mut lost_seen, &mut out, &mut closed)?;
+            if bad_records > 0 {
+                eprintln!(
+                    "tracee-collect: {bad_records} kernel records did not frame and were dropped \
+                     (a bug: please report it)"
+                );
+                totals.lost = totals.lost.saturating_add(bad_records);
+                let rec = LostBody {
+                    cpu: u32::MAX,
+                    reason: lost_reason::BAD_RECORD,
+                    count: std::mem::take(&mut bad_records),
+                    ts: now(libc::CLOCK_MONOTONIC),
+                };
+                if !closed && let Err(e) = out.write_unit(&rec.to_record()) {
+                    if is_broken_pipe(&e) {
+                        closed = true;
+                    } else {
+                        return Err(anyhow::Error::new(e).context("writing the stream"));
+                    }
+                }
+            }
             if let Some(sc) = &mut sidecar {
+                sc.report(now(libc::CLOCK_MONOTONIC));
                 let vals = cap_lost_map.get(&0, 0)?;
                 for (cpu, &v) in vals.iter().enumerate() {
                     let Some(seen) = cap_lost_seen.get_mut(cpu) else {
@@ -641,21 +702,28 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 }
             }
         }
-        if let Some(sc) = &mut sidecar {
-            sc.flush();
-        }
         w!(out.flush_if_due());
         if drained {
             break;
         }
     }
-    totals.lost += out.dropped();
-    if let Some(sc) = &mut sidecar {
-        sc.end(&EndBody {
+    // Events the output dropped (a ring whose reader lagged) were counted
+    // as handed over; they are lost, not written.
+    let dropped = out.dropped();
+    totals.events = totals.events.saturating_sub(dropped);
+    totals.lost = totals.lost.saturating_add(dropped);
+    totals.output_dropped = dropped;
+    if let Some(sc) = sidecar.take() {
+        let lost = cap_lost_seen.iter().sum::<u64>() + sc.dropped_jobs;
+        let end = EndBody {
             events: 0,
-            lost: cap_lost_seen.iter().sum(),
+            lost,
             ts: now(libc::CLOCK_MONOTONIC),
-        });
+        };
+        let deadline = stopped_at.unwrap_or_else(Instant::now) + SIDECAR_GRACE;
+        if let Err(e) = sc.finish(&end, deadline) {
+            eprintln!("tracee-collect: capture: {e}");
+        }
     }
     if !closed {
         let end = EndBody {
@@ -675,12 +743,12 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
 
 fn emit_lost(
     map: &PerCpuArray<MapData, u64>,
-    seen: &mut [[u64; lost_reason::COUNT as usize]],
+    seen: &mut [[u64; lost_reason::KERNEL_COUNT as usize]],
     out: &mut Out,
     closed: &mut bool,
 ) -> anyhow::Result<u64> {
     let mut total = 0;
-    for reason in 0..lost_reason::COUNT {
+    for reason in 0..lost_reason::KERNEL_COUNT {
         let vals = map.get(&reason, 0)?;
         for (cpu, &v) in vals.iter().enumerate() {
             let Some(s) = seen.get_mut(cpu) else { continue };
@@ -705,4 +773,36 @@ fn emit_lost(
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_event;
+    use wire::build::EventBuilder;
+    use wire::{EventContext, LostBody};
+
+    /// What the kernel ring hands over is forwarded only if it frames as
+    /// exactly one event record; anything else is counted, not written.
+    #[test]
+    fn only_whole_event_records_pass() {
+        let ev = EventBuilder::new(&EventContext::default())
+            .str(0, "x")
+            .finish();
+        assert!(kernel_event(&ev).is_some());
+        // A body that does not decode still frames: tracee-fmt marks it.
+        let mut bad_body = ev.clone();
+        let n = bad_body.len();
+        bad_body[n - 3] = 0xff;
+        assert!(kernel_event(&bad_body).is_some());
+        let mut trailing = ev.clone();
+        trailing.push(0);
+        assert!(kernel_event(&trailing).is_none());
+        assert!(kernel_event(&ev[..ev.len() - 1]).is_none());
+        assert!(kernel_event(&[]).is_none());
+        let lost = LostBody::default().to_record();
+        assert!(kernel_event(&lost).is_none(), "not an event");
+        let mut short = ev.clone();
+        short[0..4].copy_from_slice(&16u32.to_le_bytes());
+        assert!(kernel_event(&short).is_none());
+    }
 }

@@ -86,14 +86,30 @@ impl Group<Vec<u8>> {
             (_, p) => self.ne_pat.push(p),
         }
     }
+    fn has_eq(&self) -> bool {
+        !self.eq_set.is_empty() || !self.eq_pat.is_empty()
+    }
+    fn eq_one(&self, s: &[u8]) -> bool {
+        self.eq_set.contains(s) || self.eq_pat.iter().any(|p| p.matches(s))
+    }
+    fn ne_one(&self, s: &[u8]) -> bool {
+        self.ne_set.contains(s) || self.ne_pat.iter().any(|p| p.matches(s))
+    }
     fn matches_str(&self, s: &[u8]) -> bool {
-        if (!self.eq_set.is_empty() || !self.eq_pat.is_empty())
-            && !self.eq_set.contains(s)
-            && !self.eq_pat.iter().any(|p| p.matches(s))
-        {
-            return false;
+        (!self.has_eq() || self.eq_one(s)) && !self.ne_one(s)
+    }
+    /// On an array (argv): `=` holds if some element matches one of its
+    /// values, `!=` if no element matches any of its values, so an empty
+    /// or unreadable array passes every `!=` and no `=`.
+    fn matches_list<'a>(&self, items: impl Iterator<Item = &'a [u8]>) -> bool {
+        let mut eq = !self.has_eq();
+        for s in items {
+            if self.ne_one(s) {
+                return false;
+            }
+            eq = eq || self.eq_one(s);
         }
-        !self.ne_set.contains(s) && !self.ne_pat.iter().any(|p| p.matches(s))
+        eq
     }
 }
 
@@ -138,6 +154,8 @@ enum StrField {
     Uts,
     Executable,
     Arg(u8),
+    /// A string array argument (argv, envp).
+    ArgList(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -359,7 +377,12 @@ impl Filter {
                                 expr: e.text.clone(),
                             });
                         }
-                        let g = group(&mut str_groups, Some(def.id), StrField::Arg(idx as u8));
+                        let field = if a.ty == ArgType::StrArray {
+                            StrField::ArgList(idx as u8)
+                        } else {
+                            StrField::Arg(idx as u8)
+                        };
+                        let g = group(&mut str_groups, Some(def.id), field);
                         for v in &e.values {
                             g.add_str(e.op, v);
                         }
@@ -470,18 +493,14 @@ impl Filter {
                     g.matches_str(self.exe.get(&ev.pid()).map_or(&[][..], |v| &v[..]))
                 }
                 StrField::Arg(i) => match ev.arg(*i) {
-                    Some(a) if a.kind == item::STR_ARRAY => {
-                        // Any element may match an `=`; `!=` must hold for all.
-                        let mut any = false;
-                        for s in a.strings() {
-                            if g.matches_str(s) {
-                                any = true;
-                            }
-                        }
-                        any
-                    }
                     Some(a) => g.matches_str(a.data),
                     None => g.matches_str(b""),
+                },
+                StrField::ArgList(i) => match ev.arg(*i) {
+                    Some(a) if a.kind == item::STR_ARRAY => g.matches_list(a.strings()),
+                    // A string where an array belongs: one element.
+                    Some(a) => g.matches_list(std::iter::once(a.data)),
+                    None => g.matches_list(std::iter::empty()),
                 },
             },
             Cond::Num(field, g) => {

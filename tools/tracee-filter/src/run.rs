@@ -46,7 +46,8 @@ pub fn run<R: Read>(input: R, terms: &[Term], out: &mut Out) -> Result<Outcome, 
         let rec = match r.next_record(&mut flush) {
             Ok(Some(rec)) => rec,
             Ok(None) => break,
-            Err(StreamError::Io(e)) if is_broken_pipe(&e) => return Ok(Outcome::Closed),
+            Err(StreamError::Output(e)) if is_broken_pipe(&e) => return Ok(Outcome::Closed),
+            Err(StreamError::Output(e)) => return Err(RunError::Write(e)),
             Err(e) => {
                 // Keep what was already accepted before reporting.
                 let _ = out.flush();

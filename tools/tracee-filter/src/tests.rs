@@ -232,3 +232,59 @@ fn pushdown_is_only_what_the_kernel_can_do_exactly() {
     assert_eq!(filter(&["comm=bash", "follow"]).pushdown().comm, None);
     assert_eq!(filter(&["pid!=1"]).pushdown().pid, Some((true, vec![1])));
 }
+
+fn execve(argv: Option<&[&str]>, fault: bool) -> Vec<u8> {
+    let b = EventBuilder::new(&ctx(EXECVE, "sh", 1, 0, 0, 0)).str(0, "/bin/true");
+    match argv {
+        Some(v) if !fault => b.strs(1, v),
+        _ if fault => b.item(1, wire::item::STR_ARRAY | wire::item::FAULT, b""),
+        _ => b,
+    }
+    .finish()
+}
+
+/// On an array, `=` holds if some element matches and `!=` if none does:
+/// an empty, missing or unreadable argv (which the traced process
+/// controls) passes every `!=` and no `=`.
+#[test]
+fn array_arguments_match_by_element() {
+    let cases: [(Option<&[&str]>, bool); 6] = [
+        (Some(&["X"]), false),
+        (Some(&["a", "X"]), false),
+        (Some(&["Y"]), false),
+        (Some(&[]), false),
+        (None, false),
+        (None, true),
+    ];
+    let run = |exprs: &[&str]| -> Vec<bool> {
+        let mut f = filter(exprs);
+        cases
+            .iter()
+            .map(|(a, fault)| keep(&mut f, &execve(*a, *fault)))
+            .collect()
+    };
+    assert_eq!(
+        run(&["execve.data.argv!=X"]),
+        [false, false, true, true, true, true]
+    );
+    assert_eq!(
+        run(&["execve.data.argv=X"]),
+        [true, true, false, false, false, false]
+    );
+    assert_eq!(
+        run(&["execve.data.argv=Y,X"]),
+        [true, true, true, false, false, false]
+    );
+    assert_eq!(
+        run(&["execve.data.argv!=X,Y"]),
+        [false, false, false, true, true, true]
+    );
+    assert_eq!(
+        run(&["execve.data.argv=a*", "execve.data.argv!=X"]),
+        [false; 6]
+    );
+    assert_eq!(
+        run(&["execve.data.argv!=*"]),
+        [false, false, false, true, true, true]
+    );
+}

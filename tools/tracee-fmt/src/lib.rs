@@ -17,6 +17,7 @@ pub mod run;
 use std::fmt::Write as _;
 
 use wire::preamble::{ArgType, EventDef, Preamble};
+use wire::text::{escaped, push_escaped};
 use wire::{EventSlice, LostBody, lost_reason};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,15 +115,24 @@ impl Printer {
         }
     }
 
-    /// The decoded arguments of `ev`, in catalog order.
+    /// The decoded arguments of `ev`, in catalog order, and the error that
+    /// ended decoding them early, if one did: the items before it are
+    /// kept, the arguments after it show as absent.
     pub fn args<'a>(
         &'a self,
         def: &'a EventDef,
         ev: &EventSlice<'a>,
-    ) -> Result<Vec<Arg<'a>>, wire::DecodeError> {
+    ) -> (Vec<Arg<'a>>, Option<wire::DecodeError>) {
         let mut items: [Option<wire::ArgItem<'a>>; 32] = [None; 32];
+        let mut bad = None;
         for it in ev.args() {
-            let it = it?;
+            let it = match it {
+                Ok(it) => it,
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            };
             if let Some(slot) = items.get_mut(it.index as usize) {
                 *slot = Some(it);
             }
@@ -168,11 +178,14 @@ impl Printer {
                 fault,
             });
         }
-        Ok(v)
+        (v, bad)
     }
 
-    /// Appends the formatted event to `out`.
-    pub fn event(&self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Result<(), wire::DecodeError> {
+    /// Appends the formatted event to `out`. An event whose arguments do
+    /// not all decode is still printed, with what decoded and the error
+    /// marked (`"decodeError"` in JSON, `[decode error: ...]` in tables);
+    /// the error is returned so that the caller can count it.
+    pub fn event(&self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Option<wire::DecodeError> {
         let id = ev.event_id();
         let unknown;
         let def = match self.pre.catalog.get(id) {
@@ -187,13 +200,13 @@ impl Printer {
                 &unknown
             }
         };
-        let args = self.args(def, ev)?;
+        let (args, bad) = self.args(def, ev);
         match self.format {
-            Format::Json => self.json(def, ev, &args, out),
-            Format::Table | Format::TableVerbose => self.table(def, ev, &args, out),
+            Format::Json => self.json(def, ev, &args, bad.as_ref(), out),
+            Format::Table | Format::TableVerbose => self.table(def, ev, &args, bad.as_ref(), out),
             Format::None => {}
         }
-        Ok(())
+        bad
     }
 
     fn syscall_name(&self, ev: &EventSlice<'_>) -> &str {
@@ -203,7 +216,14 @@ impl Printer {
         }
     }
 
-    fn json(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], out: &mut Vec<u8>) {
+    fn json(
+        &self,
+        def: &EventDef,
+        ev: &EventSlice<'_>,
+        args: &[Arg<'_>],
+        bad: Option<&wire::DecodeError>,
+        out: &mut Vec<u8>,
+    ) {
         // Built in `out`'s own allocation (reused from event to event), not
         // in a fresh String copied over: formatting json is this tool's
         // hot path.
@@ -212,16 +232,23 @@ impl Printer {
             Err(e) => {
                 *out = e.into_bytes();
                 let mut s = String::with_capacity(512);
-                self.json_into(def, ev, args, &mut s);
+                self.json_into(def, ev, args, bad, &mut s);
                 out.extend_from_slice(s.as_bytes());
                 return;
             }
         };
-        self.json_into(def, ev, args, &mut s);
+        self.json_into(def, ev, args, bad, &mut s);
         *out = s.into_bytes();
     }
 
-    fn json_into(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], s: &mut String) {
+    fn json_into(
+        &self,
+        def: &EventDef,
+        ev: &EventSlice<'_>,
+        args: &[Arg<'_>],
+        bad: Option<&wire::DecodeError>,
+        s: &mut String,
+    ) {
         let epoch = |t: u64| self.pre.boot_epoch_ns.wrapping_add(t);
         let head: [(&str, u64); 13] = [
             ("{\"timestamp\":", epoch(ev.ts())),
@@ -260,7 +287,11 @@ impl Printer {
             ",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":false,\"isCompat\":",
         );
         s.push_str(if ev.is_compat() { "true" } else { "false" });
-        s.push_str("},\"args\":[");
+        s.push('}');
+        if ev.flags() & wire::ctx_flags::ARGS_CUT != 0 {
+            s.push_str(",\"argsCut\":true");
+        }
+        s.push_str(",\"args\":[");
         for (i, a) in args.iter().enumerate() {
             if i > 0 {
                 s.push(',');
@@ -284,10 +315,22 @@ impl Printer {
             }
             s.push('}');
         }
-        s.push_str("]}\n");
+        s.push(']');
+        if let Some(e) = bad {
+            s.push_str(",\"decodeError\":");
+            json_str(s, e.to_string().as_bytes());
+        }
+        s.push_str("}\n");
     }
 
-    fn table(&self, def: &EventDef, ev: &EventSlice<'_>, args: &[Arg<'_>], out: &mut Vec<u8>) {
+    fn table(
+        &self,
+        def: &EventDef,
+        ev: &EventSlice<'_>,
+        args: &[Arg<'_>],
+        bad: Option<&wire::DecodeError>,
+        out: &mut Vec<u8>,
+    ) {
         let mut s = String::with_capacity(256);
         let t = self.pre.boot_epoch_ns.wrapping_add(ev.ts());
         let secs = t / 1_000_000_000;
@@ -299,7 +342,11 @@ impl Printer {
             secs % 60,
             t % 1_000_000_000 / 1000
         );
-        let comm = String::from_utf8_lossy(ev.comm());
+        // Everything from the record or its catalog is escaped: a process
+        // name or path with ESC, CR or LF in it must not reach the
+        // terminal as it is, nor start a line of its own.
+        let comm = escaped(ev.comm());
+        let name = escaped(def.name.as_bytes());
         let ret = match parse::errno_name(ev.retval()) {
             Some(e) if self.parse_args => format!("{} -{e}", ev.retval()),
             _ => ev.retval().to_string(),
@@ -308,7 +355,7 @@ impl Printer {
             let _ = write!(
                 s,
                 "{:<16}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}",
-                String::from_utf8_lossy(ev.uts()),
+                escaped(ev.uts()),
                 ev.cgroup_id(),
                 ev.mnt_ns(),
                 ev.pid_ns(),
@@ -318,7 +365,7 @@ impl Printer {
                 ev.tid(),
                 ev.ppid(),
                 ret,
-                def.name
+                name
             );
         } else {
             let _ = write!(
@@ -329,14 +376,14 @@ impl Printer {
                 ev.pid(),
                 ev.tid(),
                 ret,
-                def.name
+                name
             );
         }
         for (i, a) in args.iter().enumerate() {
             if i > 0 {
                 s.push_str(", ");
             }
-            s.push_str(a.name);
+            push_escaped(&mut s, a.name.as_bytes());
             s.push_str(": ");
             if a.fault {
                 s.push_str("(unreadable)");
@@ -347,17 +394,20 @@ impl Printer {
                 s.push_str("...");
             }
         }
+        if ev.flags() & wire::ctx_flags::ARGS_CUT != 0 {
+            s.push_str(" [arguments cut]");
+        }
+        if let Some(e) = bad {
+            s.push_str(" [decode error: ");
+            s.push_str(&e.to_string());
+            s.push(']');
+        }
         s.push('\n');
         out.extend_from_slice(s.as_bytes());
     }
 
     pub fn lost(&self, l: &LostBody, out: &mut Vec<u8>) {
-        let reason = match l.reason {
-            lost_reason::RING_FULL => "kernel_ring_full",
-            lost_reason::TABLE_FULL => "syscall_table_full",
-            lost_reason::OUTPUT_FULL => "output_full",
-            _ => "unknown",
-        };
+        let reason = lost_reason::name(l.reason);
         match self.format {
             Format::Json => {
                 let _ = writeln!(
@@ -394,12 +444,12 @@ fn out_string(v: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
 }
 
 /// Bytes of a JSON string by what they need: 0 copied as they are, 1 an
-/// escape (controls, '"', '\\'), 2 UTF-8 checking (not ASCII).
+/// escape (controls, DEL, '"', '\\'), 2 UTF-8 checking (not ASCII).
 const JSON_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = if i < 0x20 || i == b'"' as usize || i == b'\\' as usize {
+        t[i] = if i < 0x20 || i == 0x7f || i == b'"' as usize || i == b'\\' as usize {
             1
         } else if i >= 0x80 {
             2
@@ -451,13 +501,21 @@ fn push_ascii(s: &mut String, b: &[u8]) {
 }
 
 /// Appends `t` with JSON's escapes; runs that need none are copied whole.
+/// Beyond what JSON requires, characters a terminal would act on or that
+/// hide text (C1 controls, bidirectional overrides: `wire::text::is_unsafe`)
+/// are escaped too, so JSON printed raw cannot drive a terminal either.
 fn json_escape(s: &mut String, t: &str) {
     let mut done = 0;
-    for (i, &c) in t.as_bytes().iter().enumerate() {
-        if JSON_CLASS[c as usize] == 1 {
+    for (i, c) in t.char_indices() {
+        if wire::text::is_unsafe(c) || c == '"' || c == '\\' {
             s.push_str(&t[done..i]);
-            push_escape(s, c);
-            done = i + 1;
+            match c {
+                '"' | '\\' | '\n' | '\r' | '\t' => push_escape(s, c as u8),
+                c => {
+                    let _ = write!(s, "\\u{:04x}", c as u32);
+                }
+            }
+            done = i + c.len_utf8();
         }
     }
     s.push_str(&t[done..]);
@@ -566,7 +624,7 @@ fn json_value(s: &mut String, v: &Value<'_>) {
 
 fn text_value(s: &mut String, v: &Value<'_>) {
     match v {
-        Value::Str(b) => s.push_str(&String::from_utf8_lossy(b)),
+        Value::Str(b) => push_escaped(s, b),
         Value::Sym(t) => s.push_str(t),
         Value::Ptr(p) => {
             let _ = write!(s, "0x{p:x}");
@@ -577,7 +635,7 @@ fn text_value(s: &mut String, v: &Value<'_>) {
                 if i > 0 {
                     s.push(' ');
                 }
-                s.push_str(&String::from_utf8_lossy(e));
+                push_escaped(s, e);
             }
             s.push(']');
         }
@@ -587,7 +645,9 @@ fn text_value(s: &mut String, v: &Value<'_>) {
                 if i > 0 {
                     s.push(' ');
                 }
-                let _ = write!(s, "{k}: {val}");
+                s.push_str(k);
+                s.push_str(": ");
+                push_escaped(s, val.as_bytes());
             }
             s.push('}');
         }

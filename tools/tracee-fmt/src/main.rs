@@ -54,7 +54,15 @@ fn main() -> ExitCode {
     match run(input, format, parse, &mut out) {
         Ok(s) => {
             if !s.closed {
-                eprintln!("tracee-fmt: {} events, {} lost", s.events, s.lost);
+                let bad = if s.undecodable > 0 {
+                    format!(
+                        " ({} with arguments that did not decode, marked)",
+                        s.undecodable
+                    )
+                } else {
+                    String::new()
+                };
+                eprintln!("tracee-fmt: {} events{bad}, {} lost", s.events, s.lost);
             }
             ExitCode::SUCCESS
         }

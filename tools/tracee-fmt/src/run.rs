@@ -13,6 +13,8 @@ use crate::{Format, Printer};
 pub struct Summary {
     pub events: u64,
     pub lost: u64,
+    /// Events whose arguments did not all decode (printed, marked).
+    pub undecodable: u64,
     /// The collector's totals, if the stream ended cleanly.
     pub end: Option<EndBody>,
     /// The reader downstream went away.
@@ -59,6 +61,11 @@ pub fn run<R: Read>(
         let rec = match r.next_record(&mut flush) {
             Ok(Some(rec)) => rec,
             Ok(None) => break,
+            Err(StreamError::Output(e)) if is_broken_pipe(&e) => {
+                sum.closed = true;
+                return Ok(sum);
+            }
+            Err(StreamError::Output(e)) => return Err(RunError::Write(e)),
             Err(e) => {
                 let _ = out.flush();
                 return Err(e.into());
@@ -68,15 +75,14 @@ pub fn run<R: Read>(
         match rec.kind() {
             kind::EVENT => {
                 let ev = EventSlice::from_record(rec).map_err(StreamError::from)?;
-                if let Err(e) = p.event(&ev, &mut buf) {
-                    let _ = out.flush();
-                    return Err(StreamError::Decode(e).into());
+                if p.event(&ev, &mut buf).is_some() {
+                    sum.undecodable += 1;
                 }
                 sum.events += 1;
             }
             kind::LOST => {
                 let l = LostBody::from_record(rec);
-                sum.lost += l.count;
+                sum.lost = sum.lost.saturating_add(l.count);
                 p.lost(&l, &mut buf);
             }
             kind::END => sum.end = Some(EndBody::from_record(rec)),

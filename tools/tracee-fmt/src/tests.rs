@@ -67,8 +67,8 @@ fn openat() -> Vec<u8> {
 fn print(p: &Printer, rec: &[u8]) -> String {
     let (r, _) = RecordSlice::from_slice(rec, 0).unwrap();
     let mut out = Vec::new();
-    p.event(&EventSlice::from_record(r).unwrap(), &mut out)
-        .unwrap();
+    let bad = p.event(&EventSlice::from_record(r).unwrap(), &mut out);
+    assert_eq!(bad, None, "the test record decodes");
     String::from_utf8(out).unwrap()
 }
 
@@ -197,18 +197,81 @@ fn lost_notices_are_distinct() {
     );
 }
 
+/// An item that runs past its record is a problem of that event only: it
+/// is printed with what decoded before the bad item, and marked.
 #[test]
-fn a_bad_item_is_an_error_not_a_panic() {
+fn a_bad_item_marks_its_event_and_keeps_what_decoded() {
     let mut rec = openat();
-    // Make the first item claim more bytes than the record has.
-    rec[wire::ARGS_OFFSET + 2] = 0xff;
-    rec[wire::ARGS_OFFSET + 1] = item::STR;
+    // The second item (filename) claims more bytes than the record has.
+    let second = wire::ARGS_OFFSET + wire::ArgHeader::LEN + 8;
+    rec[second + 2] = 0xff;
+    rec[second + 3] = 0x0f;
     let (r, _) = RecordSlice::from_slice(&rec, 0).unwrap();
-    let p = Printer::new(Format::Json, false, pre());
-    assert!(
-        p.event(&EventSlice::from_record(r).unwrap(), &mut Vec::new())
-            .is_err()
-    );
+    let ev = EventSlice::from_record(r).unwrap();
+    for fmt in [Format::Json, Format::Table, Format::TableVerbose] {
+        let p = Printer::new(fmt, false, pre());
+        let mut out = Vec::new();
+        let bad = p.event(&ev, &mut out).expect("a decode error");
+        assert!(bad.to_string().contains("truncated argument"), "{bad}");
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        if fmt == Format::Json {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["args"][0]["value"], -100, "the item before it: {v}");
+            assert_eq!(v["args"][1]["value"], "", "{v}");
+            assert!(
+                v["decodeError"].as_str().unwrap().contains("truncated"),
+                "{v}"
+            );
+            assert_eq!(v["processName"], "ba\"sh");
+        } else {
+            assert!(text.contains("dfd: -100"), "{text}");
+            assert!(text.contains("[decode error: truncated argument"), "{text}");
+        }
+    }
+}
+
+/// Names and arguments from a traced process cannot drive the terminal
+/// or forge table lines: every control or formatting character shows as
+/// an escape, in tables and in JSON.
+#[test]
+fn hostile_text_is_escaped_in_every_format() {
+    let ctx = EventContext {
+        event_id: 42,
+        comm: *b"\x1b]0;pwn\x07\x1b[2J\n0 r",
+        uts: name16("h\r\x1b[1A"),
+        ..Default::default()
+    };
+    let mut sun = vec![1u8, 0];
+    sun.extend_from_slice(b"/tmp/\x1b[31mred\n\xc2\x9b1m\xe2\x80\xae");
+    let rec = EventBuilder::new(&ctx)
+        .scalar(0, 3)
+        .item(1, item::BYTES, &sun)
+        .finish();
+    for fmt in [Format::Table, Format::TableVerbose, Format::Json] {
+        let text = print(&Printer::new(fmt, false, pre()), &rec);
+        assert_eq!(text.matches('\n').count(), 1, "{fmt:?}: one line: {text:?}");
+        let bad = text
+            .trim_end_matches('\n')
+            .chars()
+            .find(|&c| wire::text::is_unsafe(c));
+        assert_eq!(bad, None, "{fmt:?}: {text:?}");
+        if fmt == Format::Json {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            // JSON escapes are transparent: the value is the same bytes.
+            assert_eq!(v["processName"], "\x1b]0;pwn\x07\x1b[2J\n0 r");
+            assert_eq!(
+                v["args"][1]["value"]["sun_path"],
+                "/tmp/\x1b[31mred\n\u{9b}1m\u{202e}"
+            );
+        } else {
+            assert!(text.contains("\\x1b]0;pwn\\x07\\x1b[2J\\n0 "), "{text}");
+            assert!(
+                text.contains("/tmp/\\x1b[31mred\\n\\u{009b}1m\\u{202e}"),
+                "{text}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -249,7 +312,7 @@ fn json_strings_escape_controls_and_replace_invalid_utf8() {
     crate::json_str(&mut s, b"a\"b\\c\nd\re\tf\x01g\x7f\xc3\xa9h\xffi\xe2\x82");
     assert_eq!(
         s,
-        "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\x7f\u{e9}h\u{FFFD}i\u{FFFD}\""
+        "\"a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u007f\u{e9}h\u{FFFD}i\u{FFFD}\""
     );
     // The same bytes as from_utf8_lossy sees them, escaped.
     let lossy = String::from_utf8_lossy(b"x\xf0\x9f\x98\x80\xed\xa0\x80y").into_owned();

@@ -1,0 +1,309 @@
+//! Reading the files whose content is an artifact: executables (for
+//! `--capture exec`) and the files given to finit_module. Their paths come
+//! from traced processes, so every open is one that the path's owner cannot
+//! turn against us:
+//!
+//! - through `/proc/PID/exe` while the process lives, else by the path the
+//!   kernel reported, with no symlink followed anywhere on it
+//!   (`openat2` with `RESOLVE_NO_SYMLINKS`; `RESOLVE_IN_ROOT` under the
+//!   process's root for module files), non-blocking and without taking a
+//!   controlling terminal, and kept only if it is a regular file with the
+//!   dev and inode the kernel named: a FIFO, device or swapped-in file is
+//!   refused, never read;
+//! - read in holes-skipping extents (a sparse 512 MiB file costs what its
+//!   data costs), at most [`FILE_MAX`] bytes of data per file and within a
+//!   per-user budget ([`Budget`]), so that one user's huge executables
+//!   cannot crowd out everyone else's;
+//! - on a thread of their own, which a stop abandons: a read that blocks
+//!   (a file on a stalled FUSE mount) holds up only later captures.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use wire::capture::{CaptureHeader, MAX_CHUNK, flags};
+use wire::text::escaped;
+
+use crate::sidecar::Queue;
+
+/// Data bytes read of one file at most; the rest is reported missing.
+pub const FILE_MAX: u64 = 256 << 20;
+/// Each user's budget of file bytes: at most this much at once...
+pub const BUDGET_BURST: u64 = 512 << 20;
+/// ...refilled at this rate.
+pub const BUDGET_RATE: u64 = 64 << 20;
+
+/// A file to read into the sidecar.
+pub enum FileJob {
+    /// The executable of a process; `ours` if the process shares our
+    /// mount namespace, where its path names the same file.
+    Exec {
+        h: CaptureHeader,
+        path: Vec<u8>,
+        ours: bool,
+    },
+    /// The file given to finit_module, by its path in the process's root.
+    Module {
+        h: CaptureHeader,
+        path: Vec<u8>,
+        ours: bool,
+    },
+}
+
+impl FileJob {
+    /// For messages: what the file is, with its path made safe to print.
+    pub fn describe(&self) -> String {
+        match self {
+            FileJob::Exec { h, path, .. } => {
+                format!("executable {} of pid {}", escaped(path), h.pid)
+            }
+            FileJob::Module { h, path, .. } => {
+                format!("module file {} of pid {}", escaped(path), h.pid)
+            }
+        }
+    }
+}
+
+/// The file reader thread: one job at a time until the sidecar ends.
+pub(crate) fn read_loop(jobs: mpsc::Receiver<FileJob>, queue: &Queue) {
+    let mut budget = Budget::default();
+    for job in jobs {
+        if queue.shared.stop.load(Ordering::Acquire) || queue.shared.broken() {
+            // Stopping: what is still queued is not read (tracee-capture
+            // never hears of it, as if it came after the stop).
+            continue;
+        }
+        let (mut h, file) = match &job {
+            FileJob::Exec { h, path, ours } => (*h, open_exec(h, path, *ours)),
+            FileJob::Module { h, path, ours } => (*h, open_module(h, path, *ours)),
+        };
+        let file = match file {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "tracee-collect: {} could not be captured: {e}",
+                    job.describe()
+                );
+                None
+            }
+        };
+        h.flags = 0;
+        h.off = 0;
+        send_file(queue, h, file.as_ref(), &mut budget, &job);
+    }
+}
+
+/// A process's executable: through `/proc/PID/exe` while it lives, else
+/// its path, if it names the same file here.
+fn open_exec(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<File> {
+    let proc = CString::new(format!("/proc/{}/exe", h.pid)).expect("no NUL");
+    // The proc link is the kernel's own: it is the one link followed.
+    match open_regular(libc::AT_FDCWD, &proc, false, 0).and_then(|f| same_file(f, h)) {
+        Ok(f) => Ok(f),
+        Err(_) if ours && path.starts_with(b"/") => {
+            let p = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
+            open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h))
+        }
+        Err(_) => Err(io::Error::other(
+            "the process was gone and its path is not ours to read",
+        )),
+    }
+}
+
+/// finit_module's file: its path under the process's root while it lives,
+/// else the path here if the process shared our mount namespace.
+fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<File> {
+    let p = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let root = CString::new(format!("/proc/{}/root", h.pid)).expect("no NUL");
+    // SAFETY: a valid C string; O_PATH opens the directory itself.
+    let dir = unsafe {
+        libc::open(
+            root.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if dir >= 0 {
+        // SAFETY: a fresh descriptor we own.
+        let dir = unsafe { OwnedFd::from_raw_fd(dir) };
+        let r = open_regular(dir.as_raw_fd(), &p, true, NO_LINKS | libc::RESOLVE_IN_ROOT)
+            .and_then(|f| same_file(f, h));
+        if r.is_ok() || !ours {
+            return r;
+        }
+    }
+    if !ours {
+        return Err(io::Error::other("the process was gone"));
+    }
+    open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h))
+}
+
+const NO_LINKS: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+
+/// Opens `path` (relative to `dir`) for reading as a regular file: never
+/// blocking on a FIFO or device, never taking a terminal, following no
+/// symlink at its end when `nofollow` and none on the way per `resolve`.
+pub fn open_regular(dir: i32, path: &CString, nofollow: bool, resolve: u64) -> io::Result<File> {
+    let mut fl = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    if nofollow {
+        fl |= libc::O_NOFOLLOW;
+    }
+    // SAFETY: open_how is plain data.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = fl as u64;
+    how.resolve = resolve;
+    // SAFETY: a valid directory descriptor (or AT_FDCWD), C string and
+    // open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    let f = unsafe { File::from_raw_fd(fd as i32) };
+    if !f.metadata()?.file_type().is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(f)
+}
+
+/// `f` if it is the file the kernel named (its dev_t and inode).
+fn same_file(f: File, h: &CaptureHeader) -> io::Result<File> {
+    let m = f.metadata()?;
+    let kdev = (libc::major(m.dev()) as u64) << 20 | libc::minor(m.dev()) as u64;
+    if m.ino() != h.ino || kdev != h.dev as u64 {
+        return Err(io::Error::other("a different file is there now"));
+    }
+    Ok(f)
+}
+
+/// Each user's budget of file bytes read (a token bucket per uid).
+#[derive(Default)]
+pub struct Budget {
+    users: HashMap<u32, (u64, Instant)>,
+    /// Users told once that their budget ran out.
+    told: std::collections::HashSet<u32>,
+}
+
+impl Budget {
+    /// Takes up to `want` bytes of `uid`'s budget; returns how many.
+    pub fn take(&mut self, uid: u32, want: u64) -> u64 {
+        let now = Instant::now();
+        let (left, at) = self.users.entry(uid).or_insert((BUDGET_BURST, now));
+        let refill = (now.duration_since(*at).as_secs_f64() * BUDGET_RATE as f64) as u64;
+        if refill > 0 {
+            *left = (*left + refill).min(BUDGET_BURST);
+            *at = now;
+        }
+        let n = want.min(*left);
+        *left -= n;
+        n
+    }
+}
+
+/// Sends `file` as the chunks of the object `h` names, skipping holes,
+/// then its last record (incomplete if it could not be read whole).
+fn send_file(
+    queue: &Queue,
+    mut h: CaptureHeader,
+    file: Option<&File>,
+    budget: &mut Budget,
+    job: &FileJob,
+) {
+    let mut missing = file.is_none();
+    let mut size = 0;
+    if let Some(f) = file {
+        size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        match send_extents(queue, &mut h, f, size, budget) {
+            Ok(true) => {}
+            Ok(false) => missing = true,
+            Err(why) => {
+                missing = true;
+                if why == Cut::Budget && budget.told.insert(h.uid) {
+                    eprintln!(
+                        "tracee-collect: {} cut: uid {} read more than {} MiB of files in a burst \
+                         (budget per user; later files of this user are cut too until it refills)",
+                        job.describe(),
+                        h.uid,
+                        BUDGET_BURST >> 20
+                    );
+                } else if why == Cut::Large {
+                    eprintln!(
+                        "tracee-collect: {} cut at {} MiB of data",
+                        job.describe(),
+                        FILE_MAX >> 20
+                    );
+                }
+            }
+        }
+    }
+    // The last record's offset is the object's whole size, holes included.
+    h.flags = flags::LAST | flags::LOST;
+    h.off = size;
+    h.len = u32::from(missing);
+    queue.put_waiting(&h, &[]);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    Budget,
+    Large,
+}
+
+/// Sends the data extents of `f`; Ok(false) if reading failed or the
+/// sidecar gave up, Err if a bound cut it.
+fn send_extents(
+    queue: &Queue,
+    h: &mut CaptureHeader,
+    f: &File,
+    size: u64,
+    budget: &mut Budget,
+) -> Result<bool, Cut> {
+    let mut chunk = vec![0u8; MAX_CHUNK];
+    let mut at = 0u64;
+    let mut data_read = 0u64;
+    while at < size {
+        let Some((start, end)) = wire::sparse::next_extent(f, at, size) else {
+            break;
+        };
+        let mut pos = start;
+        while pos < end {
+            if queue.shared.stop.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            let want = (end - pos).min(MAX_CHUNK as u64);
+            if data_read + want > FILE_MAX {
+                return Err(Cut::Large);
+            }
+            let got = budget.take(h.uid, want);
+            if got < want {
+                return Err(Cut::Budget);
+            }
+            let n = match f.read_at(&mut chunk[..want as usize], pos) {
+                Ok(0) | Err(_) => return Ok(false),
+                Ok(n) => n,
+            };
+            h.off = pos;
+            h.len = n as u32;
+            if !queue.put_waiting(h, &chunk[..n]) {
+                return Ok(false);
+            }
+            pos += n as u64;
+            data_read += n as u64;
+        }
+        at = end;
+    }
+    Ok(true)
+}

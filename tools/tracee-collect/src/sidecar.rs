@@ -1,0 +1,476 @@
+//! The capture sidecar: capture records on a descriptor of their own,
+//! written by threads of their own, so that nothing the sidecar's reader or
+//! a traced process does (a stopped tracee-capture, a huge executable, one
+//! swapped for a FIFO) can stall the thread that drains events.
+//!
+//! ```text
+//! drain thread ──records──────────────────▶ writer thread ──▶ descriptor 3
+//!      └──exec and module jobs──▶ file reader ──records──┘
+//! ```
+//!
+//! The writer's queue is bounded in bytes. The drain thread takes a record
+//! from the kernel's capture ring only while the queue has room, so a slow
+//! reader backs up into the kernel ring, whose drops the kernel counts and
+//! attributes to their artifacts. File jobs finding the reader's queue full
+//! are dropped and counted (`capture_queue_full`).
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wire::capture::{CaptureHeader, MAX_CHUNK, artifact, flags, ftype};
+use wire::preamble::Preamble;
+use wire::{EndBody, EventSlice, LostBody, lost_reason};
+
+use crate::files::{self, FileJob};
+
+/// Bytes of records waiting for the writer, at most (a little more when a
+/// record the drain thread must not drop, a lost notice, comes on top).
+const QUEUE_BYTES: usize = 16 << 20;
+/// The largest record a producer may add when the queue has room.
+const MAX_RECORD: usize = wire::RecordHeader::LEN + CaptureHeader::LEN + MAX_CHUNK;
+/// File jobs waiting for the file reader.
+const FILE_JOBS: usize = 256;
+/// Executables remembered as sent; beyond this the memory is cleared (an
+/// executable may then be sent twice: tracee-capture keeps one per content).
+const EXEC_SEEN_MAX: usize = 1 << 16;
+
+/// What the drain thread, the file reader and the writer share.
+pub(crate) struct Shared {
+    queued: AtomicUsize,
+    /// The writer failed (the reader went away): nothing more is queued.
+    broken: AtomicBool,
+    /// Stopping: the file reader abandons its work.
+    pub(crate) stop: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn has_room(&self) -> bool {
+        self.queued.load(Ordering::Acquire) + MAX_RECORD <= QUEUE_BYTES
+    }
+    pub(crate) fn broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+}
+
+enum Msg {
+    Bytes(Vec<u8>),
+    End,
+}
+
+/// A producer's handle on the writer's queue.
+#[derive(Clone)]
+pub(crate) struct Queue {
+    tx: mpsc::Sender<Msg>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Queue {
+    /// Queues one whole record (or preamble).
+    pub(crate) fn put(&self, b: Vec<u8>) {
+        if self.shared.broken() {
+            return;
+        }
+        self.shared.queued.fetch_add(b.len(), Ordering::AcqRel);
+        let _ = self.tx.send(Msg::Bytes(b));
+    }
+
+    /// Queues a record made here, waiting for room while not stopping
+    /// (the file reader's own pace is the writer's). False if it gave up.
+    pub(crate) fn put_waiting(&self, h: &CaptureHeader, payload: &[u8]) -> bool {
+        while !self.shared.has_room() {
+            if self.shared.stop.load(Ordering::Acquire) || self.shared.broken() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let mut b =
+            Vec::with_capacity(wire::RecordHeader::LEN + CaptureHeader::LEN + payload.len());
+        h.write_record(payload, &mut b);
+        self.put(b);
+        true
+    }
+}
+
+/// The drain thread's side of the sidecar.
+pub struct Sidecar {
+    queue: Queue,
+    to_files: mpsc::SyncSender<FileJob>,
+    writer: Option<JoinHandle<()>>,
+    /// Executables sent already, by (dev, inode, ctime).
+    exec_seen: HashSet<(u64, u64, u64)>,
+    /// Our mount namespace: a path seen by a process in it is ours too.
+    mnt_ns: u64,
+    /// File jobs dropped since the last notice.
+    unreported: u64,
+    /// File jobs dropped in all.
+    pub dropped_jobs: u64,
+}
+
+impl Sidecar {
+    /// Takes over descriptor `fd`, writes the stream's preamble and starts
+    /// the writer and file reader threads.
+    pub fn open(fd: i32, pre: &Preamble) -> anyhow::Result<Sidecar> {
+        // SAFETY: F_GETFD only inspects the descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            anyhow::bail!(
+                "--capture writes its payloads on descriptor {fd}, which is not open: \
+                 run with e.g. '{fd}> >(tracee-capture)' or name another with --capture-fd"
+            );
+        }
+        // A pipe to tracee-capture moves bursts better with more room
+        // (best effort: the default is 64 KiB).
+        // SAFETY: fcntl on an open descriptor.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20) };
+        // SAFETY: the descriptor is open and from now on ours alone.
+        let f = unsafe { File::from_raw_fd(fd) };
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            broken: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel();
+        let queue = Queue { tx, shared };
+        queue.put(pre.to_bytes());
+        let writer = {
+            let shared = queue.shared.clone();
+            std::thread::Builder::new()
+                .name("sidecar-writer".into())
+                .spawn(move || write_loop(f, rx, &shared))?
+        };
+        let (to_files, jobs) = mpsc::sync_channel(FILE_JOBS);
+        {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name("sidecar-files".into())
+                .spawn(move || files::read_loop(jobs, &queue))?;
+        }
+        let mnt_ns = std::fs::metadata("/proc/self/ns/mnt")
+            .map(|m| m.ino())
+            .unwrap_or(0);
+        Ok(Sidecar {
+            queue,
+            to_files,
+            writer: Some(writer),
+            exec_seen: HashSet::new(),
+            mnt_ns,
+            unreported: 0,
+            dropped_jobs: 0,
+        })
+    }
+
+    /// Whether one more kernel record may be taken now.
+    pub fn has_room(&self) -> bool {
+        self.queue.shared.has_room() || self.queue.shared.broken()
+    }
+
+    /// A record from the kernel's capture ring, as it came; a reference to
+    /// a file (finit_module's) goes to the file reader, which sends the
+    /// file's content in its place.
+    pub fn forward(&mut self, rec: &[u8]) {
+        if let Ok((r, _)) = wire::RecordSlice::from_slice(rec, 0)
+            && let Ok((h, path)) = CaptureHeader::from_record(r)
+            && h.flags & flags::REF != 0
+        {
+            let job = FileJob::Module {
+                h,
+                path: path.to_vec(),
+                ours: h.mnt_ns as u64 == self.mnt_ns,
+            };
+            return self.job(job);
+        }
+        self.queue.put(rec.to_vec());
+    }
+
+    fn job(&mut self, job: FileJob) {
+        if self.queue.shared.broken() {
+            return;
+        }
+        if let Err(mpsc::TrySendError::Full(job)) = self.to_files.try_send(job) {
+            self.dropped_jobs += 1;
+            self.unreported += 1;
+            eprintln!(
+                "tracee-collect: {} not captured: the capture reader is {} files behind",
+                job.describe(),
+                FILE_JOBS
+            );
+        }
+    }
+
+    pub fn lost(&mut self, l: &LostBody) {
+        self.queue.put(l.to_record().to_vec());
+    }
+
+    /// A file (key `[artifact << 56 | dev, inode]`) lost chunks in the
+    /// kernel.
+    pub fn incomplete(&mut self, key: [u64; 2]) {
+        let h = CaptureHeader {
+            artifact: (key[0] >> 56) as u8,
+            dev: key[0] as u32,
+            ino: key[1],
+            flags: flags::LOST,
+            len: 1,
+            ..Default::default()
+        };
+        let mut b = Vec::new();
+        h.write_record(&[], &mut b);
+        self.queue.put(b);
+    }
+
+    /// Puts file jobs dropped since the last call into the sidecar as a
+    /// lost notice.
+    pub fn report(&mut self, now_ns: u64) {
+        if self.unreported > 0 {
+            let l = LostBody {
+                cpu: u32::MAX,
+                reason: lost_reason::CAPTURE_QUEUE_FULL,
+                count: std::mem::take(&mut self.unreported),
+                ts: now_ns,
+            };
+            self.lost(&l);
+        }
+    }
+
+    /// Queues the executable of a `sched_process_exec` event, once per
+    /// (dev, inode, ctime), for the file reader.
+    pub fn exec(&mut self, ev: &EventSlice<'_>) {
+        let scalar = |i: u8| ev.arg(i).map(|a| a.scalar()).unwrap_or(0);
+        let (dev, ino, ctime) = (scalar(2), scalar(3), scalar(4));
+        if self.exec_seen.len() >= EXEC_SEEN_MAX {
+            self.exec_seen.clear();
+        }
+        if !self.exec_seen.insert((dev, ino, ctime)) {
+            return;
+        }
+        let path = ev.arg(1).map(|a| a.data).unwrap_or(&[]);
+        let base = path.rsplit(|&c| c == b'/').next().unwrap_or(&[]);
+        let mut h = CaptureHeader {
+            ts: ev.ts(),
+            ino,
+            pid: ev.pid(),
+            tid: ev.tid(),
+            dev: dev as u32,
+            mnt_ns: ev.mnt_ns(),
+            artifact: artifact::EXEC,
+            ftype: ftype::REGULAR,
+            name: wire::build::name16(base),
+            uid: ev.uid(),
+            gid: ev.gid(),
+            ..Default::default()
+        };
+        let comm = ev.comm();
+        h.comm[..comm.len()].copy_from_slice(comm);
+        let job = FileJob::Exec {
+            h,
+            path: path.to_vec(),
+            ours: ev.mnt_ns() as u64 == self.mnt_ns,
+        };
+        self.job(job);
+    }
+
+    /// Ends the sidecar: the file reader gives up what it is doing, the end
+    /// record goes after everything queued, and the writer gets until
+    /// `deadline` to write it all. A reader that does not take it by then
+    /// is left behind (the process ends without waiting for it).
+    pub fn finish(mut self, end: &EndBody, deadline: Instant) -> Result<(), String> {
+        let shared = self.queue.shared.clone();
+        shared.stop.store(true, Ordering::Release);
+        self.report(end.ts);
+        self.queue.put(end.to_record().to_vec());
+        let _ = self.queue.tx.send(Msg::End);
+        let Some(w) = self.writer.take() else {
+            return Ok(());
+        };
+        while !w.is_finished() {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the sidecar's reader took nothing more before the stop deadline; \
+                     {} bytes of capture records are not written",
+                    shared.queued.load(Ordering::Acquire)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = w.join();
+        Ok(())
+    }
+}
+
+/// The writer thread: writes queued records in order until the end
+/// message. On a pipe (tracee-capture's stdin, the usual case) it writes
+/// only whole records that fit in the pipe's free room, without blocking,
+/// so that whenever it is abandoned (a reader that took nothing before the
+/// stop deadline) the sidecar ends between two records, never inside one.
+fn write_loop(f: File, rx: mpsc::Receiver<Msg>, shared: &Shared) {
+    let mut out = Sink::new(f);
+    let fail = |e: std::io::Error| {
+        if !shared.broken.swap(true, Ordering::AcqRel) {
+            eprintln!("tracee-collect: capture stopped: cannot write the sidecar: {e}");
+        }
+    };
+    let mut ended = false;
+    loop {
+        // Take what is queued; wait for more only with nothing to write.
+        loop {
+            let msg = if out.is_empty() && !ended {
+                match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            } else {
+                match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            };
+            match msg {
+                Msg::Bytes(b) => {
+                    let n = b.len();
+                    if !shared.broken() {
+                        out.push(b);
+                    }
+                    shared.queued.fetch_sub(n, Ordering::AcqRel);
+                }
+                Msg::End => ended = true,
+            }
+            if out.pending() >= 1 << 20 {
+                break;
+            }
+        }
+        if shared.broken() {
+            out.clear();
+        } else if let Err(e) = out.write_some() {
+            fail(e);
+            out.clear();
+        }
+        if ended && out.is_empty() {
+            return;
+        }
+    }
+}
+
+/// The sidecar's descriptor and the whole records waiting for it.
+struct Sink {
+    f: File,
+    /// The pipe's capacity, when it is a pipe (then non-blocking).
+    pipe: Option<usize>,
+    buf: std::collections::VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Sink {
+    fn new(f: File) -> Sink {
+        use std::os::fd::AsRawFd;
+        let fd = f.as_raw_fd();
+        // SAFETY: fcntl on an open descriptor.
+        let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+        let pipe = (size > 0).then(|| {
+            // SAFETY: as above.
+            unsafe {
+                let fl = libc::fcntl(fd, libc::F_GETFL);
+                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
+            size as usize
+        });
+        Sink {
+            f,
+            pipe,
+            buf: Default::default(),
+            bytes: 0,
+        }
+    }
+    fn push(&mut self, b: Vec<u8>) {
+        self.bytes += b.len();
+        self.buf.push_back(b);
+    }
+    fn pending(&self) -> usize {
+        self.bytes
+    }
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.bytes = 0;
+    }
+
+    /// Writes what it can now (on a pipe: the whole records that fit), or
+    /// waits a little for the reader if nothing fits.
+    fn write_some(&mut self) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let Some(cap) = self.pipe else {
+            // A file or socket: plain blocking writes.
+            while let Some(b) = self.buf.pop_front() {
+                self.bytes -= b.len();
+                self.f.write_all(&b)?;
+            }
+            return Ok(());
+        };
+        let fd = self.f.as_raw_fd();
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD into an int, on an open pipe.
+        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } < 0 {
+            unread = cap as libc::c_int;
+        }
+        let mut free = cap.saturating_sub(unread.max(0) as usize);
+        let mut batch: Vec<u8> = Vec::new();
+        while let Some(b) = self.buf.front() {
+            if b.len() > free {
+                break;
+            }
+            free -= b.len();
+            let b = self.buf.pop_front().expect("front exists");
+            self.bytes -= b.len();
+            if batch.is_empty() && self.buf.front().is_none_or(|n| n.len() > free) {
+                batch = b;
+                break;
+            }
+            batch.extend_from_slice(&b);
+        }
+        if batch.is_empty() {
+            // Nothing fits: wait until the reader takes some (or a while).
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut p, 1, 20) };
+            std::thread::sleep(Duration::from_millis(1));
+            return Ok(());
+        }
+        let mut at = 0;
+        while at < batch.len() {
+            // SAFETY: writing from a valid buffer.
+            let n = unsafe { libc::write(fd, batch[at..].as_ptr().cast(), batch.len() - at) };
+            if n >= 0 {
+                at += n as usize;
+                continue;
+            }
+            let e = std::io::Error::last_os_error();
+            match e.kind() {
+                // The room was measured a moment ago and only the reader
+                // changes it (by making more): a rare spurious wait.
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                _ => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
