@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${1:-10}
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-for t in record preamble stream filter_expr capture; do
+for t in record preamble stream bodies filter_expr capture; do
     echo "fuzz: $t for ${secs}s" >&2
     cargo +nightly fuzz run "$t" -- -max_total_time="$secs" 2>&1 | tail -n 1
 done

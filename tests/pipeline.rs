@@ -306,10 +306,10 @@ fn ctrl_c_on_the_pipeline_does_not_cut_downstream_output() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        // Signalled once it is ready for it, not after a guessed delay.
+        wait_ignoring_sigint(child.id());
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        std::thread::sleep(std::time::Duration::from_millis(100));
         {
             use std::io::Write;
             let mut stdin = child.stdin.take().unwrap();

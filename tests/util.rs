@@ -296,3 +296,71 @@ pub fn nobody_dir(tag: &str) -> TempDir {
     assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
     d
 }
+
+/// The first `n` bytes of a ring file's header (zeros if it is shorter).
+fn ring_header(path: &std::path::Path) -> [u8; 136] {
+    let mut b = [0u8; 136];
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read(&mut b);
+    }
+    b
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
+}
+
+/// Waits (at most 10 s) until `ready` holds of the ring file's header.
+fn wait_ring(path: &std::path::Path, what: &str, ready: impl Fn(&[u8; 136]) -> bool) {
+    let t = Instant::now();
+    while !ready(&ring_header(path)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{}: {what} never happened",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until a producer has made the ring at `path` (its magic is
+/// written last).
+pub fn wait_for_ring(path: &std::path::Path) {
+    wait_ring(path, "the ring was never made", |h| &h[..8] == b"TRCERING");
+}
+
+/// Waits until `pid` has attached to the ring at `path` as its reader.
+pub fn wait_for_ring_reader(path: &std::path::Path, pid: u32) {
+    wait_ring(path, &format!("pid {pid} attaching"), |h| {
+        u32_at(h, 28) == pid
+    });
+}
+
+/// Waits until the ring's reader has taken at least `n` bytes.
+pub fn wait_for_ring_read(path: &std::path::Path, n: u64) {
+    wait_ring(path, &format!("{n} bytes read"), |h| {
+        u64::from_le_bytes(h[128..136].try_into().unwrap()) >= n
+    });
+}
+
+/// Waits until process `pid` ignores SIGINT (a tool reading a pipe sets
+/// that up first thing).
+pub fn wait_ignoring_sigint(pid: u32) {
+    let t = Instant::now();
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let ign = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0);
+        if ign & (1 << (libc::SIGINT - 1)) != 0 {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "pid {pid} never ignored SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -75,8 +75,8 @@ pub(crate) fn read_loop(jobs: mpsc::Receiver<FileJob>, queue: &Queue) {
     let mut budget = Budget::default();
     for job in jobs {
         if queue.shared.stop.load(Ordering::Acquire) || queue.shared.broken() {
-            // Stopping: what is still queued is not read (tracee-capture
-            // never hears of it, as if it came after the stop).
+            // Past the stop deadline: what is still queued is not read
+            // (tracee-capture never hears of it).
             continue;
         }
         let (mut h, file) = match &job {

@@ -102,7 +102,9 @@ impl Queue {
 /// The drain thread's side of the sidecar.
 pub struct Sidecar {
     queue: Queue,
-    to_files: mpsc::SyncSender<FileJob>,
+    /// None once finishing: the file reader then ends with its queue.
+    to_files: Option<mpsc::SyncSender<FileJob>>,
+    files: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
     /// Executables sent already, by (dev, inode, ctime).
     exec_seen: HashSet<(u64, u64, u64)>,
@@ -146,18 +148,19 @@ impl Sidecar {
                 .spawn(move || write_loop(f, rx, &shared))?
         };
         let (to_files, jobs) = mpsc::sync_channel(FILE_JOBS);
-        {
+        let files = {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name("sidecar-files".into())
-                .spawn(move || files::read_loop(jobs, &queue))?;
-        }
+                .spawn(move || files::read_loop(jobs, &queue))?
+        };
         let mnt_ns = std::fs::metadata("/proc/self/ns/mnt")
             .map(|m| m.ino())
             .unwrap_or(0);
         Ok(Sidecar {
             queue,
-            to_files,
+            to_files: Some(to_files),
+            files: Some(files),
             writer: Some(writer),
             exec_seen: HashSet::new(),
             mnt_ns,
@@ -190,10 +193,13 @@ impl Sidecar {
     }
 
     fn job(&mut self, job: FileJob) {
+        let Some(to_files) = &self.to_files else {
+            return;
+        };
         if self.queue.shared.broken() {
             return;
         }
-        if let Err(mpsc::TrySendError::Full(job)) = self.to_files.try_send(job) {
+        if let Err(mpsc::TrySendError::Full(job)) = to_files.try_send(job) {
             self.dropped_jobs += 1;
             self.unreported += 1;
             eprintln!(
@@ -275,31 +281,39 @@ impl Sidecar {
         self.job(job);
     }
 
-    /// Ends the sidecar: the file reader gives up what it is doing, the end
-    /// record goes after everything queued, and the writer gets until
-    /// `deadline` to write it all. A reader that does not take it by then
-    /// is left behind (the process ends without waiting for it).
+    /// Ends the sidecar by `deadline`: the file reader reads what is
+    /// queued for it, the end record goes after everything, and the writer
+    /// writes it all. Whatever is still undone at the deadline is given up
+    /// (the file reader abandons its file; a reader that does not take the
+    /// rest is left behind, and the process ends without waiting for it).
     pub fn finish(mut self, end: &EndBody, deadline: Instant) -> Result<(), String> {
         let shared = self.queue.shared.clone();
+        let wait = |t: &JoinHandle<()>| {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            t.is_finished()
+        };
+        drop(self.to_files.take());
+        if let Some(files) = self.files.take()
+            && !wait(&files)
+        {
+            eprintln!(
+                "tracee-collect: capture: a file being read was given up at the stop deadline"
+            );
+        }
         shared.stop.store(true, Ordering::Release);
         self.report(end.ts);
         self.queue.put(end.to_record().to_vec());
         let _ = self.queue.tx.send(Msg::End);
-        let Some(w) = self.writer.take() else {
-            return Ok(());
-        };
-        while !w.is_finished() {
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "the sidecar's reader took nothing more before the stop deadline; \
-                     {} bytes of capture records are not written",
-                    shared.queued.load(Ordering::Acquire)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        match self.writer.take() {
+            Some(w) if !wait(&w) => Err(format!(
+                "the sidecar's reader took nothing more before the stop deadline; \
+                 {} bytes of capture records are not written",
+                shared.queued.load(Ordering::Acquire)
+            )),
+            _ => Ok(()),
         }
-        let _ = w.join();
-        Ok(())
     }
 }
 
