@@ -1026,3 +1026,61 @@ fn an_output_that_cannot_open_is_said_before_tracing_starts() {
         "{err}"
     );
 }
+
+/// Found while hardening: an exec from a thread other than the leader
+/// takes over the leader's id, and its exit was looked up under the new
+/// id: the entry's record (envp, the caller's name) was lost and the exec
+/// passed for an i386 one the entry never saw, with no envp at all (where
+/// an LD_PRELOAD would show) and isCompat set. It keeps its record.
+#[test]
+fn an_exec_from_a_thread_keeps_its_environment() {
+    if !need_root("an_exec_from_a_thread_keeps_its_environment") {
+        return;
+    }
+    const THREAD_EXEC: &str = r#"
+import ctypes, os, sys, threading, time
+tag = sys.argv[1]
+ctypes.CDLL(None).prctl(15, tag.encode(), 0, 0, 0)
+def run():
+    os.execve("/bin/true", ["/bin/true", tag], {"LD_PRELOAD": "/tmp/evil.so"})
+pid = os.fork()
+if pid == 0:
+    threading.Thread(target=run).start()
+    time.sleep(10)
+os.waitpid(pid, 0)
+"#;
+    let tag = format!("thx{}", std::process::id() % 100_000);
+    let saved = TempDir::new("thread-exec");
+    let file = saved.path("s.bin");
+    let c = Collector::start(
+        &["-e", "execve,sched_process_exec", "uid=65534"],
+        Stdio::from(std::fs::File::create(&file).unwrap()),
+    );
+    nobody_runs(THREAD_EXEC, &[&tag]);
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let (rc, json, ferr) = run_with_input("tracee-fmt", &["json"], std::fs::read(&file).unwrap());
+    assert_eq!(rc, 0, "{ferr}");
+    let evs = json_lines(&json);
+    let ex = evs
+        .iter()
+        .find(|e| {
+            e["eventName"] == "execve" && arg(e, "argv") == &serde_json::json!(["/bin/true", tag])
+        })
+        .unwrap_or_else(|| panic!("the thread's execve: {evs:#?}"));
+    assert_eq!(ex["processName"], tag.as_str(), "{ex}");
+    assert_eq!(ex["contextFlags"]["isCompat"], false, "{ex}");
+    assert_eq!(
+        arg(ex, "envp"),
+        &serde_json::json!(["LD_PRELOAD=/tmp/evil.so"]),
+        "{ex}"
+    );
+    let sx = evs
+        .iter()
+        .find(|e| {
+            e["eventName"] == "sched_process_exec"
+                && arg(e, "argv") == &serde_json::json!(["/bin/true", tag])
+        })
+        .unwrap_or_else(|| panic!("the exec: {evs:#?}"));
+    assert_eq!(arg(sx, "prev_comm"), tag.as_str(), "{sx}");
+}

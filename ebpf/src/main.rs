@@ -160,7 +160,7 @@ static PATH_SCRATCH: PerCpuArray<[u8; PATH_CAP * 2]> = PerCpuArray::with_max_ent
 #[map]
 static PEERS: HashMap<u32, u8> = HashMap::with_max_entries(64, 0);
 #[map]
-static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_reason::KERNEL_COUNT, 0);
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_reason::COUNT, 0);
 
 // Pushed-down scope filters; a value of 1 marks membership.
 #[map]
@@ -1422,8 +1422,11 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 
 unsafe fn try_exit(ctx: &BtfTracePointContext) {
     let tid = bpf_get_current_pid_tgid() as u32;
-    // A thread that dies inside a syscall never reaches sys_exit.
-    let _ = PENDING.remove(&tid);
+    // A thread that dies inside an entry-traced syscall (an exec) never
+    // reaches sys_exit: its event is lost, and counted.
+    if PENDING.remove(&tid).is_ok() {
+        count_lost(lost_reason::UNFINISHED);
+    }
     let _ = BLOBS.remove(&tid);
     let task = current_task();
     if !event_enabled(event_id::SCHED_PROCESS_EXIT) || is_self() {
@@ -1473,6 +1476,12 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
     }
     let bprm: *const u8 = ctx.arg(2);
     let tid = bpf_get_current_pid_tgid() as u32;
+    if old_tid != tid {
+        // What syscall_entry kept under the thread's old id follows it to
+        // the leader's, where sys_exit will look (else the exec would pass
+        // for one it never saw: no envp, no caller's name).
+        unsafe { move_pending(old_tid, tid) };
+    }
     // The caller's name, if syscall_entry saw the exec.
     let prev_comm = match PENDING.get_ptr(&tid) {
         Some(p) => unsafe { (*p).comm },
@@ -1532,6 +1541,32 @@ unsafe fn try_exec(ctx: &BtfTracePointContext) {
         pos = put_exec_argv::<REC_MAX>(e, pos, 7, task);
         pos = put_comm(e, pos, 8, &prev_comm);
         finish_and_output(e, pos);
+    }
+}
+
+/// Moves the pending entry (and its blob) of thread `from` to `to`.
+#[inline(always)]
+unsafe fn move_pending(from: u32, to: u32) {
+    unsafe {
+        let Some(p) = PENDING.get_ptr(&from) else {
+            return;
+        };
+        let p = *p;
+        let _ = PENDING.remove(&from);
+        if p.has_blob != 0
+            && let Some(b) = BLOBS.get_ptr(&from)
+        {
+            bpf_map_update_elem(
+                addr_of!(BLOBS) as *mut c_void,
+                addr_of!(to).cast::<c_void>(),
+                b.cast::<c_void>(),
+                0,
+            );
+            let _ = BLOBS.remove(&from);
+        }
+        if PENDING.insert(&to, &p, 0).is_err() {
+            count_lost(lost_reason::TABLE_FULL);
+        }
     }
 }
 

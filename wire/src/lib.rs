@@ -103,10 +103,12 @@ pub mod lost_reason {
     /// Capture payloads only: the sidecar's reader fell behind and the
     /// collector's bounded queue for it was full.
     pub const CAPTURE_QUEUE_FULL: u32 = 4;
-    /// Reasons the kernel counts (the size of its per-CPU LOST map).
-    pub const KERNEL_COUNT: u32 = 2;
-    /// Every reason.
-    pub const COUNT: u32 = 5;
+    /// A thread died inside an entry-traced syscall (an exec killed by a
+    /// sibling's exit_group, say): its exit, and so its event, never came.
+    pub const UNFINISHED: u32 = 5;
+    /// Every reason (the size of the kernel's per-CPU LOST map, indexed by
+    /// reason; the reasons only user space counts stay 0 there).
+    pub const COUNT: u32 = 6;
 
     /// The reason's name as tracee-fmt prints it.
     pub fn name(reason: u32) -> &'static str {
@@ -116,6 +118,7 @@ pub mod lost_reason {
             OUTPUT_FULL => "output_full",
             BAD_RECORD => "bad_kernel_record",
             CAPTURE_QUEUE_FULL => "capture_queue_full",
+            UNFINISHED => "unfinished_syscall",
             _ => "unknown",
         }
     }

@@ -535,7 +535,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         ebpf.take_map("CAP_INCOMPLETE")
             .context("map CAP_INCOMPLETE")?,
     )?;
-    let mut lost_seen = vec![[0u64; lost_reason::KERNEL_COUNT as usize]; ncpu];
+    let mut lost_seen = vec![[0u64; lost_reason::COUNT as usize]; ncpu];
     let mut ring_reader = None;
     let mut totals = Totals {
         per_event: vec![0; kcfg::CFG_ENTRIES as usize],
@@ -743,12 +743,12 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
 
 fn emit_lost(
     map: &PerCpuArray<MapData, u64>,
-    seen: &mut [[u64; lost_reason::KERNEL_COUNT as usize]],
+    seen: &mut [[u64; lost_reason::COUNT as usize]],
     out: &mut Out,
     closed: &mut bool,
 ) -> anyhow::Result<u64> {
     let mut total = 0;
-    for reason in 0..lost_reason::KERNEL_COUNT {
+    for reason in 0..lost_reason::COUNT {
         let vals = map.get(&reason, 0)?;
         for (cpu, &v) in vals.iter().enumerate() {
             let Some(s) = seen.get_mut(cpu) else { continue };
