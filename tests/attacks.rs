@@ -25,39 +25,6 @@ fn truncated(ev: &Value, name: &str) -> bool {
         .is_some_and(|a| a["truncated"] == true)
 }
 
-/// `collect | filter | fmt json`, all running while `attack` runs; returns
-/// the JSON events, the collector's and fmt's stderr.
-fn live_pipeline(
-    collect: &[&str],
-    filter: &[&str],
-    attack: impl FnOnce(),
-) -> (Vec<Value>, String, String) {
-    let mut c = Collector::start(collect, Stdio::piped());
-    let mut f = Command::new(bin("tracee-filter"))
-        .args(filter)
-        .stdin(c.child.stdout.take().expect("collector stdout"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tracee-filter");
-    let mut fmt = Command::new(bin("tracee-fmt"))
-        .arg("json")
-        .stdin(f.stdout.take().expect("filter stdout"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tracee-fmt");
-    let out = read_stdout(&mut fmt);
-    attack();
-    let (code, err) = c.stop();
-    assert_eq!(code, 0, "tracee-collect: {err}");
-    let st = fmt.wait().expect("tracee-fmt");
-    let mut ferr = String::new();
-    let _ = fmt.stderr.take().expect("stderr").read_to_string(&mut ferr);
-    assert!(st.success(), "tracee-fmt stopped: {ferr}");
-    let _ = f.wait();
-    (json_lines(&out.join().unwrap()), err, ferr)
-}
-
 /// Execs a copy of /bin/true whose absolute path is exactly N bytes, with
 /// argv `len=N` and 25 more elements of 99 bytes, for each N given; then
 /// `/bin/true MARKER`.
@@ -99,12 +66,16 @@ fn a_crafted_exec_neither_stops_the_pipeline_nor_vanishes() {
     let lens = [940usize, 994, 1010, 1022, 1023, 1024, 1100, 3000];
     let lens_s: Vec<String> = lens.iter().map(|n| n.to_string()).collect();
     let (evs, err, ferr) =
-        live_pipeline(&["-e", "execve,sched_process_exec"], &["uid=65534"], || {
+        run_pipeline(&["-e", "execve,sched_process_exec"], &["uid=65534"], || {
             let mut a: Vec<&str> = vec![&top, &marker];
             a.extend(lens_s.iter().map(String::as_str));
             nobody_runs(LONG_EXEC, &a);
         });
-    assert!(err.contains(" 0 lost"), "{err}");
+    let lost: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e.get("lostEvents").is_some())
+        .collect();
+    assert!(err.contains(" 0 lost"), "{err} {lost:?}");
     assert!(!ferr.contains("did not decode"), "{ferr}");
     for e in &evs {
         assert!(e.get("decodeError").is_none(), "{e}");
@@ -201,6 +172,9 @@ for depth in (10, 40):
     let p = arg(deep, "pathname").as_str().unwrap();
     assert!(truncated(deep, "pathname"), "{deep}");
     assert!(p.ends_with("/c38/c39/deeptrue"), "{p}");
+    // Cut, it does not pass for an absolute path (which a kept end made of
+    // whole components would otherwise look like).
+    assert!(!p.starts_with('/'), "{p}");
     // tracee-filter learned both executables, cut or not.
     let (rc, json, _) = run_with_input("tracee-fmt", &["json"], kept);
     assert_eq!(rc, 0);
@@ -530,14 +504,7 @@ with open(os.path.join(top, "far"), "wb") as f:
 /// A capture sidecar made here: one written chunk of a file (dev 1,
 /// inode 2) holding `payload`, and the end record.
 fn sidecar(payload: &[u8]) -> Vec<u8> {
-    let pre = wire::preamble::Preamble {
-        version: wire::VERSION,
-        boot_epoch_ns: 0,
-        start_mono_ns: 0,
-        hostname: "h".into(),
-        kernel_release: "r".into(),
-        catalog: wire::preamble::Catalog::new(vec![]),
-    };
+    let pre = capture_preamble();
     let mut s = pre.to_bytes();
     let h = wire::capture::CaptureHeader {
         artifact: wire::capture::artifact::WRITE,
@@ -1083,4 +1050,299 @@ os.waitpid(pid, 0)
         })
         .unwrap_or_else(|| panic!("the exec: {evs:#?}"));
     assert_eq!(arg(sx, "prev_comm"), tag.as_str(), "{sx}");
+}
+
+/// Found by attacking the hardened build (helpers of issue 10): what the
+/// capture saw could be steered by nobody. A pwrite on a file open for
+/// appending lands at its end, not at the offset it names; memory made
+/// executable through a read-only step, in part, or with write kept, is
+/// still captured; an executable rewritten in place after it ran is not
+/// passed off as what ran; a memfd executable is named as the kernel names
+/// it and captured when it runs again; init_module by a caller who may not
+/// load modules is not captured (it only cost the capture).
+#[test]
+fn the_capture_cannot_be_steered() {
+    if !need_root("the_capture_cannot_be_steered") {
+        return;
+    }
+    const STEER: &str = r##"
+import ctypes, mmap, os, shutil, sys, time
+top = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+# 1. append, then a positioned write that Linux appends too.
+p = os.path.join(top, "appended")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+os.write(fd, b"MALICIOUS-PAYLOAD\n")
+os.pwrite(fd, b"benign-benign-bb\n", 0)
+os.close(fd)
+# 2. memory made executable the roundabout ways.
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+R, W, X = 1, 2, 4
+def region(tag, steps, at=0, size=3 * 4096):
+    a = libc.mmap(None, size, R | W, 0x22, -1, 0)
+    ctypes.memmove(a, tag.encode() * (size // len(tag)), size // len(tag) * len(tag))
+    for prot, off, n in steps:
+        assert libc.mprotect(a + off, n, prot) == 0, ctypes.get_errno()
+region("via-ro:", [(R, 0, 3 * 4096), (R | X, 0, 3 * 4096)])
+region("subrange:", [(R | X, 4096, 4096)])
+region("rw-rwx:", [(R | W | X, 0, 3 * 4096)])
+# 3. an executable rewritten in place once it has run.
+exe = os.path.join(top, "prog")
+shutil.copy("/bin/true", exe)
+os.spawnv(os.P_WAIT, exe, [exe])
+with open(exe, "r+b") as f:
+    f.truncate(0)
+    f.write(b"#!/bin/sh\necho nothing to see here\n")
+# 4. a memfd executable, once gone at once, then running a while.
+m = os.memfd_create("mfdexe")
+os.write(m, open("/bin/sleep", "rb").read())
+for arg in ("0", "2"):
+    pid = os.fork()
+    if pid == 0:
+        os.execve(m, ["memfd-sleep", arg], {})
+    os.waitpid(pid, 0)
+# 5. init_module without CAP_SYS_MODULE: refused, must not be captured.
+img = ctypes.create_string_buffer(b"nobody's image" * 1000)
+libc.syscall(175, img, len(img), b"")
+"##;
+    let attacker = nobody_dir("steer");
+    let run = crate::capture::Run::start(
+        &[
+            "--capture",
+            &format!("write={}/*", attacker.0.display()),
+            "--capture",
+            "mem",
+            "--capture",
+            "exec",
+            "--capture",
+            "module",
+            "uid=65534",
+        ],
+        &[],
+    );
+    let out = run.out();
+    nobody_runs(STEER, &[attacker.0.to_str().unwrap()]);
+    let (_, code, err) = stop_timed(run.collector);
+    assert_eq!(code, 0, "{err}");
+    let (rc, cerr, index) = capture_result(run.capture, &out);
+    assert_eq!(rc, 0, "{cerr}");
+    let read = |v: &Value| std::fs::read(out.join(v["path"].as_str().unwrap())).unwrap();
+    // 1.
+    let appended = attacker.path("appended");
+    let name = format!("host/{}", crate::capture::artifact_name("write", &appended));
+    let line = index
+        .iter()
+        .find(|v| v["path"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name}: {index:?}"));
+    assert_eq!(read(line), std::fs::read(&appended).unwrap(), "{line}");
+    assert_eq!(read(line), b"MALICIOUS-PAYLOAD\nbenign-benign-bb\n");
+    // 2.
+    let mems: Vec<Vec<u8>> = index
+        .iter()
+        .filter(|v| v["kind"] == "mem")
+        .map(&read)
+        .collect();
+    for tag in ["via-ro:", "subrange:", "rw-rwx:"] {
+        assert!(
+            mems.iter()
+                .any(|m| m.windows(tag.len()).any(|w| w == tag.as_bytes())),
+            "{tag} region not captured: {} regions, {cerr}",
+            mems.len()
+        );
+    }
+    // 3.
+    for v in index
+        .iter()
+        .filter(|v| v["kind"] == "exec" && v["path"].as_str().is_some_and(|p| p.ends_with(".prog")))
+    {
+        assert!(
+            !read(v).starts_with(b"#!"),
+            "the script passed for what ran: {v}"
+        );
+        if v["complete"] == true {
+            assert!(read(v).starts_with(b"\x7fELF"), "{v}");
+        }
+    }
+    // 4.
+    let sleep = std::fs::read("/bin/sleep").unwrap();
+    assert!(
+        index
+            .iter()
+            .any(|v| v["kind"] == "exec" && v["complete"] == true && read(v) == sleep),
+        "the memfd executable was never captured: {index:?} {err}"
+    );
+    assert!(!err.contains("executable / "), "{err}");
+    // 5.
+    assert!(
+        !index.iter().any(|v| v["kind"] == "module"),
+        "an unprivileged init_module was captured: {index:?}"
+    );
+}
+
+/// Found by attacking the hardened build: a process of the pipeline that
+/// was left out of the trace kept its pid in the kernel's list after it
+/// died, and whoever got that pid next was invisible. The list forgets a
+/// process when it exits.
+#[test]
+fn a_recycled_pid_of_the_pipeline_is_traced() {
+    if !need_root("a_recycled_pid_of_the_pipeline_is_traced") {
+        return;
+    }
+    // The sidecar's reader is left out of the trace; it goes away.
+    let (rx, tx) = std::io::pipe().unwrap();
+    let mut reader = Command::new("cat")
+        .stdin(rx)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let peer = reader.id();
+    let saved = TempDir::new("recycle");
+    let file = saved.path("s.bin");
+    let mut cmd = Command::new(bin("tracee-collect"));
+    cmd.args(["-e", "openat", "--capture", "exec"])
+        .stdout(Stdio::from(std::fs::File::create(&file).unwrap()));
+    let tx_fd = std::os::fd::AsRawFd::as_raw_fd(&tx);
+    // SAFETY: dup2 between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(tx_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let c = Collector::start_cmd(cmd, "recycle");
+    drop(tx);
+    reader.kill().unwrap();
+    reader.wait().unwrap();
+    // Someone gets that pid: the next pid is set to it (as root may).
+    let marker = saved.path("read-by-the-recycled-pid");
+    std::fs::write(&marker, b"x").unwrap();
+    let mut got = false;
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (peer - 1).to_string()).unwrap();
+        let mut child = Command::new("cat")
+            .arg(&marker)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let same = child.id() == peer;
+        child.wait().unwrap();
+        if same {
+            got = true;
+            break;
+        }
+    }
+    assert!(got, "pid {peer} could not be had again");
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let (rc, json, _) = run_with_input("tracee-fmt", &["json"], std::fs::read(&file).unwrap());
+    assert_eq!(rc, 0);
+    assert!(
+        json_lines(&json)
+            .iter()
+            .any(|e| e["hostProcessId"] == peer && arg(e, "filename") == marker.to_str().unwrap()),
+        "pid {peer}, recycled, was left out of the trace"
+    );
+}
+
+/// Found by attacking the hardened build: a directory or symlink planted
+/// at a ring's path stopped writers (which removed, then created: a race
+/// too), and readers started first died on them instead of waiting. A
+/// writer puts its ring in place by rename, clearing a planted directory;
+/// a reader waits past what it cannot open.
+#[test]
+fn planted_directories_and_links_do_not_stop_rings() {
+    if !need_root("planted_directories_and_links_do_not_stop_rings") {
+        return;
+    }
+    let ring = format!("/dev/shm/tracee-plantdir-{}", std::process::id());
+    let spec = format!("ring:{ring}");
+    let plant = |how: &str| {
+        nobody_runs(
+            r#"
+import os, sys
+p, how = sys.argv[1], sys.argv[2]
+if how == "dir":
+    os.mkdir(p)
+    open(os.path.join(p, "f"), "w").close()
+else:
+    os.symlink("/etc/passwd", p)
+"#,
+            &[&ring, how],
+        );
+    };
+    for how in ["dir", "link"] {
+        plant(how);
+        let spec2 = spec.clone();
+        let reader = std::thread::spawn(move || {
+            run_with_input("tracee-fmt", &["json", "--input", &spec2], vec![])
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let (code, _, err) = run_with_input(
+            "tracee-filter",
+            &["--output", &spec],
+            crate::pipeline::stream(10),
+        );
+        assert_eq!(code, 0, "{how}: {err}");
+        let (code, out, err) = reader.join().unwrap();
+        assert_eq!(code, 0, "{how}: {err}");
+        assert_eq!(json_lines(&out).len(), 11, "{how}");
+        let _ = std::fs::remove_file(&ring);
+        let _ = std::fs::remove_dir_all(&ring);
+    }
+}
+
+/// Found by attacking the hardened build: one user rerunning a sparse
+/// executable (its ctime changed each time) kept the file reader's single
+/// queue full, so no one else's executables were captured. Each user has a
+/// queue of its own, taken in turn.
+#[test]
+fn one_user_s_executables_do_not_crowd_out_others() {
+    if !need_root("one_user_s_executables_do_not_crowd_out_others") {
+        return;
+    }
+    const RERUN: &str = r#"
+import os, shutil, sys, time
+exe = os.path.join(sys.argv[1], "sp")
+shutil.copy("/bin/true", exe)
+os.truncate(exe, 64 << 20)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    os.chmod(exe, 0o755)
+    os.spawnv(os.P_WAIT, exe, [exe])
+"#;
+    let attacker = nobody_dir("crowd");
+    let run = crate::capture::Run::start(&["--capture", "exec"], &[]);
+    let out = run.out();
+    let flood = as_nobody(RERUN, &[attacker.0.to_str().unwrap(), "4"])
+        .spawn()
+        .unwrap();
+    let mine = TempDir::new("crowd-root");
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..10 {
+        let p = mine.path(&format!("mine{i}"));
+        let mut b = std::fs::read("/bin/true").unwrap();
+        b.extend_from_slice(format!("{i}").as_bytes());
+        std::fs::write(&p, b).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        assert!(Command::new(&p).status().unwrap().success());
+    }
+    assert!(flood.wait_with_output().unwrap().status.success());
+    let (_, code, err) = stop_timed(run.collector);
+    assert_eq!(code, 0, "{err}");
+    let (rc, cerr, index) = capture_result(run.capture, &out);
+    assert_eq!(rc, 0, "{cerr}");
+    let mine: Vec<&Value> = index
+        .iter()
+        .filter(|v| {
+            v["kind"] == "exec"
+                && v["uid"] == 0
+                && v["path"].as_str().is_some_and(|p| p.contains(".mine"))
+        })
+        .collect();
+    assert_eq!(mine.len(), 10, "root's executables: {mine:?} {err}");
+    assert!(mine.iter().all(|v| v["complete"] == true), "{mine:?}");
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{Collector, TempDir, bin, need_root};
+use crate::util::{Collector, TempDir, bin, capture_preamble, need_root, stdout_of};
 
 /// A collector capturing into a tracee-capture, and where it writes.
 pub(crate) struct Run {
@@ -130,16 +130,10 @@ impl Run {
 }
 
 pub(crate) fn helper(args: &[&str]) -> String {
-    let o = Command::new(bin("tracee-helper"))
-        .args(args)
-        .output()
-        .expect("run helper");
-    assert!(
-        o.status.success(),
-        "helper {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    stdout_of(
+        Command::new(bin("tracee-helper")).args(args),
+        &format!("helper {args:?}"),
+    )
 }
 
 pub(crate) fn by_path(index: &[Value]) -> HashMap<String, Value> {
@@ -577,14 +571,7 @@ fn tracee_capture_refuses_bad_input_with_one_line() {
     assert_eq!(code, 2, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     // A stream whose capture record lies about its payload.
-    let pre = wire::preamble::Preamble {
-        version: wire::VERSION,
-        boot_epoch_ns: 0,
-        start_mono_ns: 0,
-        hostname: "h".into(),
-        kernel_release: "r".into(),
-        catalog: wire::preamble::Catalog::new(vec![]),
-    };
+    let pre = capture_preamble();
     let mut s = pre.to_bytes();
     let h = wire::capture::CaptureHeader {
         artifact: wire::capture::artifact::WRITE,
@@ -633,14 +620,7 @@ fn walk(p: &Path) -> Vec<PathBuf> {
 fn one_user_cannot_spend_everyone_s_budget() {
     let dir = TempDir::new("capshare");
     let d = dir.path("d");
-    let pre = wire::preamble::Preamble {
-        version: wire::VERSION,
-        boot_epoch_ns: 0,
-        start_mono_ns: 0,
-        hostname: "h".into(),
-        kernel_release: "r".into(),
-        catalog: wire::preamble::Catalog::new(vec![]),
-    };
+    let pre = capture_preamble();
     let mut s = pre.to_bytes();
     let chunk = vec![0x5au8; wire::capture::MAX_CHUNK];
     let put = |s: &mut Vec<u8>, uid: u32, ino: u64, chunks: u64| {
@@ -676,11 +656,10 @@ fn one_user_cannot_spend_everyone_s_budget() {
         .collect();
     let idx = by_path(&index);
     let theirs = &idx["host/write.dev-1.inode-10"];
-    assert_eq!(
-        (theirs["complete"].as_bool(), theirs["size"].as_u64()),
-        (Some(false), Some(2 << 20)),
-        "{theirs}"
-    );
+    // Half of 4M, less what making the artifact cost (a block), in chunks.
+    let size = theirs["size"].as_u64().unwrap();
+    assert!(size <= 2 << 20 && size > (2 << 20) - (64 << 10), "{theirs}");
+    assert_eq!(theirs["complete"], false, "{theirs}");
     let root = &idx["host/write.dev-1.inode-20"];
     assert_eq!(
         (root["complete"].as_bool(), root["size"].as_u64()),
@@ -692,5 +671,118 @@ fn one_user_cannot_spend_everyone_s_budget() {
             .iter()
             .any(|v| v["captureStopped"]["reason"] == "max-size-per-user"
                 && v["captureStopped"]["uid"] == 65534)
+    );
+}
+
+/// What a traced process controls cannot end tracee-capture: an offset or
+/// object size the file system refuses (EFBIG) makes that artifact
+/// incomplete; thousands of artifacts do not exhaust its descriptors; a
+/// few bytes at a huge offset, or a sparse object, are not hashed through
+/// their holes. Everything else is still written and indexed.
+#[test]
+fn what_a_process_controls_cannot_end_tracee_capture() {
+    use wire::capture::{CaptureHeader, artifact, flags, ftype};
+    let dir = TempDir::new("caprobust");
+    let d = dir.path("d");
+    let mut s = capture_preamble().to_bytes();
+    let file = |s: &mut Vec<u8>, ino: u64, off: u64, data: &[u8]| {
+        let h = CaptureHeader {
+            artifact: artifact::WRITE,
+            ftype: ftype::REGULAR,
+            dev: 1,
+            ino,
+            uid: 65534,
+            off,
+            len: data.len() as u32,
+            ..Default::default()
+        };
+        h.write_record(data, s);
+    };
+    let object = |s: &mut Vec<u8>, ts: u64, data: &[u8], size: u64| {
+        let h = CaptureHeader {
+            artifact: artifact::EXEC,
+            ftype: ftype::REGULAR,
+            tid: 7,
+            ts,
+            uid: 65534,
+            name: wire::build::name16(format!("obj{ts}")),
+            len: data.len() as u32,
+            ..Default::default()
+        };
+        h.write_record(data, s);
+        let last = CaptureHeader {
+            flags: flags::LAST | flags::LOST,
+            off: size,
+            len: 0,
+            ..h
+        };
+        last.write_record(&[], s);
+    };
+    // Past what ext4 or tmpfs allow: a write, and an object's size.
+    file(&mut s, 1, 1 << 62, b"far");
+    object(&mut s, 1, b"\x7fELF", 1 << 62);
+    // Thousands of files, more than the descriptors it may open.
+    for ino in 100..3100 {
+        file(&mut s, ino, 0, b"x");
+    }
+    // Holes: 64 MiB under 4 KiB of data, a hundred times.
+    for ts in 10..110 {
+        object(&mut s, ts, &[0x7f; 4096], 64 << 20);
+    }
+    file(&mut s, 2, (16 << 30) - 1, b"!");
+    // And an ordinary file after all that.
+    file(&mut s, 3, 0, b"still here");
+    s.extend_from_slice(&wire::EndBody::default().to_record());
+    let mut cmd = Command::new(bin("tracee-capture"));
+    cmd.args(["--dir", d.to_str().unwrap()]);
+    // SAFETY: setrlimit between fork and exec only.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let t = Instant::now();
+    let (code, _, err) = crate::util::run_cmd(&mut cmd, s);
+    let took = t.elapsed();
+    assert_eq!(code, 0, "{err}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(!err.contains("Too many open files"), "{err}");
+    let index: Vec<Value> = std::fs::read_to_string(d.join("out/index.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let idx = by_path(&index);
+    assert_eq!(idx["host/write.dev-1.inode-1"]["complete"], false);
+    assert_eq!(
+        std::fs::read(d.join("out/host/write.dev-1.inode-3")).unwrap(),
+        b"still here"
+    );
+    assert_eq!(idx["host/write.dev-1.inode-3"]["complete"], true);
+    let files = index.iter().filter(|v| v["kind"] == "write").count();
+    assert_eq!(files, 3000 + 3, "every file indexed");
+    let far = &idx["host/write.dev-1.inode-2"];
+    assert_eq!(
+        (far["sparse"].as_bool(), far["size"].as_u64()),
+        (Some(true), Some(16 << 30)),
+        "{far}"
+    );
+    let sparse = index
+        .iter()
+        .filter(|v| v["kind"] == "exec" && v["sparse"] == true && v["size"] == 64u64 << 20)
+        .count();
+    assert_eq!(sparse, 100, "{index:?}");
+    assert!(
+        index
+            .iter()
+            .any(|v| v["kind"] == "exec" && v["complete"] == false && v["size"] == 4),
+        "the object whose size was refused is kept, incomplete: {err}"
     );
 }

@@ -30,33 +30,10 @@ fn named_helper(dir: &TempDir, name: &str) -> std::path::PathBuf {
 
 /// collect | filter | fmt json, with the helper released in between.
 fn pipeline_json(collect: &[&str], filter: &[&str], helper: Helper) -> (Vec<Value>, String) {
-    let mut c = Collector::start(collect, Stdio::piped());
-    let mut f = Command::new(bin("tracee-filter"))
-        .args(filter)
-        .stdin(c.child.stdout.take().expect("collector stdout"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tracee-filter");
-    let mut fmt = Command::new(bin("tracee-fmt"))
-        .arg("json")
-        .stdin(f.stdout.take().expect("filter stdout"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tracee-fmt");
-    let fmt_out = read_stdout(&mut fmt);
-    helper.go();
-    std::thread::sleep(Duration::from_millis(300));
-    let (code, err) = c.stop();
-    assert_eq!(code, 0, "tracee-collect exit: {err}");
-    let out = fmt.wait_with_output().expect("tracee-fmt");
-    assert!(
-        out.status.success(),
-        "tracee-fmt: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let _ = f.wait();
-    (json_lines(&fmt_out.join().unwrap()), err)
+    let (evs, err, _) = run_pipeline(collect, filter, || {
+        helper.go();
+    });
+    (evs, err)
 }
 
 #[test]

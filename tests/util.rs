@@ -181,6 +181,16 @@ pub fn run_cmd(cmd: &mut Command, input: Vec<u8>) -> (i32, Vec<u8>, String) {
     let w = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
+    // Both read as they come: a full stderr must not stall the child
+    // while stdout is read.
+    let err = {
+        let mut e = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = e.read_to_string(&mut s);
+            s
+        })
+    };
     let mut out = Vec::new();
     child
         .stdout
@@ -188,13 +198,7 @@ pub fn run_cmd(cmd: &mut Command, input: Vec<u8>) -> (i32, Vec<u8>, String) {
         .expect("stdout")
         .read_to_end(&mut out)
         .expect("read stdout");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
+    let err = err.join().expect("stderr reader");
     let st = child.wait().expect("wait");
     let _ = w.join();
     (st.code().unwrap_or(-1), out, err)
@@ -276,16 +280,7 @@ pub fn as_nobody(script: &str, args: &[&str]) -> Command {
 
 /// Runs the attacker to completion; fails the test if it failed.
 pub fn nobody_runs(script: &str, args: &[&str]) -> String {
-    let o = as_nobody(script, args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("setpriv python3 as nobody");
-    assert!(
-        o.status.success(),
-        "the attacker failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    stdout_of(&mut as_nobody(script, args), "the attacker")
 }
 
 /// A scratch directory that nobody owns (for the attacker's files).
@@ -362,5 +357,67 @@ pub fn wait_ignoring_sigint(pid: u32) {
             "pid {pid} never ignored SIGINT"
         );
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `tracee-collect COLLECT | tracee-filter FILTER | tracee-fmt json`, all
+/// running while `during` runs; returns the JSON events, and the
+/// collector's and fmt's stderr. Fails the test if a stage fails.
+pub fn run_pipeline(
+    collect: &[&str],
+    filter: &[&str],
+    during: impl FnOnce(),
+) -> (Vec<serde_json::Value>, String, String) {
+    let mut c = Collector::start(collect, Stdio::piped());
+    let mut f = Command::new(bin("tracee-filter"))
+        .args(filter)
+        .stdin(c.child.stdout.take().expect("collector stdout"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tracee-filter");
+    let mut fmt = Command::new(bin("tracee-fmt"))
+        .arg("json")
+        .stdin(f.stdout.take().expect("filter stdout"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tracee-fmt");
+    let out = read_stdout(&mut fmt);
+    during();
+    // The stop drains what the kernel holds: nothing to wait for first.
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "tracee-collect: {err}");
+    let st = fmt.wait().expect("tracee-fmt");
+    let mut ferr = String::new();
+    let _ = fmt.stderr.take().expect("stderr").read_to_string(&mut ferr);
+    assert!(st.success(), "tracee-fmt stopped: {ferr}");
+    let _ = f.wait();
+    (json_lines(&out.join().unwrap()), err, ferr)
+}
+
+/// Runs `cmd` to completion; fails the test (saying `what`) unless it
+/// succeeded; returns its stdout.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let o = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        o.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A preamble with no catalog, for capture sidecars made in tests.
+pub fn capture_preamble() -> wire::preamble::Preamble {
+    wire::preamble::Preamble {
+        version: wire::VERSION,
+        boot_epoch_ns: 0,
+        start_mono_ns: 0,
+        hostname: "h".into(),
+        kernel_release: "r".into(),
+        catalog: wire::preamble::Catalog::new(vec![]),
     }
 }

@@ -48,10 +48,23 @@ static CAP_SCRATCH: PerCpuArray<[u8; SCRATCH]> = PerCpuArray::with_max_entries(1
 /// Files seen to start with ELF's magic, by (dev, inode).
 #[map]
 static ELF_FILES: LruHashMap<[u64; 2], u8> = LruHashMap::with_max_entries(4096, 0);
-/// Writable mappings and their protection, by (tgid, start address): a
-/// region leaving this map for executable-only is captured.
+/// The regions each process (by tgid) has had writable: a range made
+/// executable by mprotect that overlaps one is captured.
 #[map]
-static WRITABLE: LruHashMap<[u64; 2], u64> = LruHashMap::with_max_entries(16384, 0);
+static WRITABLE: LruHashMap<u64, Regions> = LruHashMap::with_max_entries(16384, 0);
+
+/// Ranges remembered per process.
+const REGIONS: usize = 8;
+
+/// A process's writable ranges, `[start, end)`; the oldest is replaced
+/// when all are in use.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Regions {
+    start: [u64; REGIONS],
+    end: [u64; REGIONS],
+    next: u64,
+}
 
 const HDR: usize = RecordHeader::LEN + CaptureHeader::LEN;
 /// Where the scratch counts chunks the ring refused since start_header.
@@ -66,6 +79,8 @@ const MAX_IOV: usize = 8;
 
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
+const O_APPEND: u32 = 0o2000;
+const RWF_APPEND: u64 = 0x10;
 
 /// A program of its own on sys_exit, attached only when capturing: the
 /// verifier's instruction budget is per program, and the event program
@@ -121,14 +136,17 @@ unsafe fn on_exit(nr: u64, ret: i64, regs: &Regs) {
             }
             return;
         }
+        // A caller without CAP_SYS_MODULE is refused before the kernel
+        // looks at its image: what it passes is only its own bytes, and
+        // capturing them would let anyone fill the capture at will.
         175 => {
-            if want & (1 << artifact::MODULE) != 0 {
+            if want & (1 << artifact::MODULE) != 0 && unsafe { may_load_modules() } {
                 unsafe { module(regs) };
             }
             return;
         }
         313 => {
-            if want & (1 << artifact::MODULE) != 0 {
+            if want & (1 << artifact::MODULE) != 0 && unsafe { may_load_modules() } {
                 unsafe { module_file(regs) };
             }
             return;
@@ -146,7 +164,9 @@ unsafe fn on_exit(nr: u64, ret: i64, regs: &Regs) {
     if want & (1 << art) == 0 || ret < 0 {
         return;
     }
-    unsafe { file_io(art, vectored, positioned, ret as u64, regs) };
+    // preadv2, pwritev2: their sixth argument is RWF_* flags.
+    let rwf_flags = matches!(nr, 327 | 328);
+    unsafe { file_io(art, vectored, positioned, rwf_flags, ret as u64, regs) };
 }
 
 /// The `struct file` behind descriptor `fd` of the current task.
@@ -182,7 +202,14 @@ unsafe fn file_id(file: *const u8) -> (u32, u64, u8) {
 }
 
 #[inline(always)]
-unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &Regs) {
+unsafe fn file_io(
+    art: u8,
+    vectored: bool,
+    positioned: bool,
+    rwf_flags: bool,
+    done: u64,
+    regs: &Regs,
+) {
     let Some(f) = CAP_FILTER.get(if art == artifact::WRITE { 0 } else { 1 }) else {
         return;
     };
@@ -200,8 +227,17 @@ unsafe fn file_io(art: u8, vectored: bool, positioned: bool, done: u64, regs: &R
         // left the file position minus what it moved.
         let mut at = u64::MAX;
         if ft == ftype::REGULAR {
+            // A write to a file open for appending (or a pwritev2 with
+            // RWF_APPEND) lands at its end whatever offset it gave: where
+            // the file now ends, less what the call wrote.
+            let append = art == artifact::WRITE
+                && (rd::<u32>(file.add(offset(off::FILE_F_FLAGS))) & O_APPEND != 0
+                    || (rwf_flags && regs.arg(5) & RWF_APPEND != 0));
             let given = if positioned { regs.arg(3) } else { u64::MAX };
-            at = if given != u64::MAX {
+            at = if append {
+                let inode = rd_ptr(file.add(offset(off::FILE_F_INODE)));
+                rd::<u64>(inode.add(offset(off::INODE_I_SIZE))).wrapping_sub(done)
+            } else if given != u64::MAX {
                 given
             } else {
                 rd::<u64>(file.add(offset(off::FILE_F_POS))).wrapping_sub(done)
@@ -507,6 +543,16 @@ unsafe fn send_object(s: *mut u8, p: u64, len: u64) {
     }
 }
 
+/// Whether the current task has CAP_SYS_MODULE in its effective set.
+#[inline(always)]
+unsafe fn may_load_modules() -> bool {
+    const CAP_SYS_MODULE: u64 = 16;
+    unsafe {
+        let cred = rd_ptr(current_task().add(offset(off::TASK_CRED)));
+        rd::<u64>(cred.add(offset(off::CRED_CAP_EFFECTIVE))) & (1 << CAP_SYS_MODULE) != 0
+    }
+}
+
 /// init_module(image, len, params): the image. The call fails here
 /// (ENOSYS, no modules), but the attempt is the evidence.
 #[inline(always)]
@@ -576,8 +622,12 @@ unsafe fn bpf_prog(regs: &Regs) {
     }
 }
 
-/// mmap and mprotect: remembers writable regions, and captures one whose
-/// protection becomes executable without write.
+/// mmap and mprotect: remembers the ranges a process makes writable, and
+/// captures a range mprotect makes executable that overlaps one: RW to RX,
+/// RW to RWX, RW to R to RX, or part of a writable range. A range that was
+/// only read-only in between is still remembered as once writable.
+/// (Bytes written into a range that stays W+X, with no mprotect after, are
+/// not seen: no hook here sees the writes.)
 #[inline(always)]
 unsafe fn protection(nr: u64, ret: i64, regs: &Regs) {
     let tgid = bpf_get_current_pid_tgid() >> 32;
@@ -593,16 +643,27 @@ unsafe fn protection(nr: u64, ret: i64, regs: &Regs) {
         }
         (regs.arg(0), regs.arg(1))
     };
-    let key = [tgid, addr];
+    let end = addr.saturating_add(len);
+    let mut was = false;
+    if let Some(r) = WRITABLE.get_ptr_mut(&tgid) {
+        for i in 0..REGIONS {
+            unsafe {
+                if (*r).start[i] < end && addr < (*r).end[i] {
+                    was = true;
+                    // Executable and no longer writable: captured below,
+                    // forgotten here (a later RW is remembered anew).
+                    if prot & PROT_EXEC != 0 && prot & PROT_WRITE == 0 && nr == 10 {
+                        (*r).start[i] = 0;
+                        (*r).end[i] = 0;
+                    }
+                }
+            }
+        }
+    }
     if prot & PROT_WRITE != 0 {
-        let _ = WRITABLE.insert(&key, &prot, 0);
-        return;
+        remember(tgid, addr, end);
     }
-    if nr == 9 || unsafe { WRITABLE.get(&key) }.is_none() {
-        return;
-    }
-    let _ = WRITABLE.remove(&key);
-    if prot & PROT_EXEC == 0 {
+    if nr != 10 || prot & PROT_EXEC == 0 || !was {
         return;
     }
     let Some(s) = CAP_SCRATCH.get_ptr_mut(0) else {
@@ -614,5 +675,26 @@ unsafe fn protection(nr: u64, ret: i64, regs: &Regs) {
         // start address.
         start_header(s, artifact::MEM, ftype::OTHER, 0, addr);
         send_object(s, addr, len);
+    }
+}
+
+/// Remembers `[start, end)` as writable for `tgid`.
+#[inline(always)]
+fn remember(tgid: u64, start: u64, end: u64) {
+    if WRITABLE.get_ptr_mut(&tgid).is_none() {
+        let fresh = Regions {
+            start: [0; REGIONS],
+            end: [0; REGIONS],
+            next: 0,
+        };
+        let _ = WRITABLE.insert(&tgid, &fresh, 0);
+    }
+    if let Some(r) = WRITABLE.get_ptr_mut(&tgid) {
+        unsafe {
+            let i = ((*r).next as usize) % REGIONS;
+            (*r).start[i] = start;
+            (*r).end[i] = end;
+            (*r).next = (*r).next.wrapping_add(1);
+        }
     }
 }

@@ -576,13 +576,48 @@ unsafe fn mark_cut(e: *mut u8) {
     unsafe { (*e.add(RecordHeader::LEN).cast::<EventContext>()).flags |= ctx_flags::ARGS_CUT };
 }
 
+/// Where an item goes in a record of at most `LIMIT` bytes (an event
+/// record, or a blob for sys_exit to send): `pos` clamped, and how many of
+/// its `want` payload bytes fit there. Err with the position if not even
+/// its header fits: the argument is left out, and an event record says so.
+#[inline(always)]
+unsafe fn item_at<const LIMIT: usize>(
+    e: *mut u8,
+    pos: usize,
+    want: usize,
+) -> Result<(usize, usize), usize> {
+    let pos = clamp_pos(pos, LIMIT);
+    match room(pos, LIMIT, want) {
+        Some(n) => Ok((pos, n)),
+        None => {
+            if LIMIT == REC_MAX {
+                unsafe { mark_cut(e) };
+            }
+            Err(pos)
+        }
+    }
+}
+
+/// [`item_at`] in an event record for an item of exactly `size` payload
+/// bytes, which is left out (and the record marked) unless all fit.
+#[inline(always)]
+unsafe fn whole_item_at(e: *mut u8, pos: usize, size: usize) -> Result<usize, usize> {
+    match unsafe { item_at::<REC_MAX>(e, pos, size) } {
+        Ok((pos, n)) if n == size => Ok(pos),
+        Ok((pos, _)) => {
+            unsafe { mark_cut(e) };
+            Err(pos)
+        }
+        Err(pos) => Err(pos),
+    }
+}
+
 #[inline(always)]
 unsafe fn put_scalar(e: *mut u8, pos: usize, index: u8, v: u64) -> usize {
-    let pos = clamp_pos(pos, REC_MAX);
-    if room(pos, REC_MAX, 8) != Some(8) {
-        unsafe { mark_cut(e) };
-        return pos;
-    }
+    let pos = match unsafe { whole_item_at(e, pos, 8) } {
+        Ok(pos) => pos,
+        Err(pos) => return pos,
+    };
     unsafe {
         let p = e.add(pos);
         put_header(p, index, item::SCALAR, 8);
@@ -1014,7 +1049,14 @@ unsafe fn read_str_tail<const USER: bool>(
                 break;
             }
         }
-        let m = read_str::<USER>(dst, keep + 1, end - keep as u64);
+        let mut from = end - keep as u64;
+        let mut m = read_str::<USER>(dst, keep + 1, from);
+        // A cut path must not pass for a whole one: it never starts with
+        // the '/' an absolute path would.
+        if m > 1 && *dst == b'/' {
+            from += 1;
+            m = read_str::<USER>(dst, keep, from);
+        }
         // A string changed under us may come back shorter; still cut.
         let len = if m > 0 { m as usize - 1 } else { 0 };
         Some((len & (STR_MAX * 2 - 1), true))
@@ -1296,10 +1338,9 @@ unsafe fn put_sockaddr_out(
     lenp: u64,
     ret: i64,
 ) -> usize {
-    let pos = clamp_pos(pos, REC_MAX);
-    let Some(cap) = room(pos, REC_MAX, kcfg::SOCKADDR_MAX) else {
-        unsafe { mark_cut(e) };
-        return pos;
+    let (pos, cap) = match unsafe { item_at::<REC_MAX>(e, pos, kcfg::SOCKADDR_MAX) } {
+        Ok(at) => at,
+        Err(pos) => return pos,
     };
     unsafe {
         let len = if ret < 0 || ptr == 0 || lenp == 0 {
@@ -1421,19 +1462,37 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 }
 
 unsafe fn try_exit(ctx: &BtfTracePointContext) {
-    let tid = bpf_get_current_pid_tgid() as u32;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    let group_dead: u64 = ctx.arg(1);
     // A thread that dies inside an entry-traced syscall (an exec) never
-    // reaches sys_exit: its event is lost, and counted.
-    if PENDING.remove(&tid).is_ok() {
-        count_lost(lost_reason::UNFINISHED);
+    // reaches sys_exit: its event is lost, and counted if it was in scope.
+    if let Some(p) = PENDING.get_ptr(&tid) {
+        let p = unsafe { *p };
+        let _ = PENDING.remove(&tid);
+        if let Some(e) = EVT_SCRATCH.get_ptr_mut(0) {
+            let e = e.cast::<u8>();
+            unsafe {
+                fill_context(e, p.ts, ids(p.nr, p.nr), 0, p.flags);
+                let c = e.add(RecordHeader::LEN).cast::<EventContext>();
+                (*c).comm = p.comm;
+                if scope_ok(c) {
+                    count_lost(lost_reason::UNFINISHED);
+                }
+            }
+        }
     }
     let _ = BLOBS.remove(&tid);
+    // A process of the pipeline that is gone is no longer left out: its
+    // pid may come back as anyone's.
+    if group_dead != 0 && global_u32(&HAS_PEERS) != 0 {
+        let _ = PEERS.remove(&((pid_tgid >> 32) as u32));
+    }
     let task = current_task();
     if !event_enabled(event_id::SCHED_PROCESS_EXIT) || is_self() {
         unsafe { forget_thread(tid, task) };
         return;
     }
-    let group_dead: u64 = ctx.arg(1);
     if let Some(e) = EVT_SCRATCH.get_ptr_mut(0) {
         let e = e.cast::<u8>();
         unsafe {
@@ -1613,11 +1672,10 @@ unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
 /// Writes a comm (up to its NUL) as a string argument.
 #[inline(always)]
 unsafe fn put_comm(e: *mut u8, pos: usize, index: u8, comm: &[u8; 16]) -> usize {
-    let pos = clamp_pos(pos, REC_MAX);
-    if room(pos, REC_MAX, 16) != Some(16) {
-        unsafe { mark_cut(e) };
-        return pos;
-    }
+    let pos = match unsafe { whole_item_at(e, pos, 16) } {
+        Ok(pos) => pos,
+        Err(pos) => return pos,
+    };
     let n = comm.iter().position(|&b| b == 0).unwrap_or(16);
     unsafe {
         *e.add(pos + ArgHeader::LEN).cast::<[u8; 16]>() = *comm;
@@ -1635,12 +1693,9 @@ unsafe fn put_kernel_str<const LIMIT: usize>(
     index: u8,
     src: *const u8,
 ) -> usize {
-    let pos = clamp_pos(pos, LIMIT);
-    let Some(keep) = room(pos, LIMIT, STR_KEEP) else {
-        if LIMIT == REC_MAX {
-            unsafe { mark_cut(e) };
-        }
-        return pos;
+    let (pos, keep) = match unsafe { item_at::<LIMIT>(e, pos, STR_KEEP) } {
+        Ok(at) => at,
+        Err(pos) => return pos,
     };
     unsafe {
         let Some((len, cut)) =
@@ -1664,12 +1719,9 @@ unsafe fn put_exec_argv<const LIMIT: usize>(
     index: u8,
     task: *const u8,
 ) -> usize {
-    let pos = clamp_pos(pos, LIMIT);
-    let Some(cap) = room(pos, LIMIT, EXEC_ARGV_CAP) else {
-        if LIMIT == REC_MAX {
-            unsafe { mark_cut(e) };
-        }
-        return pos;
+    let (pos, cap) = match unsafe { item_at::<LIMIT>(e, pos, EXEC_ARGV_CAP) } {
+        Ok(at) => at,
+        Err(pos) => return pos,
     };
     unsafe {
         let mm = rd_ptr(task.add(offset(off::TASK_MM)));
@@ -1720,12 +1772,10 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
         for _ in 0..PATH_DEPTH {
             let root = rd_ptr(vfsmnt.add(offset(off::VFSMOUNT_MNT_ROOT)));
             let parent = rd_ptr(dentry.add(offset(off::DENTRY_D_PARENT)));
-            if dentry == root || dentry == parent {
-                if dentry != root {
-                    // Its own parent but no mount's root: detached.
-                    top = true;
-                    break;
-                }
+            // Its own parent but no mount's root: a detached dentry (a
+            // memfd's, say). Its name is the whole path, as d_path gives it.
+            let detached = dentry == parent && dentry != root;
+            if dentry == root {
                 let mparent = rd_ptr(mnt.add(offset(off::MOUNT_PARENT)));
                 if mparent == mnt {
                     top = true;
@@ -1752,6 +1802,10 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
                 name.cast::<c_void>(),
             );
             *buf.add(at) = b'/';
+            if detached {
+                top = true;
+                break;
+            }
             dentry = parent;
         }
         if !top && !cut {
@@ -1785,10 +1839,9 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
 /// string item keeps its end: the name of the file is what matters most.
 #[inline(always)]
 unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> usize {
-    let pos = clamp_pos(pos, REC_MAX);
-    let Some(keep) = room(pos, REC_MAX, STR_KEEP) else {
-        unsafe { mark_cut(e) };
-        return pos;
+    let (pos, keep) = match unsafe { item_at::<REC_MAX>(e, pos, STR_KEEP) } {
+        Ok(at) => at,
+        Err(pos) => return pos,
     };
     unsafe {
         let Some((buf, at, cut)) = file_path(file) else {
@@ -1796,11 +1849,17 @@ unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> u
             return pos;
         };
         let have = PATH_CAP - at;
-        let (from, len, cut) = if have > keep {
+        let (mut from, mut len, cut) = if have > keep {
             (PATH_CAP - keep, keep, true)
         } else {
             (at, have, cut)
         };
+        // A cut path must not pass for a whole one: it never starts with
+        // the '/' an absolute path would.
+        if cut && len > 1 && *buf.add(from & (PATH_CAP - 1)) == b'/' {
+            from += 1;
+            len -= 1;
+        }
         let flags = if cut {
             item::STR | item::TRUNCATED
         } else {

@@ -892,7 +892,10 @@ pub mod kcfg {
         pub const CSS_SET_DFL_CGRP: usize = 54;
         pub const CGROUP_KN: usize = 55;
         pub const KERNFS_NODE_ID: usize = 56;
-        pub const COUNT: usize = 57;
+        pub const FILE_F_FLAGS: usize = 57;
+        pub const INODE_I_SIZE: usize = 58;
+        pub const CRED_CAP_EFFECTIVE: usize = 59;
+        pub const COUNT: usize = 60;
     }
 }
 

@@ -313,41 +313,48 @@ impl RingWriter {
             }
             _ => {}
         }
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(err(
-                    e.kind(),
-                    format!("replacing the file at ring:{shown} (stale, or not ours): {e}"),
-                ));
-            }
-            _ => {}
-        }
+        // Made whole under a name of its own, then renamed over whatever
+        // is at the path (a stale ring, a file or link someone planted):
+        // nothing can come between a removal and the creation, and no
+        // reader ever sees a half-made ring.
+        let tmp = temp_name(path);
         let f = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
+            .open(&tmp)
             .map_err(|e| err(e.kind(), format!("creating ring:{shown}: {e}")))?;
-        f.set_len(HEADER_LEN as u64 + capacity)?;
-        // SAFETY: a file we just created and sized; nobody else writes the
-        // header before the magic says it is ready.
-        let map = unsafe { MmapMut::map_mut(&f)? };
-        let m = Mapped::new(map, capacity, path);
-        let me = std::process::id();
-        let start = start_time(me).unwrap_or(0);
-        // SAFETY: in-bounds writes into the header of our own mapping.
-        unsafe {
-            let p = m.map.as_ptr().cast_mut();
-            p.add(OFF_VERSION).cast::<u32>().write(VERSION);
-            p.add(OFF_HEADER_LEN).cast::<u32>().write(HEADER_LEN as u32);
-            p.add(OFF_CAPACITY).cast::<u64>().write(capacity);
-            p.add(OFF_PRODUCER).cast::<u32>().write(me);
-            p.add(OFF_PRODUCER_START).cast::<u64>().write(start);
-            fence(Ordering::SeqCst);
-            std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), p, 8);
-        }
+        let made = (|| {
+            f.set_len(HEADER_LEN as u64 + capacity)?;
+            // SAFETY: a file we just created and sized, not yet at its
+            // name: no one else maps it.
+            let map = unsafe { MmapMut::map_mut(&f)? };
+            let m = Mapped::new(map, capacity, path);
+            let me = std::process::id();
+            let start = start_time(me).unwrap_or(0);
+            // SAFETY: in-bounds writes into the header of our own mapping.
+            unsafe {
+                let p = m.map.as_ptr().cast_mut();
+                p.add(OFF_VERSION).cast::<u32>().write(VERSION);
+                p.add(OFF_HEADER_LEN).cast::<u32>().write(HEADER_LEN as u32);
+                p.add(OFF_CAPACITY).cast::<u64>().write(capacity);
+                p.add(OFF_PRODUCER).cast::<u32>().write(me);
+                p.add(OFF_PRODUCER_START).cast::<u64>().write(start);
+                fence(Ordering::SeqCst);
+                std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), p, 8);
+            }
+            put_in_place(&tmp, path)?;
+            Ok::<Mapped, io::Error>(m)
+        })();
+        let m = match made {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(err(e.kind(), format!("creating ring:{shown}: {e}")));
+            }
+        };
         Ok(RingWriter {
             m,
             path: path.to_path_buf(),
@@ -590,6 +597,43 @@ fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// A fresh name beside `path` for a ring being made.
+fn temp_name(path: &Path) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(
+        ".{}.{}.{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        monotonic_ns()
+    ));
+    path.with_file_name(name)
+}
+
+/// Renames `tmp` to `path`, over whatever is there. A directory planted
+/// at the path (rename cannot replace it) is removed if we may, a few
+/// times over if it keeps coming back.
+fn put_in_place(tmp: &Path, path: &Path) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::rename(tmp, path) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if tries < 3
+                    && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_dir()) =>
+            {
+                tries += 1;
+                // remove_dir_all follows no symlink inside what it removes.
+                std::fs::remove_dir_all(path).map_err(|r| {
+                    io::Error::new(r.kind(), format!("a directory is in the way ({e}): {r}"))
+                })?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The fixed header fields, as read from a file.
 struct Header {
     producer: u32,
@@ -673,6 +717,17 @@ impl RingReader {
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                // A link, directory or other file no ring could be (a
+                // symlink is refused by O_NOFOLLOW): waited past like an
+                // untrusted file, as its writer may yet replace it.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ELOOP | libc::EISDIR | libc::EACCES | libc::ENXIO | libc::EPERM)
+                    ) =>
+                {
+                    untrusted = Some(format!("cannot be opened as a ring ({e})"));
+                }
                 Err(e) => return Err(err(e.kind(), format!("opening ring:{shown}: {e}"))),
             }
             if Instant::now() >= deadline {

@@ -10,13 +10,17 @@ use std::string::String;
 
 /// Characters that must not reach a terminal as they are: C0 controls,
 /// DEL, C1 controls (U+0080 to U+009F; some terminals read U+009B as
-/// CSI), and the invisible formatting characters that reorder or hide text
-/// (bidirectional overrides and isolates, zero-width characters, BOM).
+/// CSI), the line and paragraph separators, and the invisible characters
+/// that reorder or hide text: bidirectional marks, overrides and isolates,
+/// zero-width and other format characters, the soft hyphen, invisible
+/// fillers, interlinear annotation marks, BOM and the tag characters.
 pub fn is_unsafe(c: char) -> bool {
     matches!(c,
-        '\0'..='\x1f' | '\x7f'..='\u{9f}'
-        | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{2069}' | '\u{feff}')
+        '\0'..='\x1f' | '\x7f'..='\u{9f}' | '\u{ad}' | '\u{34f}' | '\u{61c}'
+        | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}' | '\u{180b}'..='\u{180f}'
+        | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
+        | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e0fff}')
 }
 
 /// Appends `b` as text: invalid UTF-8 becomes U+FFFD, `\` becomes `\\`,
@@ -67,10 +71,29 @@ pub fn escaped(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::format;
+    use std::string::ToString;
 
     #[test]
     fn nothing_unsafe_survives() {
         let hostile = "\x1b]0;pwn\x07\x1b[2J\n0 root\r\t\u{9b}31m\u{202e}txt.exe\u{200b}\x7f";
+        for c in [
+            '\u{61c}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{ad}',
+            '\u{e0041}',
+            '\u{180e}',
+            '\u{fffa}',
+            '\u{3164}',
+        ] {
+            assert!(is_unsafe(c), "{c:?}");
+            assert_eq!(
+                escaped(c.to_string().as_bytes()),
+                format!("\\u{{{:04x}}}", c as u32)
+            );
+        }
+        assert!(!is_unsafe('é') && !is_unsafe('中') && !is_unsafe(' '));
         let e = escaped(hostile.as_bytes());
         assert!(!e.chars().any(is_unsafe), "{e:?}");
         assert_eq!(

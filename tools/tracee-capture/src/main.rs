@@ -77,8 +77,16 @@ fn main() -> ExitCode {
     };
     match run(input, &o) {
         Ok(s) => {
+            let trouble = if s.skipped + s.failed > 0 {
+                format!(
+                    ", {} skipped and {} failed to write (see above)",
+                    s.skipped, s.failed
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "tracee-capture: {} artifacts, {} bytes, {} incomplete ({} chunks lost in the kernel){} in {}/out",
+                "tracee-capture: {} artifacts, {} bytes, {} incomplete ({} chunks lost in the kernel){trouble}{} in {}/out",
                 s.artifacts,
                 s.bytes,
                 s.incomplete,

@@ -313,6 +313,9 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; off::COUNT], BtfError> {
     o[off::CSS_SET_DFL_CGRP] = f("css_set", "dfl_cgrp")?;
     o[off::CGROUP_KN] = f("cgroup", "kn")?;
     o[off::KERNFS_NODE_ID] = f("kernfs_node", "id")?;
+    o[off::FILE_F_FLAGS] = f("file", "f_flags")?;
+    o[off::INODE_I_SIZE] = f("inode", "i_size")?;
+    o[off::CRED_CAP_EFFECTIVE] = f("cred", "cap_effective")?;
     Ok(o)
 }
 

@@ -17,14 +17,14 @@
 //! - on a thread of their own, which a stop abandons: a read that blocks
 //!   (a file on a stalled FUSE mount) holds up only later captures.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, mpsc};
 use std::time::Instant;
 
 use wire::capture::{CaptureHeader, MAX_CHUNK, flags};
@@ -40,49 +40,129 @@ pub const BUDGET_BURST: u64 = 512 << 20;
 pub const BUDGET_RATE: u64 = 64 << 20;
 
 /// A file to read into the sidecar.
-pub enum FileJob {
-    /// The executable of a process; `ours` if the process shares our
-    /// mount namespace, where its path names the same file.
-    Exec {
-        h: CaptureHeader,
-        path: Vec<u8>,
-        ours: bool,
-    },
+pub struct FileJob {
+    pub what: FileKind,
+    pub h: CaptureHeader,
+    pub path: Vec<u8>,
+    /// The process shares our mount namespace: its path names the same
+    /// file here.
+    pub ours: bool,
+    /// The file's ctime when it ran (executables): a file changed since
+    /// is not the one that ran.
+    pub ctime: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A process's executable.
+    Exec,
     /// The file given to finit_module, by its path in the process's root.
-    Module {
-        h: CaptureHeader,
-        path: Vec<u8>,
-        ours: bool,
-    },
+    Module,
 }
 
 impl FileJob {
     /// For messages: what the file is, with its path made safe to print.
     pub fn describe(&self) -> String {
-        match self {
-            FileJob::Exec { h, path, .. } => {
-                format!("executable {} of pid {}", escaped(path), h.pid)
-            }
-            FileJob::Module { h, path, .. } => {
-                format!("module file {} of pid {}", escaped(path), h.pid)
-            }
-        }
+        let what = match self.what {
+            FileKind::Exec => "executable",
+            FileKind::Module => "module file",
+        };
+        format!("{what} {} of pid {}", escaped(&self.path), self.h.pid)
     }
 }
 
-/// The file reader thread: one job at a time until the sidecar ends.
-pub(crate) fn read_loop(jobs: mpsc::Receiver<FileJob>, queue: &Queue) {
+/// Jobs queued per user, at most; more from one user are refused (and
+/// counted), not queued ahead of everyone else's.
+pub const JOBS_PER_USER: usize = 64;
+
+/// The file reader's queue: one queue per user, taken from in turn, so a
+/// flood of one user's executables waits behind that user alone.
+#[derive(Default)]
+pub struct FairQueue {
+    inner: Mutex<Fair>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Fair {
+    queues: HashMap<u32, VecDeque<FileJob>>,
+    /// Users with queued jobs, in turn order.
+    turn: VecDeque<u32>,
+    closed: bool,
+}
+
+impl FairQueue {
+    /// Queues `job` for its user; gives it back if that user's queue is
+    /// full.
+    pub fn push(&self, job: FileJob) -> Result<(), Box<FileJob>> {
+        let mut f = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let uid = job.h.uid;
+        let q = f.queues.entry(uid).or_default();
+        if q.len() >= JOBS_PER_USER {
+            return Err(Box::new(job));
+        }
+        let first = q.is_empty();
+        q.push_back(job);
+        if first {
+            f.turn.push_back(uid);
+        }
+        drop(f);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next job, from the next user in turn; None once closed and
+    /// empty.
+    fn pop(&self) -> Option<FileJob> {
+        let mut f = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(uid) = f.turn.pop_front() {
+                let q = f.queues.get_mut(&uid).expect("a user in turn has a queue");
+                let job = q.pop_front().expect("a user in turn has a job");
+                if q.is_empty() {
+                    f.queues.remove(&uid);
+                } else {
+                    f.turn.push_back(uid);
+                }
+                return Some(job);
+            }
+            if f.closed {
+                return None;
+            }
+            f = self.ready.wait(f).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// No more jobs: the reader ends once the queue is empty.
+    pub fn close(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// The file reader thread: one job at a time until the queue closes.
+/// For each executable it says on `results` (by dev, inode and ctime)
+/// whether it read it, so that one it could not read is tried again.
+pub(crate) fn read_loop(
+    jobs: &FairQueue,
+    queue: &Queue,
+    results: mpsc::Sender<((u64, u64, u64), bool)>,
+) {
     let mut budget = Budget::default();
-    for job in jobs {
+    while let Some(job) = jobs.pop() {
         if queue.shared.stop.load(Ordering::Acquire) || queue.shared.broken() {
             // Past the stop deadline: what is still queued is not read
             // (tracee-capture never hears of it).
             continue;
         }
-        let (mut h, file) = match &job {
-            FileJob::Exec { h, path, ours } => (*h, open_exec(h, path, *ours)),
-            FileJob::Module { h, path, ours } => (*h, open_module(h, path, *ours)),
+        let h = job.h;
+        let file = match job.what {
+            FileKind::Exec => open_exec(&h, &job.path, job.ours, job.ctime),
+            FileKind::Module => open_module(&h, &job.path, job.ours),
         };
+        if let Some(ctime) = job.ctime {
+            let _ = results.send(((h.dev as u64, h.ino, ctime), file.is_ok()));
+        }
         let file = match file {
             Ok(f) => Some(f),
             Err(e) => {
@@ -93,6 +173,7 @@ pub(crate) fn read_loop(jobs: mpsc::Receiver<FileJob>, queue: &Queue) {
                 None
             }
         };
+        let mut h = h;
         h.flags = 0;
         h.off = 0;
         send_file(queue, h, file.as_ref(), &mut budget, &job);
@@ -101,14 +182,15 @@ pub(crate) fn read_loop(jobs: mpsc::Receiver<FileJob>, queue: &Queue) {
 
 /// A process's executable: through `/proc/PID/exe` while it lives, else
 /// its path, if it names the same file here.
-fn open_exec(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<File> {
+fn open_exec(h: &CaptureHeader, path: &[u8], ours: bool, ctime: Option<u64>) -> io::Result<File> {
     let proc = CString::new(format!("/proc/{}/exe", h.pid)).expect("no NUL");
+    let same = |f: File| same_file(f, h, ctime);
     // The proc link is the kernel's own: it is the one link followed.
-    match open_regular(libc::AT_FDCWD, &proc, false, 0).and_then(|f| same_file(f, h)) {
+    match open_regular(libc::AT_FDCWD, &proc, false, 0).and_then(same) {
         Ok(f) => Ok(f),
         Err(_) if ours && path.starts_with(b"/") => {
             let p = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
-            open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h))
+            open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(same)
         }
         Err(_) => Err(io::Error::other(
             "the process was gone and its path is not ours to read",
@@ -132,7 +214,7 @@ fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<File> {
         // SAFETY: a fresh descriptor we own.
         let dir = unsafe { OwnedFd::from_raw_fd(dir) };
         let r = open_regular(dir.as_raw_fd(), &p, true, NO_LINKS | libc::RESOLVE_IN_ROOT)
-            .and_then(|f| same_file(f, h));
+            .and_then(|f| same_file(f, h, None));
         if r.is_ok() || !ours {
             return r;
         }
@@ -140,7 +222,7 @@ fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<File> {
     if !ours {
         return Err(io::Error::other("the process was gone"));
     }
-    open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h))
+    open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h, None))
 }
 
 const NO_LINKS: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
@@ -179,12 +261,20 @@ pub fn open_regular(dir: i32, path: &CString, nofollow: bool, resolve: u64) -> i
     Ok(f)
 }
 
-/// `f` if it is the file the kernel named (its dev_t and inode).
-fn same_file(f: File, h: &CaptureHeader) -> io::Result<File> {
+/// `f` if it is the file the kernel named (its dev_t and inode) and, given
+/// its ctime then, unchanged since: rewritten in place after it ran, it is
+/// no longer the executable that ran.
+fn same_file(f: File, h: &CaptureHeader, ctime: Option<u64>) -> io::Result<File> {
     let m = f.metadata()?;
     let kdev = (libc::major(m.dev()) as u64) << 20 | libc::minor(m.dev()) as u64;
     if m.ino() != h.ino || kdev != h.dev as u64 {
         return Err(io::Error::other("a different file is there now"));
+    }
+    let now = (m.ctime() as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(m.ctime_nsec() as u64);
+    if ctime.is_some_and(|t| t != now) {
+        return Err(io::Error::other("the file has changed since it ran"));
     }
     Ok(f)
 }
@@ -306,4 +396,44 @@ fn send_extents(
         at = end;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(uid: u32, n: u32) -> FileJob {
+        FileJob {
+            what: FileKind::Exec,
+            h: CaptureHeader {
+                uid,
+                pid: n,
+                ..Default::default()
+            },
+            path: vec![],
+            ours: true,
+            ctime: None,
+        }
+    }
+
+    /// One user's flood waits behind that user alone: the queue takes
+    /// from each user in turn, and refuses a user's jobs past its share.
+    #[test]
+    fn users_take_turns_and_a_flood_is_refused_past_its_share() {
+        let q = FairQueue::default();
+        for n in 0..JOBS_PER_USER as u32 {
+            assert!(q.push(job(65534, n)).is_ok());
+        }
+        assert!(q.push(job(65534, 999)).is_err(), "past the share");
+        assert!(q.push(job(0, 1)).is_ok());
+        assert!(q.push(job(0, 2)).is_ok());
+        q.close();
+        let order: Vec<(u32, u32)> = std::iter::from_fn(|| q.pop())
+            .map(|j| (j.h.uid, j.h.pid))
+            .take(5)
+            .collect();
+        assert_eq!(order, [(65534, 0), (0, 1), (65534, 1), (0, 2), (65534, 2)]);
+        let rest = std::iter::from_fn(|| q.pop()).count();
+        assert_eq!(rest, JOBS_PER_USER - 3);
+    }
 }

@@ -286,35 +286,31 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
         }
     }
 
-    let mut links = Links::new();
-    // The capture program is attached only when capturing.
+    // Every program is loaded (verified) first, then attached in an order
+    // that leaves no gap: sys_exit before what leaves it work (the sched
+    // programs keep an exec's entry for it), and the entry tracepoints
+    // last; detaching goes the other way. An exec caught between the two
+    // would otherwise keep an entry no exit takes, and count as lost.
+    const BTF_PROGS: [&str; 4] = [
+        "sys_exit",
+        "sched_process_exit",
+        "sched_process_fork",
+        "sched_process_exec",
+    ];
     if cfg.capture.mask != 0 {
         let p: &mut RawTracePoint = ebpf
             .program_mut("capture_exit")
             .context("program capture_exit")?
             .try_into()?;
         p.load().context("loading capture_exit")?;
-        let link = p
-            .attach("sys_exit")
-            .context("attaching capture_exit to raw tracepoint sys_exit")?;
-        links.push(Link::Raw("capture_exit", link));
     }
-    for prog in [
-        "sched_process_exit",
-        "sched_process_fork",
-        "sched_process_exec",
-        "sys_exit",
-    ] {
+    for prog in BTF_PROGS {
         let p: &mut BtfTracePoint = ebpf
             .program_mut(prog)
             .with_context(|| format!("program {prog}"))?
             .try_into()?;
         p.load(prog, &kbtf_aya)
             .with_context(|| format!("loading {prog}"))?;
-        let link = p
-            .attach()
-            .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
-        links.push(Link::Btf(prog, link));
     }
     // The syscalls whose entry is traced (kernel_cfg's ENTRY), each on its
     // own tracepoint; every other syscall is traced at exit alone.
@@ -331,6 +327,35 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
             .context("program syscall_entry")?
             .try_into()?;
         p.load().context("loading syscall_entry")?;
+    }
+
+    let mut links = Links::new();
+    // The capture program is attached only when capturing.
+    if cfg.capture.mask != 0 {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut("capture_exit")
+            .context("program capture_exit")?
+            .try_into()?;
+        let link = p
+            .attach("sys_exit")
+            .context("attaching capture_exit to raw tracepoint sys_exit")?;
+        links.push(Link::Raw("capture_exit", link));
+    }
+    for prog in BTF_PROGS {
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("program {prog}"))?
+            .try_into()?;
+        let link = p
+            .attach()
+            .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
+        links.push(Link::Btf(prog, link));
+    }
+    if !entries.is_empty() {
+        let p: &mut TracePoint = ebpf
+            .program_mut("syscall_entry")
+            .context("program syscall_entry")?
+            .try_into()?;
         for tp in entries {
             let link = p
                 .attach("syscalls", &tp)
@@ -341,9 +366,10 @@ fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<(Ebpf, BTreeSet<u32>, V
     Ok((ebpf, enabled, peers, links))
 }
 
-/// Detaches every program: no event is produced after this returns.
+/// Detaches every program, in the reverse of the order they were attached
+/// in: no event is produced after this returns.
 fn detach(ebpf: &mut Ebpf, links: &mut Links) -> anyhow::Result<()> {
-    for link in links.drain(..) {
+    while let Some(link) = links.pop() {
         match link {
             Link::Raw(prog, link) => {
                 let p: &mut RawTracePoint = ebpf

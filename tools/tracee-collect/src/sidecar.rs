@@ -14,7 +14,7 @@
 //! attributes to their artifacts. File jobs finding the reader's queue full
 //! are dropped and counted (`capture_queue_full`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::FromRawFd;
@@ -29,15 +29,13 @@ use wire::capture::{CaptureHeader, MAX_CHUNK, artifact, flags, ftype};
 use wire::preamble::Preamble;
 use wire::{EndBody, EventSlice, LostBody, lost_reason};
 
-use crate::files::{self, FileJob};
+use crate::files::{self, FairQueue, FileJob, FileKind};
 
 /// Bytes of records waiting for the writer, at most (a little more when a
 /// record the drain thread must not drop, a lost notice, comes on top).
 const QUEUE_BYTES: usize = 16 << 20;
 /// The largest record a producer may add when the queue has room.
 const MAX_RECORD: usize = wire::RecordHeader::LEN + CaptureHeader::LEN + MAX_CHUNK;
-/// File jobs waiting for the file reader.
-const FILE_JOBS: usize = 256;
 /// Executables remembered as sent; beyond this the memory is cleared (an
 /// executable may then be sent twice: tracee-capture keeps one per content).
 const EXEC_SEEN_MAX: usize = 1 << 16;
@@ -99,19 +97,33 @@ impl Queue {
     }
 }
 
+/// What is known of an executable (by dev, inode and ctime).
+enum Seen {
+    /// Captured: not read again.
+    Done,
+    /// With the file reader; the latest other process running it, to read
+    /// it through if this read fails.
+    Reading(Option<Box<FileJob>>),
+}
+
 /// The drain thread's side of the sidecar.
 pub struct Sidecar {
     queue: Queue,
-    /// None once finishing: the file reader then ends with its queue.
-    to_files: Option<mpsc::SyncSender<FileJob>>,
+    to_files: Arc<FairQueue>,
     files: Option<JoinHandle<()>>,
+    /// Executables the file reader could not read: to be tried again.
+    /// The file reader's outcomes for executables: (dev, inode, ctime)
+    /// and whether it read the file.
+    results: mpsc::Receiver<((u64, u64, u64), bool)>,
     writer: Option<JoinHandle<()>>,
     /// Executables sent already, by (dev, inode, ctime).
-    exec_seen: HashSet<(u64, u64, u64)>,
+    exec_seen: HashMap<(u64, u64, u64), Seen>,
     /// Our mount namespace: a path seen by a process in it is ours too.
     mnt_ns: u64,
     /// File jobs dropped since the last notice.
     unreported: u64,
+    /// Users told that their files were dropped.
+    told: HashSet<u32>,
     /// File jobs dropped in all.
     pub dropped_jobs: u64,
 }
@@ -147,24 +159,28 @@ impl Sidecar {
                 .name("sidecar-writer".into())
                 .spawn(move || write_loop(f, rx, &shared))?
         };
-        let (to_files, jobs) = mpsc::sync_channel(FILE_JOBS);
+        let to_files = Arc::new(FairQueue::default());
+        let (results_tx, results) = mpsc::channel();
         let files = {
             let queue = queue.clone();
+            let jobs = to_files.clone();
             std::thread::Builder::new()
                 .name("sidecar-files".into())
-                .spawn(move || files::read_loop(jobs, &queue))?
+                .spawn(move || files::read_loop(&jobs, &queue, results_tx))?
         };
         let mnt_ns = std::fs::metadata("/proc/self/ns/mnt")
             .map(|m| m.ino())
             .unwrap_or(0);
         Ok(Sidecar {
             queue,
-            to_files: Some(to_files),
+            to_files,
             files: Some(files),
+            results,
             writer: Some(writer),
-            exec_seen: HashSet::new(),
+            exec_seen: HashMap::new(),
             mnt_ns,
             unreported: 0,
+            told: HashSet::new(),
             dropped_jobs: 0,
         })
     }
@@ -182,31 +198,61 @@ impl Sidecar {
             && let Ok((h, path)) = CaptureHeader::from_record(r)
             && h.flags & flags::REF != 0
         {
-            let job = FileJob::Module {
+            let job = FileJob {
+                what: FileKind::Module,
                 h,
                 path: path.to_vec(),
                 ours: h.mnt_ns as u64 == self.mnt_ns,
+                ctime: None,
             };
-            return self.job(job);
+            self.job(job);
+            return;
         }
         self.queue.put(rec.to_vec());
     }
 
-    fn job(&mut self, job: FileJob) {
-        let Some(to_files) = &self.to_files else {
-            return;
-        };
+    /// Queues `job` for the file reader; false if it was dropped.
+    fn job(&mut self, job: FileJob) -> bool {
         if self.queue.shared.broken() {
-            return;
+            return false;
         }
-        if let Err(mpsc::TrySendError::Full(job)) = to_files.try_send(job) {
-            self.dropped_jobs += 1;
-            self.unreported += 1;
+        let Err(job) = self.to_files.push(job) else {
+            return true;
+        };
+        self.dropped_jobs += 1;
+        self.unreported += 1;
+        // Said once per user: the counts go in the sidecar.
+        if self.told.insert(job.h.uid) {
             eprintln!(
-                "tracee-collect: {} not captured: the capture reader is {} files behind",
+                "tracee-collect: {} not captured: uid {} has {} files waiting to be read \
+                 already (more of its files are dropped and counted as lost)",
                 job.describe(),
-                FILE_JOBS
+                job.h.uid,
+                files::JOBS_PER_USER
             );
+        }
+        false
+    }
+
+    /// Takes in the file reader's outcomes: a file read is done with; one
+    /// that could not be read (its process gone, say) is tried again
+    /// through the latest process seen running it meanwhile, if any, or
+    /// else when it runs again.
+    fn settle(&mut self) {
+        while let Ok((key, ok)) = self.results.try_recv() {
+            let again = match self.exec_seen.remove(&key) {
+                Some(Seen::Reading(_)) if ok => {
+                    self.exec_seen.insert(key, Seen::Done);
+                    None
+                }
+                Some(Seen::Reading(again)) => again,
+                _ => None,
+            };
+            if let Some(job) = again
+                && self.job(*job)
+            {
+                self.exec_seen.insert(key, Seen::Reading(None));
+            }
         }
     }
 
@@ -233,6 +279,7 @@ impl Sidecar {
     /// Puts file jobs dropped since the last call into the sidecar as a
     /// lost notice.
     pub fn report(&mut self, now_ns: u64) {
+        self.settle();
         if self.unreported > 0 {
             let l = LostBody {
                 cpu: u32::MAX,
@@ -249,10 +296,13 @@ impl Sidecar {
     pub fn exec(&mut self, ev: &EventSlice<'_>) {
         let scalar = |i: u8| ev.arg(i).map(|a| a.scalar()).unwrap_or(0);
         let (dev, ino, ctime) = (scalar(2), scalar(3), scalar(4));
+        self.settle();
         if self.exec_seen.len() >= EXEC_SEEN_MAX {
             self.exec_seen.clear();
         }
-        if !self.exec_seen.insert((dev, ino, ctime)) {
+        let key = (dev, ino, ctime);
+        let seen = self.exec_seen.get(&key).map(|s| matches!(s, Seen::Done));
+        if seen == Some(true) {
             return;
         }
         let path = ev.arg(1).map(|a| a.data).unwrap_or(&[]);
@@ -273,12 +323,21 @@ impl Sidecar {
         };
         let comm = ev.comm();
         h.comm[..comm.len()].copy_from_slice(comm);
-        let job = FileJob::Exec {
+        let job = FileJob {
+            what: FileKind::Exec,
             h,
             path: path.to_vec(),
             ours: ev.mnt_ns() as u64 == self.mnt_ns,
+            ctime: Some(ctime),
         };
-        self.job(job);
+        if seen.is_some() {
+            // Being read already: this process is the one to try if that
+            // read fails.
+            self.exec_seen
+                .insert(key, Seen::Reading(Some(Box::new(job))));
+        } else if self.job(job) {
+            self.exec_seen.insert(key, Seen::Reading(None));
+        }
     }
 
     /// Ends the sidecar by `deadline`: the file reader reads what is
@@ -294,7 +353,7 @@ impl Sidecar {
             }
             t.is_finished()
         };
-        drop(self.to_files.take());
+        self.to_files.close();
         if let Some(files) = self.files.take()
             && !wait(&files)
         {
@@ -440,7 +499,12 @@ impl Sink {
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } < 0 {
             unread = cap as libc::c_int;
         }
-        let mut free = cap.saturating_sub(unread.max(0) as usize);
+        // The pipe holds pages: the unread bytes take at most one page
+        // more than they fill (a half-read head and a half-filled tail),
+        // and what is free past them is certain room, so a write that fits
+        // it goes in whole.
+        let used_pages = (unread.max(0) as usize).div_ceil(4096) + 1;
+        let mut free = cap.saturating_sub(used_pages * 4096);
         let mut batch: Vec<u8> = Vec::new();
         while let Some(b) = self.buf.front() {
             if b.len() > free {

@@ -55,6 +55,11 @@ impl Pattern {
             (false, false) => Pattern::Exact(b.to_vec()),
         }
     }
+    /// Whether the pattern holds only of values that start a certain way
+    /// (exact and prefix patterns).
+    fn anchored(&self) -> bool {
+        matches!(self, Pattern::Exact(_) | Pattern::Prefix(_))
+    }
     fn matches(&self, s: &[u8]) -> bool {
         match self {
             Pattern::Exact(p) => s == &p[..],
@@ -97,6 +102,22 @@ impl Group<Vec<u8>> {
     }
     fn matches_str(&self, s: &[u8]) -> bool {
         (!self.has_eq() || self.eq_one(s)) && !self.ne_one(s)
+    }
+    /// A string the kernel cut, which keeps its end: its start is unknown,
+    /// so exact and prefix patterns say nothing of it (an `=` does not
+    /// hold, a `!=` does not exclude it); suffix and contains patterns
+    /// look at what is there.
+    fn matches_cut(&self, s: &[u8]) -> bool {
+        let free = |ps: &[Pattern]| ps.iter().any(|p| !p.anchored() && p.matches(s));
+        (!self.has_eq() || free(&self.eq_pat)) && !free(&self.ne_pat)
+    }
+    /// A string value, whole or cut.
+    fn matches_value(&self, s: &[u8], cut: bool) -> bool {
+        if cut {
+            self.matches_cut(s)
+        } else {
+            self.matches_str(s)
+        }
     }
     /// On an array (argv): `=` holds if some element matches one of its
     /// values, `!=` if no element matches any of its values, so an empty
@@ -195,7 +216,8 @@ pub struct Filter {
     followed: HashSet<u32>,
     tree: HashSet<u32>,
     has_tree: bool,
-    exe: HashMap<u32, Vec<u8>>,
+    /// Each process's executable path, and whether it was cut.
+    exe: HashMap<u32, (Vec<u8>, bool)>,
     track_exe: bool,
     start_mono: u64,
     matched: u64,
@@ -441,7 +463,7 @@ impl Filter {
             && id == event_id::SCHED_PROCESS_EXEC
             && let Some(a) = ev.arg(1)
         {
-            self.exe.insert(pid, a.data.to_vec());
+            self.exe.insert(pid, (a.data.to_vec(), a.truncated));
         }
         if self.has_tree && (self.tree.contains(&ev.ppid()) && !self.tree.contains(&pid)) {
             self.tree.insert(pid);
@@ -489,11 +511,12 @@ impl Filter {
             Cond::Str(field, g) => match field {
                 StrField::Comm => g.matches_str(ev.comm()),
                 StrField::Uts => g.matches_str(ev.uts()),
-                StrField::Executable => {
-                    g.matches_str(self.exe.get(&ev.pid()).map_or(&[][..], |v| &v[..]))
-                }
+                StrField::Executable => match self.exe.get(&ev.pid()) {
+                    Some((path, cut)) => g.matches_value(path, *cut),
+                    None => g.matches_str(b""),
+                },
                 StrField::Arg(i) => match ev.arg(*i) {
-                    Some(a) => g.matches_str(a.data),
+                    Some(a) => g.matches_value(a.data, a.truncated && a.kind == item::STR),
                     None => g.matches_str(b""),
                 },
                 StrField::ArgList(i) => match ev.arg(*i) {

@@ -288,3 +288,28 @@ fn array_arguments_match_by_element() {
         [false, false, false, true, true, true]
     );
 }
+
+/// A string the kernel cut keeps its end: its start is unknown, so exact
+/// and prefix patterns say nothing of it (a cut path that happens to begin
+/// `/usr/bin/` proves nothing), while suffix patterns see the end.
+#[test]
+fn cut_strings_match_only_by_what_they_keep() {
+    let cut = |path: &str| {
+        EventBuilder::new(&ctx(OPENAT, "a", 1, 0, 0, 3))
+            .item(1, wire::item::STR | wire::item::TRUNCATED, path.as_bytes())
+            .finish()
+    };
+    let whole = |path: &str| openat("a", 1, 0, path, 3);
+    let run = |exprs: &[&str], rec: &[u8]| keep(&mut filter(exprs), rec);
+    let fake = "usr/bin/c/c/sudo";
+    assert!(run(
+        &["openat.data.pathname=/usr/bin/*"],
+        &whole("/usr/bin/sudo")
+    ));
+    assert!(!run(&["openat.data.pathname=usr/bin/*"], &cut(fake)));
+    assert!(!run(&["openat.data.pathname=usr/bin/c/c/sudo"], &cut(fake)));
+    assert!(run(&["openat.data.pathname!=usr/bin/*"], &cut(fake)));
+    assert!(run(&["openat.data.pathname=*/sudo"], &cut(fake)));
+    assert!(!run(&["openat.data.pathname!=*/sudo"], &cut(fake)));
+    assert!(run(&["openat.data.pathname=*c/c*"], &cut(fake)));
+}

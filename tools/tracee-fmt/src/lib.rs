@@ -385,12 +385,18 @@ impl Printer {
             }
             push_escaped(&mut s, a.name.as_bytes());
             s.push_str(": ");
+            // A cut string kept its end: the "..." goes where the missing
+            // part was. Other cut values (argv, bytes) kept their start.
+            let cut_start = a.truncated && matches!(a.value, Value::Str(_));
+            if cut_start {
+                s.push_str("...");
+            }
             if a.fault {
                 s.push_str("(unreadable)");
             } else {
                 text_value(&mut s, &a.value);
             }
-            if a.truncated {
+            if a.truncated && !cut_start {
                 s.push_str("...");
             }
         }
