@@ -220,12 +220,7 @@ fn capture_result(
         .take()
         .expect("stderr")
         .read_to_string(&mut err);
-    let index = std::fs::read_to_string(out.join("index.jsonl")).unwrap_or_default();
-    let lines = index
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    (st.code().unwrap_or(-1), err, lines)
+    (st.code().unwrap_or(-1), err, index_lines(out))
 }
 
 /// Issue 10, item 3: with `--capture exec`, an executable replaced by a

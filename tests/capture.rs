@@ -120,11 +120,7 @@ impl Run {
             .expect("stderr")
             .read_to_string(&mut err);
         assert!(st.success(), "tracee-capture failed: {err}");
-        let index = std::fs::read_to_string(out.join("index.jsonl")).unwrap_or_default();
-        let lines = index
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("index line is JSON"))
-            .collect();
+        let lines = crate::util::index_lines(&out);
         (self.dir, lines, err, cerr)
     }
 }
@@ -649,11 +645,7 @@ fn one_user_cannot_spend_everyone_s_budget() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("capture stopped for uid 65534"), "{err}");
-    let index: Vec<Value> = std::fs::read_to_string(d.join("out/index.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let index = crate::util::index_lines(&d.join("out"));
     let idx = by_path(&index);
     let theirs = &idx["host/write.dev-1.inode-10"];
     // Half of 4M, less what making the artifact cost (a block), in chunks.
@@ -754,11 +746,7 @@ fn what_a_process_controls_cannot_end_tracee_capture() {
     assert_eq!(code, 0, "{err}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert!(!err.contains("Too many open files"), "{err}");
-    let index: Vec<Value> = std::fs::read_to_string(d.join("out/index.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let index = crate::util::index_lines(&d.join("out"));
     let idx = by_path(&index);
     assert_eq!(idx["host/write.dev-1.inode-1"]["complete"], false);
     assert_eq!(

@@ -421,3 +421,12 @@ pub fn capture_preamble() -> wire::preamble::Preamble {
         catalog: wire::preamble::Catalog::new(vec![]),
     }
 }
+
+/// The lines of `OUT/index.jsonl` (none if it is missing), each JSON.
+pub fn index_lines(out: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("index.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an index line is JSON"))
+        .collect()
+}

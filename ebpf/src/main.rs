@@ -1776,14 +1776,10 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
             // memfd's, say). Its name is the whole path, as d_path gives it.
             let detached = dentry == parent && dentry != root;
             if dentry == root {
-                let mparent = rd_ptr(mnt.add(offset(off::MOUNT_PARENT)));
-                if mparent == mnt {
+                if climb_mount(&mut dentry, &mut mnt, &mut vfsmnt) {
                     top = true;
                     break;
                 }
-                dentry = rd_ptr(mnt.add(offset(off::MOUNT_MOUNTPOINT)));
-                mnt = mparent;
-                vfsmnt = mnt.add(offset(off::MOUNT_MNT));
                 continue;
             }
             let qstr = dentry.add(offset(off::DENTRY_D_NAME));
@@ -1816,14 +1812,10 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
                 if dentry != root {
                     break;
                 }
-                let mparent = rd_ptr(mnt.add(offset(off::MOUNT_PARENT)));
-                if mparent == mnt {
+                if climb_mount(&mut dentry, &mut mnt, &mut vfsmnt) {
                     top = true;
                     break;
                 }
-                dentry = rd_ptr(mnt.add(offset(off::MOUNT_MOUNTPOINT)));
-                mnt = mparent;
-                vfsmnt = mnt.add(offset(off::MOUNT_MNT));
             }
             cut = !top;
         }
@@ -1833,6 +1825,23 @@ unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
         }
         Some((buf, at & (PATH_CAP - 1), cut))
     }
+}
+
+/// From the root `dentry` of mount `mnt` (whose vfsmount is `vfsmnt`) to
+/// where that mount is mounted in its parent. True if there is no parent:
+/// the top of the namespace.
+#[inline(always)]
+unsafe fn climb_mount(dentry: &mut *const u8, mnt: &mut *const u8, vfsmnt: &mut *const u8) -> bool {
+    unsafe {
+        let mparent = rd_ptr(mnt.add(offset(off::MOUNT_PARENT)));
+        if mparent == *mnt {
+            return true;
+        }
+        *dentry = rd_ptr(mnt.add(offset(off::MOUNT_MOUNTPOINT)));
+        *mnt = mparent;
+        *vfsmnt = mparent.add(offset(off::MOUNT_MNT));
+    }
+    false
 }
 
 /// Writes the path of `file` as a string argument. A path longer than a
