@@ -191,6 +191,11 @@ struct Pending {
     has_blob: u32,
     /// `args` holds nothing: the scalar arguments are left out.
     no_scalars: u32,
+    /// Out of the pushed-down scope: kept only so that the exit knows the
+    /// entry saw the call (an exec with no entry passes for an i386 one);
+    /// no event is sent and no argument kept.
+    out_of_scope: u32,
+    _pad: u32,
 }
 
 /// What [`THREADS`] keeps for a thread.
@@ -838,10 +843,19 @@ unsafe fn try_syscall_entry(ctx: &TracePointContext) {
             comm: [0; 16],
             has_blob: 0,
             no_scalars: 0,
+            out_of_scope: 0,
+            _pad: 0,
         };
         bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
         if cfg.flags & cfgf::AT_ENTRY != 0 {
             emit_syscall(&p, &cfg, 0, tid);
+            return;
+        }
+        // Out of scope, no argument is kept: the blobs are for the events
+        // that will be sent, not for any user's blocked execs.
+        if global_u32(&SCOPE) != 0 && !pending_in_scope(&p) {
+            p.out_of_scope = 1;
+            keep_pending(tid, p, None);
             return;
         }
         let mut blob = None;
@@ -853,6 +867,22 @@ unsafe fn try_syscall_entry(ctx: &TracePointContext) {
             blob = Some(s);
         }
         keep_pending(tid, p, blob);
+    }
+}
+
+/// Whether the event `p` will make passes the pushed-down scope, judged on
+/// the context as it will carry it (the caller's name at entry).
+#[inline(always)]
+unsafe fn pending_in_scope(p: &Pending) -> bool {
+    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+        return false;
+    };
+    let e = e.cast::<u8>();
+    unsafe {
+        fill_context(e, p.ts, ids(p.nr, p.nr), 0, p.flags);
+        let c = e.add(RecordHeader::LEN).cast::<EventContext>();
+        (*c).comm = p.comm;
+        scope_ok(c)
     }
 }
 
@@ -1233,6 +1263,9 @@ unsafe fn try_sys_exit(ctx: &BtfTracePointContext) {
             };
             let p = *pp;
             let _ = PENDING.remove(&tid);
+            if p.out_of_scope != 0 {
+                return;
+            }
             let Some(cfg) = CFG.get(p.nr) else { return };
             let cfg = *cfg;
             emit_syscall(&p, &cfg, ret, tid);
@@ -1397,11 +1430,17 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
 }
 
 unsafe fn try_fork(ctx: &BtfTracePointContext) {
+    let parent: *const u8 = ctx.arg(0);
+    let child: *const u8 = ctx.arg(1);
+    unsafe {
+        capture::inherit_writable(
+            rd::<u32>(parent.add(offset(off::TASK_TGID))) as u64,
+            rd::<u32>(child.add(offset(off::TASK_TGID))) as u64,
+        );
+    }
     if !event_enabled(event_id::SCHED_PROCESS_FORK) || is_self() {
         return;
     }
-    let parent: *const u8 = ctx.arg(0);
-    let child: *const u8 = ctx.arg(1);
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -1470,16 +1509,8 @@ unsafe fn try_exit(ctx: &BtfTracePointContext) {
     if let Some(p) = PENDING.get_ptr(&tid) {
         let p = unsafe { *p };
         let _ = PENDING.remove(&tid);
-        if let Some(e) = EVT_SCRATCH.get_ptr_mut(0) {
-            let e = e.cast::<u8>();
-            unsafe {
-                fill_context(e, p.ts, ids(p.nr, p.nr), 0, p.flags);
-                let c = e.add(RecordHeader::LEN).cast::<EventContext>();
-                (*c).comm = p.comm;
-                if scope_ok(c) {
-                    count_lost(lost_reason::UNFINISHED);
-                }
-            }
+        if p.out_of_scope == 0 && unsafe { pending_in_scope(&p) } {
+            count_lost(lost_reason::UNFINISHED);
         }
     }
     let _ = BLOBS.remove(&tid);
@@ -1662,6 +1693,8 @@ unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
             comm: [0; 16],
             has_blob: 0,
             no_scalars: 1,
+            out_of_scope: 0,
+            _pad: 0,
         };
         // The task already has the new image's name.
         bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);

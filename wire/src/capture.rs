@@ -50,6 +50,10 @@ pub mod flags {
     /// content is the artifact (dev and ino name it); tracee-collect reads
     /// the file and sends its content instead.
     pub const REF: u16 = 8;
+    /// The object was read by its path, its process being gone: a file
+    /// rewritten in place within the clock tick of the exec keeps its dev,
+    /// inode and ctime, so what was read cannot be proven to be what ran.
+    pub const BY_PATH: u16 = 16;
 }
 
 /// The fixed part of a capture record, after the record header.

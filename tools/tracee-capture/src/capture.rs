@@ -47,6 +47,8 @@ struct Open {
     complete: bool,
     /// A write failed: nothing more is written to it.
     failed: bool,
+    /// Read by its path after its process was gone (flags::BY_PATH).
+    by_path: bool,
     pid: u32,
     uid: u32,
     comm: String,
@@ -327,6 +329,7 @@ impl Capture {
             size: end,
             complete: true,
             failed: false,
+            by_path: false,
             pid: h.pid,
             uid: h.uid,
             comm: sanitize(&h.comm, 16),
@@ -433,6 +436,11 @@ impl Capture {
             self.objects.insert(key, o);
         }
         let n = payload.len() as u64;
+        if h.flags & flags::BY_PATH != 0
+            && let Some(o) = self.objects.get_mut(&key)
+        {
+            o.by_path = true;
+        }
         if h.flags & flags::LOST != 0 {
             if h.len > 0
                 && let Some(o) = self.objects.get_mut(&key)
@@ -559,6 +567,11 @@ impl Capture {
         });
         if sha256.is_none() {
             line["sparse"] = serde_json::Value::Bool(true);
+        }
+        if o.by_path {
+            // Its process was gone: a file rewritten in place in the same
+            // clock tick as the exec cannot be told from what ran.
+            line["readByPath"] = serde_json::Value::Bool(true);
         }
         self.index_line(&line)
     }

@@ -141,13 +141,9 @@ impl FairQueue {
 }
 
 /// The file reader thread: one job at a time until the queue closes.
-/// For each executable it says on `results` (by dev, inode and ctime)
-/// whether it read it, so that one it could not read is tried again.
-pub(crate) fn read_loop(
-    jobs: &FairQueue,
-    queue: &Queue,
-    results: mpsc::Sender<((u64, u64, u64), bool)>,
-) {
+/// For each executable it says on `results` whether it read it whole, so
+/// that one it could not (gone, cut by a bound) is tried again.
+pub(crate) fn read_loop(jobs: &FairQueue, queue: &Queue, results: mpsc::Sender<(ExecKey, bool)>) {
     let mut budget = Budget::default();
     while let Some(job) = jobs.pop() {
         if queue.shared.stop.load(Ordering::Acquire) || queue.shared.broken() {
@@ -155,16 +151,20 @@ pub(crate) fn read_loop(
             // (tracee-capture never hears of it).
             continue;
         }
-        let h = job.h;
+        let mut h = job.h;
         let file = match job.what {
             FileKind::Exec => open_exec(&h, &job.path, job.ours, job.ctime),
             FileKind::Module => open_module(&h, &job.path, job.ours),
         };
-        if let Some(ctime) = job.ctime {
-            let _ = results.send(((h.dev as u64, h.ino, ctime), file.is_ok()));
-        }
+        h.off = 0;
+        h.flags = 0;
         let file = match file {
-            Ok(f) => Some(f),
+            Ok((f, by_path)) => {
+                if by_path {
+                    h.flags = flags::BY_PATH;
+                }
+                Some(f)
+            }
             Err(e) => {
                 eprintln!(
                     "tracee-collect: {} could not be captured: {e}",
@@ -173,24 +173,36 @@ pub(crate) fn read_loop(
                 None
             }
         };
-        let mut h = h;
-        h.flags = 0;
-        h.off = 0;
-        send_file(queue, h, file.as_ref(), &mut budget, &job);
+        let whole = send_file(queue, h, file.as_ref(), &mut budget, &job);
+        if let Some(ctime) = job.ctime {
+            let _ = results.send(((h.dev as u64, h.ino, ctime, h.uid), whole));
+        }
     }
 }
 
+/// An executable, by who ran it: (dev, inode, ctime, uid).
+pub type ExecKey = (u64, u64, u64, u32);
+
 /// A process's executable: through `/proc/PID/exe` while it lives, else
-/// its path, if it names the same file here.
-fn open_exec(h: &CaptureHeader, path: &[u8], ours: bool, ctime: Option<u64>) -> io::Result<File> {
+/// its path, if it names the same file here (true: by path, which cannot
+/// prove the content is what ran).
+fn open_exec(
+    h: &CaptureHeader,
+    path: &[u8],
+    ours: bool,
+    ctime: Option<u64>,
+) -> io::Result<(File, bool)> {
     let proc = CString::new(format!("/proc/{}/exe", h.pid)).expect("no NUL");
     let same = |f: File| same_file(f, h, ctime);
     // The proc link is the kernel's own: it is the one link followed.
     match open_regular(libc::AT_FDCWD, &proc, false, 0).and_then(same) {
-        Ok(f) => Ok(f),
+        Ok(f) => Ok((f, false)),
         Err(_) if ours && path.starts_with(b"/") => {
             let p = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
-            open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(same)
+            Ok((
+                open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(same)?,
+                true,
+            ))
         }
         Err(_) => Err(io::Error::other(
             "the process was gone and its path is not ours to read",
@@ -200,7 +212,7 @@ fn open_exec(h: &CaptureHeader, path: &[u8], ours: bool, ctime: Option<u64>) -> 
 
 /// finit_module's file: its path under the process's root while it lives,
 /// else the path here if the process shared our mount namespace.
-fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<File> {
+fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<(File, bool)> {
     let p = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
     let root = CString::new(format!("/proc/{}/root", h.pid)).expect("no NUL");
     // SAFETY: a valid C string; O_PATH opens the directory itself.
@@ -216,13 +228,14 @@ fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<File> {
         let r = open_regular(dir.as_raw_fd(), &p, true, NO_LINKS | libc::RESOLVE_IN_ROOT)
             .and_then(|f| same_file(f, h, None));
         if r.is_ok() || !ours {
-            return r;
+            return r.map(|f| (f, false));
         }
     }
     if !ours {
         return Err(io::Error::other("the process was gone"));
     }
-    open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h, None))
+    let f = open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h, None))?;
+    Ok((f, true))
 }
 
 const NO_LINKS: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
@@ -305,13 +318,14 @@ impl Budget {
 
 /// Sends `file` as the chunks of the object `h` names, skipping holes,
 /// then its last record (incomplete if it could not be read whole).
+/// Returns whether it was read whole.
 fn send_file(
     queue: &Queue,
     mut h: CaptureHeader,
     file: Option<&File>,
     budget: &mut Budget,
     job: &FileJob,
-) {
+) -> bool {
     let mut missing = file.is_none();
     let mut size = 0;
     if let Some(f) = file {
@@ -340,10 +354,10 @@ fn send_file(
         }
     }
     // The last record's offset is the object's whole size, holes included.
-    h.flags = flags::LAST | flags::LOST;
+    h.flags |= flags::LAST | flags::LOST;
     h.off = size;
     h.len = u32::from(missing);
-    queue.put_waiting(&h, &[]);
+    queue.put_waiting(&h, &[]) && !missing
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

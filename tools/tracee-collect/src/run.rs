@@ -739,6 +739,21 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     totals.events = totals.events.saturating_sub(dropped);
     totals.lost = totals.lost.saturating_add(dropped);
     totals.output_dropped = dropped;
+    // The event stream's end first: its own grace bounds it, and whatever
+    // it leaves of the sidecar's deadline is the sidecar's.
+    let mut result = Ok(());
+    if !closed {
+        let end = EndBody {
+            events: totals.events,
+            lost: totals.lost,
+            ts: now(libc::CLOCK_MONOTONIC),
+        };
+        if let Err(e) = out.write_unit(&end.to_record()).and_then(|()| out.end())
+            && !is_broken_pipe(&e)
+        {
+            result = Err(anyhow::Error::new(e).context("writing the stream"));
+        }
+    }
     if let Some(sc) = sidecar.take() {
         let lost = cap_lost_seen.iter().sum::<u64>() + sc.dropped_jobs;
         let end = EndBody {
@@ -751,18 +766,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             eprintln!("tracee-collect: capture: {e}");
         }
     }
-    if !closed {
-        let end = EndBody {
-            events: totals.events,
-            lost: totals.lost,
-            ts: now(libc::CLOCK_MONOTONIC),
-        };
-        if let Err(e) = out.write_unit(&end.to_record()).and_then(|()| out.end())
-            && !is_broken_pipe(&e)
-        {
-            return Err(anyhow::Error::new(e).context("writing the stream"));
-        }
-    }
+    result?;
     drop(ebpf);
     Ok(totals)
 }

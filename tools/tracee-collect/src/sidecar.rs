@@ -29,7 +29,7 @@ use wire::capture::{CaptureHeader, MAX_CHUNK, artifact, flags, ftype};
 use wire::preamble::Preamble;
 use wire::{EndBody, EventSlice, LostBody, lost_reason};
 
-use crate::files::{self, FairQueue, FileJob, FileKind};
+use crate::files::{self, ExecKey, FairQueue, FileJob, FileKind};
 
 /// Bytes of records waiting for the writer, at most (a little more when a
 /// record the drain thread must not drop, a lost notice, comes on top).
@@ -97,7 +97,7 @@ impl Queue {
     }
 }
 
-/// What is known of an executable (by dev, inode and ctime).
+/// What is known of an executable (by dev, inode, ctime and who ran it).
 enum Seen {
     /// Captured: not read again.
     Done,
@@ -114,10 +114,10 @@ pub struct Sidecar {
     /// Executables the file reader could not read: to be tried again.
     /// The file reader's outcomes for executables: (dev, inode, ctime)
     /// and whether it read the file.
-    results: mpsc::Receiver<((u64, u64, u64), bool)>,
+    results: mpsc::Receiver<(ExecKey, bool)>,
     writer: Option<JoinHandle<()>>,
     /// Executables sent already, by (dev, inode, ctime).
-    exec_seen: HashMap<(u64, u64, u64), Seen>,
+    exec_seen: HashMap<ExecKey, Seen>,
     /// Our mount namespace: a path seen by a process in it is ours too.
     mnt_ns: u64,
     /// File jobs dropped since the last notice.
@@ -300,7 +300,9 @@ impl Sidecar {
         if self.exec_seen.len() >= EXEC_SEEN_MAX {
             self.exec_seen.clear();
         }
-        let key = (dev, ino, ctime);
+        // Per user: one user's capture of a file (cut by that user's
+        // budget, say) says nothing of another's.
+        let key = (dev, ino, ctime, ev.uid());
         let seen = self.exec_seen.get(&key).map(|s| matches!(s, Seen::Done));
         if seen == Some(true) {
             return;

@@ -121,14 +121,28 @@ impl Group<Vec<u8>> {
     }
     /// On an array (argv): `=` holds if some element matches one of its
     /// values, `!=` if no element matches any of its values, so an empty
-    /// or unreadable array passes every `!=` and no `=`.
-    fn matches_list<'a>(&self, items: impl Iterator<Item = &'a [u8]>) -> bool {
+    /// or unreadable array passes every `!=` and no `=`. In an array the
+    /// kernel cut, the last element may be cut too (elements keep their
+    /// start): only prefix and contains patterns judge it, and elements
+    /// past the cut, unseen, make no `=` hold and no `!=` exclude.
+    fn matches_list<'a>(&self, items: impl Iterator<Item = &'a [u8]>, cut: bool) -> bool {
+        let mut items = items.peekable();
         let mut eq = !self.has_eq();
-        for s in items {
-            if self.ne_one(s) {
+        while let Some(s) = items.next() {
+            let (eq_here, ne_here) = if cut && items.peek().is_none() {
+                let head = |ps: &[Pattern]| {
+                    ps.iter().any(|p| {
+                        matches!(p, Pattern::Prefix(_) | Pattern::Contains(_)) && p.matches(s)
+                    })
+                };
+                (head(&self.eq_pat), head(&self.ne_pat))
+            } else {
+                (self.eq_one(s), self.ne_one(s))
+            };
+            if ne_here {
                 return false;
             }
-            eq = eq || self.eq_one(s);
+            eq = eq || eq_here;
         }
         eq
     }
@@ -478,6 +492,13 @@ impl Filter {
         if id == event_id::SCHED_PROCESS_FORK {
             let child = ev.arg(6).map(|a| a.scalar() as u32);
             if let Some(child) = child {
+                // A child runs its parent's executable until it execs.
+                if self.track_exe
+                    && child != pid
+                    && let Some(exe) = self.exe.get(&pid).cloned()
+                {
+                    self.exe.insert(child, exe);
+                }
                 if self.follow && in_scope {
                     self.followed.insert(child);
                 }
@@ -520,10 +541,12 @@ impl Filter {
                     None => g.matches_str(b""),
                 },
                 StrField::ArgList(i) => match ev.arg(*i) {
-                    Some(a) if a.kind == item::STR_ARRAY => g.matches_list(a.strings()),
+                    Some(a) if a.kind == item::STR_ARRAY => {
+                        g.matches_list(a.strings(), a.truncated)
+                    }
                     // A string where an array belongs: one element.
-                    Some(a) => g.matches_list(std::iter::once(a.data)),
-                    None => g.matches_list(std::iter::empty()),
+                    Some(a) => g.matches_list(std::iter::once(a.data), false),
+                    None => g.matches_list(std::iter::empty(), false),
                 },
             },
             Cond::Num(field, g) => {

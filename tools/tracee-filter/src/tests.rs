@@ -313,3 +313,47 @@ fn cut_strings_match_only_by_what_they_keep() {
     assert!(!run(&["openat.data.pathname!=*/sudo"], &cut(fake)));
     assert!(run(&["openat.data.pathname=*c/c*"], &cut(fake)));
 }
+
+/// A cut argv's last element may itself be cut (elements keep their
+/// start), and what came after it is unseen: only prefix and contains
+/// patterns judge that element.
+#[test]
+fn a_cut_array_s_last_element_is_judged_by_its_start() {
+    let cut = |v: &[&str]| {
+        let mut d = Vec::new();
+        for s in v {
+            d.extend_from_slice(s.as_bytes());
+            d.push(0);
+        }
+        d.pop();
+        EventBuilder::new(&ctx(EXECVE, "sh", 1, 0, 0, 0))
+            .str(0, "/bin/true")
+            .item(1, wire::item::STR_ARRAY | wire::item::TRUNCATED, &d)
+            .finish()
+    };
+    let run = |exprs: &[&str], rec: &[u8]| keep(&mut filter(exprs), rec);
+    // "--helpEVILPAYLOAD" cut to "--help": not a whole "--help".
+    let rec = cut(&["a", "--help"]);
+    assert!(!run(&["execve.data.argv=--help"], &rec));
+    assert!(run(&["execve.data.argv!=--help"], &rec));
+    assert!(run(&["execve.data.argv=--he*"], &rec));
+    assert!(!run(&["execve.data.argv!=--he*"], &rec));
+    // Whole elements before it are judged as ever.
+    assert!(run(&["execve.data.argv=a"], &rec));
+    assert!(!run(&["execve.data.argv!=a"], &rec));
+}
+
+/// A child runs its parent's executable until it execs itself.
+#[test]
+fn a_forked_child_has_its_parent_s_executable() {
+    let exec = EventBuilder::new(&ctx(event_id::SCHED_PROCESS_EXEC, "evil", 10, 1, 0, 0))
+        .str(0, "/tmp/evil")
+        .str(1, "/tmp/evil")
+        .finish();
+    let mut f = filter(&["executable=/tmp/evil", "event=openat"]);
+    assert!(!keep(&mut f, &exec));
+    assert!(keep(&mut f, &openat("evil", 10, 0, "/etc/hostname", 3)));
+    assert!(!keep(&mut f, &fork(10, 11)));
+    assert!(keep(&mut f, &openat("evil", 11, 0, "/etc/passwd", 3)));
+    assert!(!keep(&mut f, &openat("sh", 12, 0, "/etc/passwd", 3)));
+}
