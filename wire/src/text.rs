@@ -6,6 +6,7 @@
 //! assert_eq!(wire::text::escaped(b"a\x1b]0;x\x07\nb\\"), "a\\x1b]0;x\\x07\\nb\\\\");
 //! ```
 
+use std::borrow::Cow;
 use std::string::String;
 
 /// Characters that must not reach a terminal as they are: C0 controls,
@@ -28,12 +29,25 @@ pub fn is_unsafe(c: char) -> bool {
 /// `\xHH` below 0x80, `\u{HHHH}` above), so the output is one line of
 /// visible characters that says exactly which bytes were there.
 pub fn push_escaped(out: &mut String, b: &[u8]) {
-    // Nearly every value is printable ASCII: copy it whole.
-    if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'\\') {
-        // SAFETY: only printable ASCII bytes, which are UTF-8.
-        out.push_str(unsafe { core::str::from_utf8_unchecked(b) });
-        return;
+    match plain(b) {
+        Some(s) => out.push_str(s),
+        None => push_escaped_slow(out, b),
     }
+}
+
+/// `b` as it is, if it is printable ASCII without `\` (nearly every
+/// value is).
+fn plain(b: &[u8]) -> Option<&str> {
+    // Every byte is looked at (no early exit), which lets the loop run on
+    // whole words.
+    let ok = b.iter().fold(true, |ok, &c| {
+        ok & (c.wrapping_sub(0x20) < 0x5f) & (c != b'\\')
+    });
+    // SAFETY: only printable ASCII bytes, which are UTF-8.
+    ok.then(|| unsafe { core::str::from_utf8_unchecked(b) })
+}
+
+fn push_escaped_slow(out: &mut String, b: &[u8]) {
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
             push_char(out, c);
@@ -61,11 +75,17 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
-/// `b` as escaped text (see [`push_escaped`]).
-pub fn escaped(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len());
-    push_escaped(&mut s, b);
-    s
+/// `b` as escaped text (see [`push_escaped`]), borrowed when it needs no
+/// escape.
+pub fn escaped(b: &[u8]) -> Cow<'_, str> {
+    match plain(b) {
+        Some(s) => Cow::Borrowed(s),
+        None => {
+            let mut s = String::with_capacity(b.len() + 8);
+            push_escaped_slow(&mut s, b);
+            Cow::Owned(s)
+        }
+    }
 }
 
 #[cfg(test)]
