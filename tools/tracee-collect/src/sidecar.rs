@@ -111,12 +111,11 @@ pub struct Sidecar {
     queue: Queue,
     to_files: Arc<FairQueue>,
     files: Option<JoinHandle<()>>,
-    /// Executables the file reader could not read: to be tried again.
-    /// The file reader's outcomes for executables: (dev, inode, ctime)
-    /// and whether it read the file.
+    /// The file reader's outcomes for executables: which, and whether it
+    /// read the file whole (one it did not is tried again).
     results: mpsc::Receiver<(ExecKey, bool)>,
     writer: Option<JoinHandle<()>>,
-    /// Executables sent already, by (dev, inode, ctime).
+    /// Executables sent already, by (dev, inode, ctime, uid).
     exec_seen: HashMap<ExecKey, Seen>,
     /// Our mount namespace: a path seen by a process in it is ours too.
     mnt_ns: u64,
