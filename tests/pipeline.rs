@@ -209,6 +209,49 @@ fn bad_input_is_one_line_and_exit_2() {
     );
 }
 
+/// Every tool's command line: bad usage is one line and exit 2, naming
+/// what was wrong; --version, --completions and --man print and exit 0.
+#[test]
+fn every_tool_has_one_command_line_policy() {
+    for (tool, opt) in [
+        ("tracee-collect", "--buffer-size"),
+        ("tracee-filter", "--ring-size"),
+        ("tracee-fmt", "--parse-arguments"),
+        ("tracee-capture", "--max-size"),
+    ] {
+        one_line_exit_2(tool, &["--nosuch"], vec![], "--nosuch");
+        one_line_exit_2(tool, &["--input"], vec![], "--input");
+        let (rc, out, err) = run_with_input(tool, &["--version"], vec![]);
+        assert_eq!(rc, 0, "{tool}: {err}");
+        assert!(String::from_utf8_lossy(&out).starts_with(&format!("{tool} ")));
+        let (rc, out, err) = run_with_input(tool, &["--completions", "bash"], vec![]);
+        assert_eq!(rc, 0, "{tool}: {err}");
+        assert!(String::from_utf8_lossy(&out).contains(opt), "{tool}");
+        let (rc, out, err) = run_with_input(tool, &["--man"], vec![]);
+        assert_eq!(rc, 0, "{tool}: {err}");
+        let man = String::from_utf8_lossy(&out);
+        assert!(
+            man.contains(".TH") && man.contains(&opt.replace('-', "\\-")),
+            "{tool}: {man}"
+        );
+    }
+    one_line_exit_2(
+        "tracee-filter",
+        &["--ring-size", "3"],
+        vec![],
+        "a power of two",
+    );
+    one_line_exit_2("tracee-filter", &["--ring-full", "maybe"], vec![], "maybe");
+    one_line_exit_2("tracee-capture", &["--max-size", "1T"], vec![], "K, M or G");
+    one_line_exit_2("tracee-collect", &["--capture-fd", "1"], vec![], "above 2");
+    one_line_exit_2(
+        "tracee-collect",
+        &["--output", "/tmp/x"],
+        vec![],
+        "ring:PATH, none",
+    );
+}
+
 #[test]
 fn random_streams_never_panic_any_tool() {
     let good = stream(50);

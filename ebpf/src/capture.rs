@@ -21,7 +21,7 @@ use aya_ebpf::{
 use wire::{
     RecordHeader,
     capture::{CaptureHeader, MAX_CHUNK, artifact, flags, ftype},
-    kcfg::{CAP_PATH_CAP, CAP_TYPE_ELF, CapFilter, off},
+    kcfg::{CAP_PATH_CAP, CAP_TYPE_ELF, CapFilter, member as off},
     kind,
 };
 

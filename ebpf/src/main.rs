@@ -39,7 +39,7 @@ use aya_ebpf::{
 };
 use wire::{
     ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
-    kcfg::{self, EventCfg, arg, flags as cfgf, off, scope},
+    kcfg::{self, EventCfg, arg, flags as cfgf, member as off, scope},
     kind, lost_reason,
 };
 

@@ -82,7 +82,7 @@ fn main() {
         Some("ring-produce") => ring_produce(
             &args[2],
             args[3].parse().expect("count"),
-            wire::ring::WhenFull::from_name(&args[4]).expect("drop or block"),
+            tracee_cli::ring::WhenFull::from_name(&args[4]).expect("drop or block"),
         ),
         Some("openloop") => {
             let n: u64 = args[2].parse().expect("count");
@@ -225,7 +225,7 @@ pub fn fnv1a(h: u64, b: &[u8]) -> u64 {
 }
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
-fn ring_produce(path: &str, n: u64, when_full: wire::ring::WhenFull) {
+fn ring_produce(path: &str, n: u64, when_full: tracee_cli::ring::WhenFull) {
     use wire::build::{EventBuilder, name16};
     use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, Preamble, event_flags};
     let pre = Preamble {
@@ -245,9 +245,9 @@ fn ring_produce(path: &str, n: u64, when_full: wire::ring::WhenFull) {
             }],
         }]),
     };
-    let mut w = wire::ring::RingWriter::create(
+    let mut w = tracee_cli::ring::RingWriter::create(
         std::path::Path::new(path),
-        wire::ring::MIN_CAPACITY,
+        tracee_cli::ring::MIN_CAPACITY,
         when_full,
     )
     .unwrap_or_else(|e| {
@@ -255,7 +255,7 @@ fn ring_produce(path: &str, n: u64, when_full: wire::ring::WhenFull) {
         std::process::exit(2)
     });
     let mut hash = FNV_START;
-    let mut put = |w: &mut wire::ring::RingWriter, b: &[u8]| {
+    let mut put = |w: &mut tracee_cli::ring::RingWriter, b: &[u8]| {
         if let Err(e) = w.write_unit(b) {
             eprintln!("tracee-helper: {e}");
             std::process::exit(2);

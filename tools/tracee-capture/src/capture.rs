@@ -621,7 +621,7 @@ impl Capture {
 /// more than reading its data (and [`HASH_HOLES_FREE`]).
 fn digest_of(f: &File) -> io::Result<Content> {
     let size = f.metadata()?.len();
-    let data = wire::sparse::data_bytes(f, size).min(size);
+    let data = tracee_cli::sparse::data_bytes(f, size).min(size);
     if size - data > data.max(HASH_HOLES_FREE) {
         return Ok(Content::Sparse);
     }

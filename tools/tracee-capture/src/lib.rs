@@ -58,21 +58,14 @@ pub struct Summary {
 }
 
 /// Why a run ended badly.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The output directory could not be set up or written.
+    #[error("{0}: {1}")]
     Io(String, io::Error),
     /// The input is not a valid capture stream.
+    #[error("{0}")]
     Stream(StreamError),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Io(what, e) => write!(f, "{what}: {e}"),
-            Error::Stream(e) => write!(f, "{e}"),
-        }
-    }
 }
 
 /// One path component made from untrusted bytes: no `/`, no NUL, no

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use wire::kcfg::off;
+use wire::kcfg::member;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
@@ -20,6 +20,8 @@ pub enum BtfError {
     NoStruct(String),
     #[error("kernel BTF has no member {member} in struct {ty}")]
     NoMember { ty: String, member: String },
+    #[error("offset slot {0} was left unfilled (a new slot needs its line in kernel_offsets)")]
+    Unfilled(&'static str),
 }
 
 const KIND_INT: u32 = 1;
@@ -242,81 +244,111 @@ impl Btf {
     }
 }
 
+/// The OFFSETS table being filled: a slot is set once, by name, and a
+/// slot left unset is an error that names it.
+struct Slots([Option<u32>; member::COUNT]);
+
+impl Slots {
+    fn set(&mut self, slot: usize, v: u32) {
+        debug_assert!(self.0[slot].is_none(), "{} set twice", member::NAMES[slot]);
+        self.0[slot] = Some(v);
+    }
+    fn check(self) -> Result<[u32; member::COUNT], BtfError> {
+        let mut o = [0u32; member::COUNT];
+        for (i, v) in self.0.into_iter().enumerate() {
+            o[i] = v.ok_or(BtfError::Unfilled(member::NAMES[i]))?;
+        }
+        Ok(o)
+    }
+}
+
 /// Resolves every offset the programs need from the running kernel.
-pub fn kernel_offsets(btf: &Btf) -> Result<[u32; off::COUNT], BtfError> {
-    let mut o = [0u32; off::COUNT];
+pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
+    let mut o = Slots([None; member::COUNT]);
     let f = |t: &str, m: &str| btf.offset(t, m);
-    o[off::TASK_REAL_PARENT] = f("task_struct", "real_parent")?;
-    o[off::TASK_GROUP_LEADER] = f("task_struct", "group_leader")?;
-    o[off::TASK_TGID] = f("task_struct", "tgid")?;
-    o[off::TASK_PID] = f("task_struct", "pid")?;
-    o[off::TASK_START_TIME] = f("task_struct", "start_time")?;
-    o[off::TASK_NSPROXY] = f("task_struct", "nsproxy")?;
-    o[off::TASK_THREAD_PID] = f("task_struct", "thread_pid")?;
-    o[off::TASK_EXIT_CODE] = f("task_struct", "exit_code")?;
-    o[off::TASK_TI_STATUS] = btf.path_offset("task_struct", &["thread_info", "status"])?;
-    o[off::TASK_MM] = f("task_struct", "mm")?;
-    o[off::NSPROXY_MNT_NS] = f("nsproxy", "mnt_ns")?;
-    o[off::NSPROXY_UTS_NS] = f("nsproxy", "uts_ns")?;
-    o[off::MNT_NS_INUM] = btf.path_offset("mnt_namespace", &["ns", "inum"])?;
-    o[off::PID_NS_INUM] = btf.path_offset("pid_namespace", &["ns", "inum"])?;
-    o[off::UTS_NODENAME] = btf.path_offset("uts_namespace", &["name", "nodename"])?;
-    o[off::PID_LEVEL] = f("pid", "level")?;
-    o[off::PID_NUMBERS] = f("pid", "numbers")?;
-    o[off::UPID_SIZE] = btf.size("upid")?;
-    o[off::UPID_NR] = f("upid", "nr")?;
-    o[off::UPID_NS] = f("upid", "ns")?;
-    o[off::BPRM_FILE] = f("linux_binprm", "file")?;
-    o[off::BPRM_FILENAME] = f("linux_binprm", "filename")?;
-    o[off::BPRM_INTERP] = f("linux_binprm", "interp")?;
-    o[off::FILE_F_PATH] = f("file", "f_path")?;
-    o[off::FILE_F_INODE] = f("file", "f_inode")?;
-    o[off::PATH_MNT] = f("path", "mnt")?;
-    o[off::PATH_DENTRY] = f("path", "dentry")?;
-    o[off::INODE_I_MODE] = f("inode", "i_mode")?;
-    o[off::INODE_I_INO] = f("inode", "i_ino")?;
-    o[off::INODE_I_SB] = f("inode", "i_sb")?;
-    o[off::SB_S_DEV] = f("super_block", "s_dev")?;
+    o.set(member::TASK_REAL_PARENT, f("task_struct", "real_parent")?);
+    o.set(member::TASK_GROUP_LEADER, f("task_struct", "group_leader")?);
+    o.set(member::TASK_TGID, f("task_struct", "tgid")?);
+    o.set(member::TASK_PID, f("task_struct", "pid")?);
+    o.set(member::TASK_START_TIME, f("task_struct", "start_time")?);
+    o.set(member::TASK_NSPROXY, f("task_struct", "nsproxy")?);
+    o.set(member::TASK_THREAD_PID, f("task_struct", "thread_pid")?);
+    o.set(member::TASK_EXIT_CODE, f("task_struct", "exit_code")?);
+    o.set(
+        member::TASK_TI_STATUS,
+        btf.path_offset("task_struct", &["thread_info", "status"])?,
+    );
+    o.set(member::TASK_MM, f("task_struct", "mm")?);
+    o.set(member::NSPROXY_MNT_NS, f("nsproxy", "mnt_ns")?);
+    o.set(member::NSPROXY_UTS_NS, f("nsproxy", "uts_ns")?);
+    o.set(
+        member::MNT_NS_INUM,
+        btf.path_offset("mnt_namespace", &["ns", "inum"])?,
+    );
+    o.set(
+        member::PID_NS_INUM,
+        btf.path_offset("pid_namespace", &["ns", "inum"])?,
+    );
+    o.set(
+        member::UTS_NODENAME,
+        btf.path_offset("uts_namespace", &["name", "nodename"])?,
+    );
+    o.set(member::PID_LEVEL, f("pid", "level")?);
+    o.set(member::PID_NUMBERS, f("pid", "numbers")?);
+    o.set(member::UPID_SIZE, btf.size("upid")?);
+    o.set(member::UPID_NR, f("upid", "nr")?);
+    o.set(member::UPID_NS, f("upid", "ns")?);
+    o.set(member::BPRM_FILE, f("linux_binprm", "file")?);
+    o.set(member::BPRM_FILENAME, f("linux_binprm", "filename")?);
+    o.set(member::BPRM_INTERP, f("linux_binprm", "interp")?);
+    o.set(member::FILE_F_PATH, f("file", "f_path")?);
+    o.set(member::FILE_F_INODE, f("file", "f_inode")?);
+    o.set(member::PATH_MNT, f("path", "mnt")?);
+    o.set(member::PATH_DENTRY, f("path", "dentry")?);
+    o.set(member::INODE_I_MODE, f("inode", "i_mode")?);
+    o.set(member::INODE_I_INO, f("inode", "i_ino")?);
+    o.set(member::INODE_I_SB, f("inode", "i_sb")?);
+    o.set(member::SB_S_DEV, f("super_block", "s_dev")?);
     // ctime moved: i_ctime_sec/i_ctime_nsec since 6.11, __i_ctime before.
     match (f("inode", "i_ctime_sec"), f("inode", "i_ctime_nsec")) {
         (Ok(s), Ok(n)) => {
-            o[off::INODE_CTIME_SEC] = s;
-            o[off::INODE_CTIME_NSEC] = n;
+            o.set(member::INODE_CTIME_SEC, s);
+            o.set(member::INODE_CTIME_NSEC, n);
         }
         _ => {
             let base = f("inode", "__i_ctime").or_else(|_| f("inode", "i_ctime"))?;
-            o[off::INODE_CTIME_SEC] = base + f("timespec64", "tv_sec")?;
-            o[off::INODE_CTIME_NSEC] = base + f("timespec64", "tv_nsec")?;
+            o.set(member::INODE_CTIME_SEC, base + f("timespec64", "tv_sec")?);
+            o.set(member::INODE_CTIME_NSEC, base + f("timespec64", "tv_nsec")?);
         }
     }
-    o[off::DENTRY_D_NAME] = f("dentry", "d_name")?;
-    o[off::DENTRY_D_PARENT] = f("dentry", "d_parent")?;
-    o[off::QSTR_LEN] = f("qstr", "len")?;
-    o[off::QSTR_NAME] = f("qstr", "name")?;
-    o[off::MOUNT_MNT] = f("mount", "mnt")?;
-    o[off::MOUNT_PARENT] = f("mount", "mnt_parent")?;
-    o[off::MOUNT_MOUNTPOINT] = f("mount", "mnt_mountpoint")?;
-    o[off::VFSMOUNT_MNT_ROOT] = f("vfsmount", "mnt_root")?;
-    o[off::MM_ARG_START] = f("mm_struct", "arg_start")?;
-    o[off::MM_ARG_END] = f("mm_struct", "arg_end")?;
-    o[off::TASK_FILES] = f("task_struct", "files")?;
-    o[off::FILES_FDT] = f("files_struct", "fdt")?;
-    o[off::FDT_FD] = f("fdtable", "fd")?;
-    o[off::FDT_MAX_FDS] = f("fdtable", "max_fds")?;
-    o[off::FILE_F_POS] = f("file", "f_pos")?;
-    o[off::TASK_FLAGS] = f("task_struct", "flags")?;
-    o[off::TASK_COMM] = f("task_struct", "comm")?;
-    o[off::TASK_CRED] = f("task_struct", "cred")?;
-    o[off::CRED_UID] = f("cred", "uid")?;
-    o[off::CRED_GID] = f("cred", "gid")?;
-    o[off::TASK_CGROUPS] = f("task_struct", "cgroups")?;
-    o[off::CSS_SET_DFL_CGRP] = f("css_set", "dfl_cgrp")?;
-    o[off::CGROUP_KN] = f("cgroup", "kn")?;
-    o[off::KERNFS_NODE_ID] = f("kernfs_node", "id")?;
-    o[off::FILE_F_FLAGS] = f("file", "f_flags")?;
-    o[off::INODE_I_SIZE] = f("inode", "i_size")?;
-    o[off::CRED_CAP_EFFECTIVE] = f("cred", "cap_effective")?;
-    Ok(o)
+    o.set(member::DENTRY_D_NAME, f("dentry", "d_name")?);
+    o.set(member::DENTRY_D_PARENT, f("dentry", "d_parent")?);
+    o.set(member::QSTR_LEN, f("qstr", "len")?);
+    o.set(member::QSTR_NAME, f("qstr", "name")?);
+    o.set(member::MOUNT_MNT, f("mount", "mnt")?);
+    o.set(member::MOUNT_PARENT, f("mount", "mnt_parent")?);
+    o.set(member::MOUNT_MOUNTPOINT, f("mount", "mnt_mountpoint")?);
+    o.set(member::VFSMOUNT_MNT_ROOT, f("vfsmount", "mnt_root")?);
+    o.set(member::MM_ARG_START, f("mm_struct", "arg_start")?);
+    o.set(member::MM_ARG_END, f("mm_struct", "arg_end")?);
+    o.set(member::TASK_FILES, f("task_struct", "files")?);
+    o.set(member::FILES_FDT, f("files_struct", "fdt")?);
+    o.set(member::FDT_FD, f("fdtable", "fd")?);
+    o.set(member::FDT_MAX_FDS, f("fdtable", "max_fds")?);
+    o.set(member::FILE_F_POS, f("file", "f_pos")?);
+    o.set(member::TASK_FLAGS, f("task_struct", "flags")?);
+    o.set(member::TASK_COMM, f("task_struct", "comm")?);
+    o.set(member::TASK_CRED, f("task_struct", "cred")?);
+    o.set(member::CRED_UID, f("cred", "uid")?);
+    o.set(member::CRED_GID, f("cred", "gid")?);
+    o.set(member::TASK_CGROUPS, f("task_struct", "cgroups")?);
+    o.set(member::CSS_SET_DFL_CGRP, f("css_set", "dfl_cgrp")?);
+    o.set(member::CGROUP_KN, f("cgroup", "kn")?);
+    o.set(member::KERNFS_NODE_ID, f("kernfs_node", "id")?);
+    o.set(member::FILE_F_FLAGS, f("file", "f_flags")?);
+    o.set(member::INODE_I_SIZE, f("inode", "i_size")?);
+    o.set(member::CRED_CAP_EFFECTIVE, f("cred", "cap_effective")?);
+    o.check()
 }
 
 #[cfg(test)]
@@ -392,7 +424,17 @@ mod tests {
     fn running_kernel_offsets_resolve() {
         let b = Btf::from_sys_fs().unwrap();
         let o = kernel_offsets(&b).unwrap();
-        assert_eq!(o[off::UPID_SIZE], 16);
-        assert_eq!(o[off::QSTR_LEN], 4);
+        assert_eq!(o[member::UPID_SIZE], 16);
+        assert_eq!(o[member::QSTR_LEN], 4);
+    }
+
+    #[test]
+    fn an_unfilled_slot_is_an_error_that_names_it() {
+        let mut o = Slots([Some(8); member::COUNT]);
+        o.0[member::CGROUP_KN] = None;
+        let e = o.check().unwrap_err();
+        assert!(e.to_string().contains("CGROUP_KN"), "{e}");
+        assert_eq!(member::NAMES[member::CGROUP_KN], "CGROUP_KN");
+        assert_eq!(member::NAMES.len(), member::COUNT);
     }
 }

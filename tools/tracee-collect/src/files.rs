@@ -379,7 +379,7 @@ fn send_extents(
     let mut at = 0u64;
     let mut data_read = 0u64;
     while at < size {
-        let Some((start, end)) = wire::sparse::next_extent(f, at, size) else {
+        let Some((start, end)) = tracee_cli::sparse::next_extent(f, at, size) else {
             break;
         };
         let mut pos = start;

@@ -8,6 +8,9 @@ pub mod btf;
 pub mod capture;
 pub mod events;
 pub mod files;
+pub mod host;
+pub mod load;
+pub mod peers;
 pub mod run;
 pub mod sidecar;
 #[rustfmt::skip]

@@ -1,186 +1,144 @@
 use std::process::ExitCode;
 
+use anyhow::Context;
+use clap::Parser;
+use tracee_cli::args::{DocArgs, HasDocs, RingArgs};
 use tracee_collect::{events, run};
 
-const USAGE: &str =
-    "usage: tracee-collect [-e EVENTS]... [--buffer-size BYTES] [--no-pushdown] [EXPR...]
+/// Traces the whole machine and writes the tracee-rs stream to stdout
+/// (needs root).
+#[derive(Parser)]
+#[command(
+    name = "tracee-collect",
+    version,
+    override_usage = "tracee-collect [-e EVENTS]... [OPTIONS] [EXPR]... | tracee-fmt",
+    after_help = "Capture payloads go to descriptor 3 (or --capture-fd N) for tracee-capture:
+  tracee-collect --capture exec 3> >(tracee-capture) | tracee-fmt"
+)]
+struct Cli {
+    /// tracee-filter expressions, evaluated in the kernel where possible
+    #[arg(value_name = "EXPR")]
+    exprs: Vec<String>,
+    /// Events: names, globs (open*), sets (default, syscalls, fs, net,
+    /// proc, all) and exclusions (-close); comma-separated or repeated.
+    /// Without -e: the default set
+    #[arg(
+        short = 'e',
+        long = "events",
+        value_name = "LIST",
+        allow_hyphen_values = true
+    )]
+    events: Vec<String>,
+    /// Kernel ring buffer size in bytes (a power of two, at least 4096; K/M/G)
+    #[arg(long, value_name = "N", default_value = "8M", value_parser = kernel_buffer)]
+    buffer_size: u32,
+    /// ring:PATH writes a shared-memory ring (read it with --input
+    /// ring:PATH); none writes no events (capture only); - is stdout
+    #[arg(long, value_name = "ring:PATH|none|-", value_parser = output)]
+    output: Option<String>,
+    #[command(flatten)]
+    ring: RingArgs,
+    /// Capture artifacts, in Tracee's syntax: write[=/prefix*],
+    /// read[=/prefix*], write:type=regular|pipe|socket|elf,
+    /// write:fd=stdin|stdout|stderr (and read:...), exec, mem, module, bpf;
+    /// repeatable
+    #[arg(long, value_name = "WHAT")]
+    capture: Vec<String>,
+    /// The descriptor for capture payloads
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = capture_fd)]
+    capture_fd: i32,
+    /// Kernel ring buffer for capture payloads (a power of two, at least
+    /// 4096; K/M/G)
+    #[arg(long, value_name = "N", default_value = "64M", value_parser = kernel_buffer)]
+    capture_buffer: u32,
+    /// Evaluate filter expressions only in user space
+    #[arg(long)]
+    no_pushdown: bool,
+    /// Also trace the processes reading this output (by default they are
+    /// left out: their events would feed back)
+    #[arg(long)]
+    trace_pipeline: bool,
+    /// Print the events and their arguments, then exit
+    #[arg(long)]
+    list: bool,
+    #[command(flatten)]
+    docs: DocArgs,
+}
 
-Traces the whole machine and writes the tracee-rs stream to stdout (needs root).
-  -e, --events LIST   names, globs (open*), sets (default, syscalls, fs, net, proc, all)
-                      and exclusions (-close); comma-separated or repeated.
-                      Without -e: the default set.
-  --buffer-size N     kernel ring buffer size in bytes (power of two, K/M/G suffix; default 8M)
-  --output ring:PATH  write into a shared-memory ring (read with --input ring:PATH)
-  --output none       write no events (capture only)
-  --capture WHAT      capture artifacts, in Tracee's syntax: write[=/prefix*],
-                      read[=/prefix*], write:type=regular|pipe|socket|elf,
-                      write:fd=stdin|stdout|stderr (and read:...), exec, mem,
-                      module, bpf; repeatable. The payloads go to descriptor 3
-                      (or --capture-fd N) for tracee-capture:
-                        tracee-collect --capture exec 3> >(tracee-capture) | tracee-fmt
-  --capture-fd N      the descriptor for capture payloads (default 3)
-  --capture-buffer N  kernel ring buffer for capture payloads (default 64M)
-  --ring-size N       capacity of that ring (power of two, K/M/G; default 16M)
-  --ring-full drop|block  when the ring is full: drop events and count them in
-                      the stream (default; the kernel never waits), or wait
-  --no-pushdown       evaluate filter expressions only in user space
-  --trace-pipeline    also trace the processes reading this output (by default
-                      they are left out: their events would feed back)
-  --list              print the events and their arguments, then exit
-  EXPR                tracee-filter expressions, evaluated in the kernel where possible";
+impl HasDocs for Cli {
+    fn docs(&self) -> &DocArgs {
+        &self.docs
+    }
+}
 
-fn parse_size(s: &str) -> Option<u32> {
-    let (n, mul) = match s.as_bytes().last()? {
-        b'K' | b'k' => (&s[..s.len() - 1], 1 << 10),
-        b'M' | b'm' => (&s[..s.len() - 1], 1 << 20),
-        b'G' | b'g' => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let v = n.parse::<u32>().ok()?.checked_mul(mul)?;
-    (v >= 4096 && v.is_power_of_two()).then_some(v)
+fn kernel_buffer(v: &str) -> Result<u32, String> {
+    tracee_cli::size::power_of_two(v, 4096, 1 << 31)
+        .map(|n| n as u32)
+        .ok_or_else(|| "a power of two of at least 4096".into())
+}
+
+fn capture_fd(v: &str) -> Result<i32, String> {
+    v.parse::<i32>()
+        .ok()
+        .filter(|&n| n > 2)
+        .ok_or_else(|| "a descriptor above 2".into())
+}
+
+fn output(v: &str) -> Result<String, String> {
+    if v == "none" || v == "-" || tracee_cli::ring::parse_spec(v).is_some() {
+        Ok(v.to_string())
+    } else {
+        Err("expected ring:PATH, none or - (stdout)".into())
+    }
 }
 
 fn main() -> ExitCode {
-    match real_main() {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("tracee-collect: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    tracee_cli::args::main("tracee-collect", collect)
 }
 
-fn real_main() -> anyhow::Result<ExitCode> {
-    let mut sel = Vec::new();
-    let mut exprs = Vec::new();
-    let mut pushdown = true;
-    let mut trace_pipeline = false;
-    let mut ring_bytes = 8 << 20;
-    let mut output = None;
-    let mut ring_size = wire::ring::DEFAULT_CAPACITY;
-    let mut ring_full = wire::ring::WhenFull::Drop;
-    let mut captures: Vec<String> = Vec::new();
-    let mut capture_fd = 3;
-    let mut capture_bytes = 64 << 20;
-    let mut no_events = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            "--list" => {
-                for s in events::all() {
-                    let a: Vec<String> = s
-                        .args
-                        .iter()
-                        .map(|a| format!("{} {}", a.ty, a.name))
-                        .collect();
-                    println!("{} {}({})", s.nr, s.name, a.join(", "));
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            "-e" | "--events" => sel.push(
-                args.next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?,
-            ),
-            "--no-pushdown" => pushdown = false,
-            "--output" => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
-                if v == "none" {
-                    no_events = true;
-                    continue;
-                }
-                if wire::ring::parse_spec(&v).is_none() && v != "-" {
-                    anyhow::bail!("--output '{v}': expected ring:PATH, none or - (stdout)");
-                }
-                output = (v != "-").then_some(v);
-            }
-            "--ring-size" => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
-                ring_size = wire::ring::parse_capacity(&v).ok_or_else(|| {
-                    anyhow::anyhow!("bad --ring-size '{v}': a power of two from 128K to 4G")
-                })?;
-            }
-            "--ring-full" => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
-                ring_full = wire::ring::WhenFull::from_name(&v)
-                    .ok_or_else(|| anyhow::anyhow!("bad --ring-full '{v}': drop or block"))?;
-            }
-            "--trace-pipeline" => trace_pipeline = true,
-            "--capture" => captures.push(
-                args.next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?,
-            ),
-            "--capture-fd" => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
-                capture_fd = v.parse::<i32>().ok().filter(|&n| n > 2).ok_or_else(|| {
-                    anyhow::anyhow!("bad --capture-fd '{v}': a descriptor above 2")
-                })?;
-            }
-            "--capture-buffer" => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
-                capture_bytes = parse_size(&v).ok_or_else(|| {
-                    anyhow::anyhow!("bad --capture-buffer '{v}': a power of two of at least 4096")
-                })?;
-            }
-            "--buffer-size" => {
-                let v = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
-                ring_bytes = parse_size(&v).ok_or_else(|| {
-                    anyhow::anyhow!("bad --buffer-size '{v}': a power of two of at least 4096")
-                })?;
-            }
-            _ if a.starts_with("--events=") => sel.push(a["--events=".len()..].to_string()),
-            _ if a.starts_with('-') && a.len() > 1 && !a.contains('=') => {
-                anyhow::bail!("unknown option '{a}' (see --help)")
-            }
-            _ => exprs.push(a),
+fn collect(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.list {
+        for s in events::all() {
+            let a: Vec<String> = s
+                .args
+                .iter()
+                .map(|a| format!("{} {}", a.ty, a.name))
+                .collect();
+            println!("{} {}({})", s.nr, s.name, a.join(", "));
         }
+        return Ok(ExitCode::SUCCESS);
     }
-    let capture = tracee_collect::capture::parse(&captures).map_err(anyhow::Error::msg)?;
+    let capture = tracee_collect::capture::parse(&cli.capture).map_err(anyhow::Error::msg)?;
+    let no_events = cli.output.as_deref() == Some("none");
+    let output = cli.output.filter(|o| o != "none" && o != "-");
     if no_events {
-        if output.is_some() {
-            anyhow::bail!("--output none and --output ring: exclude each other");
-        }
         // The stream goes nowhere; only the sidecar carries anything.
-        let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-        // SAFETY: both descriptors are valid; fd 1 is replaced.
-        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1) };
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .context("opening /dev/null")?;
+        nix::unistd::dup2_stdout(&null).context("pointing stdout at /dev/null")?;
     }
-    // SAFETY: isatty only inspects the descriptor.
-    if output.is_none() && unsafe { libc::isatty(1) } == 1 {
+    if output.is_none() && nix::unistd::isatty(std::io::stdout()).unwrap_or(false) {
         anyhow::bail!(
             "stdout is a terminal: the stream is binary; pipe it into tracee-fmt or redirect it to a file"
         );
     }
-    let events = events::select(&sel)?;
-    let terms = tracee_filter::parse_all(&exprs)?;
+    let events = events::select(&cli.events)?;
+    let terms = tracee_filter::parse_all(&cli.exprs)?;
     let totals = run::run(run::Config {
-        trace_pipeline,
+        trace_pipeline: cli.trace_pipeline,
         events,
         terms,
-        pushdown,
-        ring_bytes,
+        pushdown: !cli.no_pushdown,
+        ring_bytes: cli.buffer_size,
         output,
-        ring_size,
-        ring_full,
+        ring_size: cli.ring.ring_size,
+        ring_full: cli.ring.ring_full,
         no_events,
         capture,
-        capture_fd,
-        capture_bytes,
+        capture_fd: cli.capture_fd,
+        capture_bytes: cli.capture_buffer,
     })?;
     let cat = events::catalog();
     let mut kinds: Vec<(u64, &str)> = totals

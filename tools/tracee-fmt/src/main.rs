@@ -1,74 +1,70 @@
 use std::process::ExitCode;
 
+use clap::Parser;
+use tracee_cli::args::{DocArgs, HasDocs, InputArgs};
 use tracee_fmt::Format;
 use tracee_fmt::run::run;
 
-const USAGE: &str = "usage: tracee-fmt [FORMAT] [--parse-arguments|--no-parse-arguments] < stream
+/// Prints a tracee-rs stream as a table or as Tracee's JSON; counts on
+/// stderr.
+#[derive(Parser)]
+#[command(
+    name = "tracee-fmt",
+    version,
+    override_usage = "tracee-fmt [OPTIONS] [FORMAT] < stream"
+)]
+struct Cli {
+    /// table (default), table-verbose, json, or none (counts only, on stderr)
+    #[arg(value_name = "FORMAT", value_parser = format)]
+    format: Option<Format>,
+    /// The format, as Tracee's --output takes it (--output=json)
+    #[arg(long = "output", value_name = "FORMAT", value_parser = format, conflicts_with = "format")]
+    output: Option<Format>,
+    /// Render flags and enums symbolically (on for table and table-verbose)
+    #[arg(long, overrides_with = "no_parse_arguments")]
+    parse_arguments: bool,
+    /// Print flags and enums as numbers
+    #[arg(long, overrides_with = "parse_arguments")]
+    no_parse_arguments: bool,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    docs: DocArgs,
+}
 
-FORMAT: table (default), table-verbose, json, none (counts only, on stderr).
---input ring:PATH reads a shared-memory ring written by tracee-collect or
-tracee-filter (--output ring:PATH) instead of stdin.
---parse-arguments renders flags and enums symbolically (on for table).";
+impl HasDocs for Cli {
+    fn docs(&self) -> &DocArgs {
+        &self.docs
+    }
+}
+
+fn format(s: &str) -> Result<Format, String> {
+    Format::from_name(s).ok_or_else(|| "unknown format (table, table-verbose, json, none)".into())
+}
 
 fn main() -> ExitCode {
-    let mut format = Format::Table;
-    let mut parse: Option<bool> = None;
-    let mut input: Option<String> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--input" => match args.next() {
-                Some(v) => input = Some(v),
-                None => {
-                    eprintln!("tracee-fmt: --input needs a value");
-                    return ExitCode::from(2);
-                }
-            },
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--parse-arguments" => parse = Some(true),
-            "--no-parse-arguments" => parse = Some(false),
-            f => match Format::from_name(f.strip_prefix("--output=").unwrap_or(f)) {
-                Some(f) => format = f,
-                None => {
-                    eprintln!(
-                        "tracee-fmt: unknown format or option '{a}' (table, table-verbose, json, none)"
-                    );
-                    return ExitCode::from(2);
-                }
-            },
+    tracee_cli::args::main("tracee-fmt", |cli: Cli| {
+        let format = cli.format.or(cli.output).unwrap_or(Format::Table);
+        let parse = if cli.parse_arguments || cli.no_parse_arguments {
+            cli.parse_arguments
+        } else {
+            matches!(format, Format::Table | Format::TableVerbose)
+        };
+        tracee_cli::signals::ignore_sigint_when_piped();
+        let mut out = tracee_cli::out::Out::stdout();
+        let input = cli.input.open()?;
+        let s = run(input, format, parse, &mut out)?;
+        if !s.closed {
+            let bad = if s.undecodable > 0 {
+                format!(
+                    " ({} with arguments that did not decode, marked)",
+                    s.undecodable
+                )
+            } else {
+                String::new()
+            };
+            eprintln!("tracee-fmt: {} events{bad}, {} lost", s.events, s.lost);
         }
-    }
-    let parse = parse.unwrap_or(matches!(format, Format::Table | Format::TableVerbose));
-    wire::out::ignore_sigint_when_piped();
-    let mut out = wire::out::Out::stdout();
-    let input = match wire::ring::open_input(input.as_deref()) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("tracee-fmt: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(input, format, parse, &mut out) {
-        Ok(s) => {
-            if !s.closed {
-                let bad = if s.undecodable > 0 {
-                    format!(
-                        " ({} with arguments that did not decode, marked)",
-                        s.undecodable
-                    )
-                } else {
-                    String::new()
-                };
-                eprintln!("tracee-fmt: {} events{bad}, {} lost", s.events, s.lost);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("tracee-fmt: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -2,7 +2,8 @@
 
 use std::io::{self, Read};
 
-use wire::out::{Out, is_broken_pipe};
+use tracee_cli::out::Out;
+use tracee_cli::signals::is_broken_pipe;
 use wire::reader::{StreamError, StreamReader};
 use wire::{EndBody, EventSlice, LostBody, kind};
 

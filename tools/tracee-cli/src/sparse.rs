@@ -2,29 +2,20 @@
 //! of a few bytes at a huge offset costs what its data costs.
 
 use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::unistd::{Whence, lseek};
 
 /// The next run of data in `f` (of `size` bytes) at or after `at`, as
 /// `(start, end)`, or None past the last. A file system without
 /// `SEEK_DATA` reads as one run.
 pub fn next_extent(f: &File, at: u64, size: u64) -> Option<(u64, u64)> {
-    let fd = f.as_raw_fd();
-    // SAFETY: lseek on an open descriptor.
-    let start = unsafe { libc::lseek(fd, at as i64, libc::SEEK_DATA) };
-    if start < 0 {
-        return match io::Error::last_os_error().raw_os_error() {
-            Some(libc::ENXIO) => None,
-            _ => Some((at, size)),
-        };
-    }
-    // SAFETY: as above.
-    let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
-    let end = if end < 0 {
-        size
-    } else {
-        (end as u64).min(size)
+    let start = match lseek(f, at as i64, Whence::SeekData) {
+        Ok(start) => start,
+        Err(Errno::ENXIO) => return None,
+        Err(_) => return Some((at, size)),
     };
+    let end = lseek(f, start, Whence::SeekHole).map_or(size, |end| (end as u64).min(size));
     Some((start as u64, end))
 }
 

@@ -3,25 +3,16 @@
 
 use std::format;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::clock::coarse_now;
+
 /// The longest a written byte may wait in the buffer.
 pub const MAX_DELAY: Duration = Duration::from_millis(100);
-
-/// The monotonic clock at tick resolution (a few ms, far below
-/// [`MAX_DELAY`]): read once per unit written, where the precise clock's
-/// vDSO call cost a few percent of tracee-fmt's time.
-fn coarse_now() -> Duration {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC_COARSE cannot fail
-    // on Linux (on failure t stays zero, which only flushes sooner).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut t) };
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
-}
 
 pub struct Out {
     sink: Sink,
@@ -38,8 +29,7 @@ enum Sink {
 
 impl Out {
     pub fn stdout() -> Out {
-        // SAFETY: isatty only inspects the descriptor.
-        let tty = unsafe { libc::isatty(1) } == 1;
+        let tty = nix::unistd::isatty(io::stdout()).unwrap_or(false);
         Out {
             sink: Sink::Fd(io::BufWriter::with_capacity(
                 256 * 1024,
@@ -110,7 +100,7 @@ impl Out {
     /// writes fail with [`io::ErrorKind::TimedOut`] instead of blocking for
     /// ever: a stop signal then ends the program even when downstream is
     /// stuck. The flag's signal handler must be installed without
-    /// SA_RESTART (see [`on_stop_signals`]) so that a blocked write returns.
+    /// SA_RESTART (see [`crate::signals::stop_flag`]) so that a blocked write returns.
     pub fn give_up_after_stop(mut self, flag: &'static AtomicBool, grace: Duration) -> Out {
         match &mut self.sink {
             Sink::Fd(w) => w.get_mut().stop = Some((flag, grace)),
@@ -181,13 +171,11 @@ impl RawStdout {
         let deadline = Instant::now() + grace;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut p = libc::pollfd {
-                fd: 1,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) };
+            let stdout = io::stdout();
+            let mut p = [PollFd::new(stdout.as_fd(), PollFlags::POLLOUT)];
+            let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX);
+            let n = poll(&mut p, ms).unwrap_or(-1);
             if n > 0 {
                 return Ok(want.min(4096));
             }
@@ -209,50 +197,15 @@ impl Write for RawStdout {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         loop {
             let len = self.room_after_stop(b.len())?;
-            // SAFETY: writing from a valid buffer of `len` bytes.
-            let n = unsafe { libc::write(1, b.as_ptr().cast(), len) };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let e = io::Error::last_os_error();
-            // Interrupted by a signal: look at the stop flag again.
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match nix::unistd::write(io::stdout(), &b[..len]) {
+                Ok(n) => return Ok(n),
+                // Interrupted by a signal: look at the stop flag again.
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Installs `handler` for SIGINT and SIGTERM without SA_RESTART, so that a
-/// write blocked on a stuck reader returns and the stop is seen.
-pub fn on_stop_signals(handler: extern "C" fn(libc::c_int)) {
-    // SAFETY: a zeroed sigaction with a handler and an empty mask is valid.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = handler as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        sa.sa_flags = 0;
-        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
-        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
-    }
-}
-
-/// A tool downstream of a pipe keeps reading when the terminal's Ctrl-C
-/// reaches the whole pipeline: the collector upstream stops on it, drains,
-/// and ends the stream, and what it drained must still be printed. With
-/// input from a file or a terminal, Ctrl-C stops the tool as usual.
-pub fn ignore_sigint_when_piped() {
-    use std::os::unix::fs::FileTypeExt;
-    if std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.file_type().is_fifo()) {
-        // SAFETY: setting a signal's disposition to ignore.
-        unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
-    }
-}
-
-/// True if the error means the reader went away: a clean stop, not a failure.
-pub fn is_broken_pipe(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::BrokenPipe
 }

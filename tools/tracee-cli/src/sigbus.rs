@@ -7,6 +7,9 @@ use std::format;
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use nix::libc;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction, signal};
+
 const SLOTS: usize = 4;
 const MSG: usize = 512;
 
@@ -56,7 +59,7 @@ pub fn guard(base: *const u8, len: usize, path: &std::path::Path) -> Guard {
         .unwrap_or_default();
     let text = format!(
         "{tool}: ring:{}: the ring file shrank under this process (truncated by someone who can write it); stopping\n",
-        crate::text::escaped(path.as_os_str().as_encoded_bytes())
+        wire::text::escaped(path.as_os_str().as_encoded_bytes())
     );
     for (i, s) in SLOT.iter().enumerate() {
         if s.len
@@ -77,14 +80,14 @@ pub fn guard(base: *const u8, len: usize, path: &std::path::Path) -> Guard {
 }
 
 fn install() {
-    // SAFETY: a zeroed sigaction with a SA_SIGINFO handler is valid.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_sigbus as *const () as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        sa.sa_flags = libc::SA_SIGINFO;
-        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
-    }
+    let act = SigAction::new(
+        SigHandler::SigAction(on_sigbus),
+        SaFlags::SA_SIGINFO,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does only async-signal-safe things: atomic
+    // loads, write(2) and _exit(2).
+    let _ = unsafe { sigaction(Signal::SIGBUS, &act) };
 }
 
 extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
@@ -104,7 +107,7 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
         }
     }
     // Not a ring: the default action, as if no handler had been there.
-    // SAFETY: resetting the disposition; returning re-runs the faulting
-    // access, which then gets the default.
-    unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+    // SAFETY: resetting the disposition installs no handler; returning
+    // re-runs the faulting access, which then gets the default.
+    let _ = unsafe { signal(Signal::SIGBUS, SigHandler::SigDfl) };
 }

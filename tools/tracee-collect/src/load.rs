@@ -1,0 +1,347 @@
+//! Loading the eBPF programs: the kernel configuration (events, pushed-down
+//! scope, capture filter, struct offsets), attaching, and detaching.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context as _, bail};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use aya::programs::raw_trace_point::RawTracePointLinkId;
+use aya::programs::tp_btf::BtfTracePointLinkId;
+use aya::programs::trace_point::TracePointLinkId;
+use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
+use aya::{Ebpf, EbpfLoader};
+use tracee_filter::{Filter, Pushdown};
+use wire::event_id;
+use wire::kcfg::{self, scope};
+
+use crate::peers::{pipeline_peers, readers_of};
+use crate::run::Config;
+use crate::{btf, events, syscalls_gen};
+
+#[cfg(not(ebpf_skipped))]
+static EBPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracee-ebpf"));
+#[cfg(ebpf_skipped)]
+static EBPF: &[u8] = &[];
+
+/// An attached program, by kind, with what detaching it needs.
+pub enum Link {
+    Raw(&'static str, RawTracePointLinkId),
+    Btf(&'static str, BtfTracePointLinkId),
+    Tp(&'static str, TracePointLinkId),
+}
+/// Attached programs, for detaching on stop.
+pub type Links = Vec<Link>;
+
+/// Mounts tracefs where aya looks for tracepoint ids, unless something is
+/// mounted there already (a fresh machine has nothing).
+fn ensure_tracefs() -> anyhow::Result<()> {
+    let dir = std::path::Path::new("/sys/kernel/tracing");
+    if dir.join("events").exists()
+        || std::path::Path::new("/sys/kernel/debug/tracing/events").exists()
+    {
+        return Ok(());
+    }
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+    let (src, target) = (c("tracefs"), c("/sys/kernel/tracing"));
+    // SAFETY: valid NUL-terminated strings; no data argument.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        bail!(
+            "mounting tracefs on /sys/kernel/tracing: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Loads and attaches the programs; returns the handle that keeps them
+/// attached.
+pub fn load(
+    cfg: &Config,
+    filter: &Filter,
+) -> anyhow::Result<(Ebpf, BTreeSet<u32>, Vec<u32>, Links)> {
+    if EBPF.is_empty() {
+        bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
+    }
+    let offsets = btf::kernel_offsets(&btf::Btf::from_sys_fs().context("reading kernel BTF")?)
+        .context("resolving kernel struct offsets")?;
+    let push = if cfg.pushdown {
+        filter.pushdown()
+    } else {
+        Pushdown::default()
+    };
+
+    let mut enabled: BTreeSet<u32> = match &push.events {
+        Some(p) => cfg
+            .events
+            .iter()
+            .copied()
+            .filter(|id| p.contains(id))
+            .collect(),
+        None => cfg.events.clone(),
+    };
+    if cfg.capture.wants(wire::capture::artifact::EXEC) {
+        enabled.insert(event_id::SCHED_PROCESS_EXEC);
+    }
+    if filter.needs_lifecycle() {
+        enabled.extend([
+            event_id::SCHED_PROCESS_FORK,
+            event_id::SCHED_PROCESS_EXEC,
+            event_id::SCHED_PROCESS_EXIT,
+        ]);
+    }
+
+    let (mut active, mut not) = (0u32, 0u32);
+    let mut mark = |bit: u32, neg: bool| {
+        active |= bit;
+        if neg {
+            not |= bit;
+        }
+    };
+    if let Some((n, _)) = &push.comm {
+        mark(scope::COMM, *n);
+    }
+    for (bit, v) in [
+        (scope::PID, &push.pid),
+        (scope::TID, &push.tid),
+        (scope::UID, &push.uid),
+        (scope::MNTNS, &push.mntns),
+        (scope::PIDNS, &push.pidns),
+    ] {
+        if let Some((n, _)) = v {
+            mark(bit, *n);
+        }
+    }
+    if let Some((n, _)) = &push.cgroup {
+        mark(scope::CGROUP, *n);
+    }
+
+    let self_tgid = std::process::id();
+    let mut peers = if cfg.trace_pipeline || cfg.no_events {
+        vec![]
+    } else {
+        pipeline_peers("self")
+    };
+    if cfg.capture.mask != 0 {
+        // tracee-capture's own writes must never be captured: they would
+        // feed back without end.
+        for p in readers_of("self", cfg.capture_fd as u32) {
+            if !peers.contains(&p) {
+                peers.push(p);
+            }
+        }
+    }
+    // A ring's reader attaches later and is added to PEERS then.
+    let has_peers = u32::from(!peers.is_empty() || (cfg.output.is_some() && !cfg.trace_pipeline));
+    let wake = (cfg.ring_bytes / 4) as u64;
+    // One parsed copy of the kernel's BTF serves the loader and the BTF
+    // tracepoints (the loader would parse its own).
+    let kbtf_aya = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&kbtf_aya))
+        .set_global("SELF_TGID", &self_tgid, true)
+        .set_global("HAS_PEERS", &has_peers, true)
+        .set_global("SCOPE", &active, true)
+        .set_global("SCOPE_NOT", &not, true)
+        .set_global("WAKE_BYTES", &wake, true)
+        .set_global("OFFSETS", &offsets, true)
+        .set_global("CAPTURE", &cfg.capture.mask, true)
+        .set_max_entries("RING", cfg.ring_bytes)
+        // Without capture the payload ring is one page, never mapped here:
+        // its pages would count in our memory for nothing.
+        .set_max_entries(
+            "CAP_RING",
+            if cfg.capture.mask != 0 {
+                cfg.capture_bytes
+            } else {
+                4096
+            },
+        )
+        .load(EBPF)
+        .context("loading the eBPF object")?;
+
+    {
+        let mut cfgmap: Array<&mut MapData, [u8; 16]> =
+            Array::try_from(ebpf.map_mut("CFG").context("map CFG")?)?;
+        for s in events::all() {
+            if enabled.contains(&s.nr) && s.nr < kcfg::CFG_ENTRIES {
+                cfgmap.set(s.nr, events::kernel_cfg(s).to_bytes(), 0)?;
+            }
+        }
+    }
+    {
+        let mut compat: Array<&mut MapData, u32> =
+            Array::try_from(ebpf.map_mut("COMPAT").context("map COMPAT")?)?;
+        for i in 0..kcfg::COMPAT_ENTRIES {
+            compat.set(i, u32::MAX, 0)?;
+        }
+        for &(n32, n64) in syscalls_gen::COMPAT {
+            if n32 < kcfg::COMPAT_ENTRIES {
+                compat.set(n32, n64, 0)?;
+            }
+        }
+    }
+    fill_set(
+        &mut ebpf,
+        "F_COMM",
+        push.comm
+            .as_ref()
+            .map(|(_, v)| v.iter().map(wire::build::name16).collect()),
+    )?;
+    fill_set(&mut ebpf, "F_PID", push.pid.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_TID", push.tid.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_UID", push.uid.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_MNTNS", push.mntns.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_PIDNS", push.pidns.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "F_CGROUP", push.cgroup.map(|(_, v)| v))?;
+    fill_set(&mut ebpf, "PEERS", Some(peers.clone()))?;
+    {
+        let mut f: Array<&mut MapData, CapFilterPod> =
+            Array::try_from(ebpf.map_mut("CAP_FILTER").context("map CAP_FILTER")?)?;
+        for (i, cf) in cfg.capture.filters.iter().enumerate() {
+            f.set(i as u32, CapFilterPod(*cf), 0)?;
+        }
+    }
+
+    // Every program is loaded (verified) first, then attached in an order
+    // that leaves no gap: sys_exit before what leaves it work (the sched
+    // programs keep an exec's entry for it), and the entry tracepoints
+    // last; detaching goes the other way. An exec caught between the two
+    // would otherwise keep an entry no exit takes, and count as lost.
+    const BTF_PROGS: [&str; 4] = [
+        "sys_exit",
+        "sched_process_exit",
+        "sched_process_fork",
+        "sched_process_exec",
+    ];
+    if cfg.capture.mask != 0 {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut("capture_exit")
+            .context("program capture_exit")?
+            .try_into()?;
+        p.load().context("loading capture_exit")?;
+    }
+    for prog in BTF_PROGS {
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("program {prog}"))?
+            .try_into()?;
+        p.load(prog, &kbtf_aya)
+            .with_context(|| format!("loading {prog}"))?;
+    }
+    // The syscalls whose entry is traced (kernel_cfg's ENTRY), each on its
+    // own tracepoint; every other syscall is traced at exit alone.
+    let entries: Vec<String> = events::all()
+        .filter(|s| {
+            enabled.contains(&s.nr) && events::kernel_cfg(s).flags & kcfg::flags::ENTRY != 0
+        })
+        .map(|s| format!("sys_enter_{}", s.name))
+        .collect();
+    if !entries.is_empty() {
+        ensure_tracefs()?;
+        let p: &mut TracePoint = ebpf
+            .program_mut("syscall_entry")
+            .context("program syscall_entry")?
+            .try_into()?;
+        p.load().context("loading syscall_entry")?;
+    }
+
+    let mut links = Links::new();
+    // The capture program is attached only when capturing.
+    if cfg.capture.mask != 0 {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut("capture_exit")
+            .context("program capture_exit")?
+            .try_into()?;
+        let link = p
+            .attach("sys_exit")
+            .context("attaching capture_exit to raw tracepoint sys_exit")?;
+        links.push(Link::Raw("capture_exit", link));
+    }
+    for prog in BTF_PROGS {
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("program {prog}"))?
+            .try_into()?;
+        let link = p
+            .attach()
+            .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
+        links.push(Link::Btf(prog, link));
+    }
+    if !entries.is_empty() {
+        let p: &mut TracePoint = ebpf
+            .program_mut("syscall_entry")
+            .context("program syscall_entry")?
+            .try_into()?;
+        for tp in entries {
+            let link = p
+                .attach("syscalls", &tp)
+                .with_context(|| format!("attaching syscall_entry to tracepoint syscalls/{tp}"))?;
+            links.push(Link::Tp("syscall_entry", link));
+        }
+    }
+    Ok((ebpf, enabled, peers, links))
+}
+
+/// Detaches every program, in the reverse of the order they were attached
+/// in: no event is produced after this returns.
+pub fn detach(ebpf: &mut Ebpf, links: &mut Links) -> anyhow::Result<()> {
+    while let Some(link) = links.pop() {
+        match link {
+            Link::Raw(prog, link) => {
+                let p: &mut RawTracePoint = ebpf
+                    .program_mut(prog)
+                    .with_context(|| format!("program {prog}"))?
+                    .try_into()?;
+                p.detach(link)
+                    .with_context(|| format!("detaching {prog}"))?;
+            }
+            Link::Btf(prog, link) => {
+                let p: &mut BtfTracePoint = ebpf
+                    .program_mut(prog)
+                    .with_context(|| format!("program {prog}"))?
+                    .try_into()?;
+                p.detach(link)
+                    .with_context(|| format!("detaching {prog}"))?;
+            }
+            Link::Tp(prog, link) => {
+                let p: &mut TracePoint = ebpf
+                    .program_mut(prog)
+                    .with_context(|| format!("program {prog}"))?
+                    .try_into()?;
+                p.detach(link)
+                    .with_context(|| format!("detaching {prog}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn fill_set<K: aya::Pod + Eq + std::hash::Hash>(
+    ebpf: &mut Ebpf,
+    name: &str,
+    v: Option<Vec<K>>,
+) -> anyhow::Result<()> {
+    let Some(v) = v else { return Ok(()) };
+    let mut m: BpfHashMap<&mut MapData, K, u8> =
+        BpfHashMap::try_from(ebpf.map_mut(name).with_context(|| format!("map {name}"))?)?;
+    for k in v {
+        m.insert(k, 1, 0)?;
+    }
+    Ok(())
+}
+
+/// The capture filter as a map value.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+struct CapFilterPod(wire::kcfg::CapFilter);
+// SAFETY: CapFilter is repr(C) plain data without padding.
+unsafe impl aya::Pod for CapFilterPod {}

@@ -1,0 +1,221 @@
+//! The record layout: the stream's constants, record kinds, and the
+//! `#[repr(C)]` structs the kernel writes in place.
+
+use core::mem::{offset_of, size_of};
+
+/// First eight bytes of every stream.
+pub const MAGIC: [u8; 8] = *b"TRACEERS";
+/// Format version this crate writes and reads.
+pub const VERSION: u16 = 1;
+/// No record may be longer than this; a longer length prefix means the
+/// stream is corrupt, and the reader says so instead of allocating.
+pub const MAX_RECORD_LEN: usize = 1 << 20;
+/// No preamble may be longer than this: today's catalog takes about 50 KiB,
+/// and a reader holds the decoded catalog (about ten times its bytes) in
+/// memory, so the bound is what a hostile stream can make it allocate.
+pub const MAX_PREAMBLE_LEN: usize = 1 << 20;
+/// The preamble's fixed part: magic, version, reserved, total length.
+pub const PREAMBLE_FIXED_LEN: usize = 16;
+
+/// Record kinds (the `kind` field of [`RecordHeader`]).
+pub mod kind {
+    pub const EVENT: u16 = 1;
+    pub const LOST: u16 = 2;
+    pub const CAPTURE: u16 = 3;
+    pub const END: u16 = 4;
+}
+
+/// Bits of [`EventContext::flags`].
+pub mod ctx_flags {
+    /// The syscall was made through the 32-bit compat entry.
+    pub const COMPAT: u32 = 1;
+    pub const CONTAINER_STARTED: u32 = 2;
+    /// Some argument could not be recorded at all (no room left in the
+    /// record, or no room to keep it between entry and exit): it is absent
+    /// from the record. Arguments cut short carry their own truncated flag.
+    pub const ARGS_CUT: u32 = 4;
+}
+
+/// Event ids that are not syscalls (syscalls use their x86_64 number).
+pub mod event_id {
+    pub const SCHED_PROCESS_FORK: u32 = 1002;
+    pub const SCHED_PROCESS_EXEC: u32 = 1003;
+    pub const SCHED_PROCESS_EXIT: u32 = 1004;
+    /// One past the largest event id the kernel side knows.
+    pub const MAX: u32 = 1024 + 8;
+}
+
+/// Why events were lost (the `reason` of a lost-events record).
+/// `wire/FORMAT.md` lists every place that drops data and its reason.
+pub mod lost_reason {
+    /// The kernel ring buffer was full.
+    pub const RING_FULL: u32 = 0;
+    /// The in-flight syscall table was full: the entry half was dropped.
+    pub const TABLE_FULL: u32 = 1;
+    /// The collector's own output could not keep up.
+    pub const OUTPUT_FULL: u32 = 2;
+    /// The collector got a kernel record it could not frame (a kernel-side
+    /// bug, never expected): dropped, since its length cannot be trusted.
+    pub const BAD_RECORD: u32 = 3;
+    /// Capture payloads only: the sidecar's reader fell behind and the
+    /// collector's bounded queue for it was full.
+    pub const CAPTURE_QUEUE_FULL: u32 = 4;
+    /// A thread died inside an entry-traced syscall (an exec killed by a
+    /// sibling's exit_group, say): its exit, and so its event, never came.
+    pub const UNFINISHED: u32 = 5;
+    /// Every reason (the size of the kernel's per-CPU LOST map, indexed by
+    /// reason; the reasons only user space counts stay 0 there).
+    pub const COUNT: u32 = 6;
+
+    /// The reason's name as tracee-fmt prints it.
+    pub fn name(reason: u32) -> &'static str {
+        match reason {
+            RING_FULL => "kernel_ring_full",
+            TABLE_FULL => "syscall_table_full",
+            OUTPUT_FULL => "output_full",
+            BAD_RECORD => "bad_kernel_record",
+            CAPTURE_QUEUE_FULL => "capture_queue_full",
+            UNFINISHED => "unfinished_syscall",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Every record starts with this: its total length (header included), its
+/// kind, and flags reserved for later versions.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHeader {
+    pub len: u32,
+    pub kind: u16,
+    pub flags: u16,
+}
+
+impl RecordHeader {
+    pub const LEN: usize = size_of::<Self>();
+}
+const _: () = assert!(RecordHeader::LEN == 8);
+
+/// The fixed part of an event, written by the kernel right after the header.
+/// Times are CLOCK_MONOTONIC nanoseconds; the preamble holds the offset to
+/// the epoch.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventContext {
+    pub ts: u64,
+    pub thread_start: u64,
+    pub cgroup_id: u64,
+    pub mnt_ns: u32,
+    pub pid_ns: u32,
+    pub event_id: u32,
+    /// Native syscall number in progress, or `u32::MAX` outside a syscall.
+    pub syscall: u32,
+    pub cpu: u32,
+    pub flags: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub ns_pid: u32,
+    pub ns_tid: u32,
+    pub ns_ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub retval: i64,
+    pub comm: [u8; 16],
+    pub uts: [u8; 16],
+}
+
+impl EventContext {
+    pub const LEN: usize = size_of::<Self>();
+}
+const _: () = assert!(EventContext::LEN == 120);
+
+/// Byte offset of the first argument item in an event record.
+pub const ARGS_OFFSET: usize = RecordHeader::LEN + EventContext::LEN;
+
+/// Each argument travels as an item: this header, then `len` payload bytes.
+/// Items carry their argument index, so the kernel may append them in any
+/// order and leave out arguments it could not read.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgHeader {
+    pub index: u8,
+    pub kind: u8,
+    pub len: u16,
+}
+
+impl ArgHeader {
+    pub const LEN: usize = size_of::<Self>();
+}
+const _: () = assert!(ArgHeader::LEN == 4);
+
+/// Payload kinds of an argument item (low six bits of [`ArgHeader::kind`]).
+pub mod item {
+    /// Eight bytes, little-endian; the catalog type says how to read them.
+    pub const SCALAR: u8 = 1;
+    /// String bytes without the terminating NUL.
+    pub const STR: u8 = 2;
+    /// NUL-terminated strings one after another.
+    pub const STR_ARRAY: u8 = 3;
+    /// Raw bytes (a `struct sockaddr`, a buffer).
+    pub const BYTES: u8 = 4;
+    pub const KIND_MASK: u8 = 0x3f;
+    /// The payload was cut at its bound.
+    pub const TRUNCATED: u8 = 0x80;
+    /// The kernel could not read the argument; the payload is empty.
+    pub const FAULT: u8 = 0x40;
+}
+
+/// Body of a lost-events record: `count` events lost on `cpu` since the
+/// previous notice for that cpu and reason.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LostBody {
+    pub cpu: u32,
+    pub reason: u32,
+    pub count: u64,
+    pub ts: u64,
+}
+impl LostBody {
+    pub const LEN: usize = size_of::<Self>();
+}
+const _: () = assert!(LostBody::LEN == 24);
+
+/// Body of the end-of-stream record: totals for the whole run.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndBody {
+    pub events: u64,
+    pub lost: u64,
+    pub ts: u64,
+}
+impl EndBody {
+    pub const LEN: usize = size_of::<Self>();
+}
+const _: () = assert!(EndBody::LEN == 24);
+
+/// Offsets of the context fields inside a whole event record.
+pub mod off {
+    use super::{EventContext as C, RecordHeader, offset_of};
+    const B: usize = RecordHeader::LEN;
+    pub const TS: usize = B + offset_of!(C, ts);
+    pub const THREAD_START: usize = B + offset_of!(C, thread_start);
+    pub const CGROUP_ID: usize = B + offset_of!(C, cgroup_id);
+    pub const MNT_NS: usize = B + offset_of!(C, mnt_ns);
+    pub const PID_NS: usize = B + offset_of!(C, pid_ns);
+    pub const EVENT_ID: usize = B + offset_of!(C, event_id);
+    pub const SYSCALL: usize = B + offset_of!(C, syscall);
+    pub const CPU: usize = B + offset_of!(C, cpu);
+    pub const FLAGS: usize = B + offset_of!(C, flags);
+    pub const PID: usize = B + offset_of!(C, pid);
+    pub const TID: usize = B + offset_of!(C, tid);
+    pub const PPID: usize = B + offset_of!(C, ppid);
+    pub const NS_PID: usize = B + offset_of!(C, ns_pid);
+    pub const NS_TID: usize = B + offset_of!(C, ns_tid);
+    pub const NS_PPID: usize = B + offset_of!(C, ns_ppid);
+    pub const UID: usize = B + offset_of!(C, uid);
+    pub const GID: usize = B + offset_of!(C, gid);
+    pub const RETVAL: usize = B + offset_of!(C, retval);
+    pub const COMM: usize = B + offset_of!(C, comm);
+    pub const UTS: usize = B + offset_of!(C, uts);
+}
