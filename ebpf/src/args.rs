@@ -1,0 +1,331 @@
+//! The argument writers: items appended to an event record or to a blob,
+//! each clamped to its bound and marked when cut, never wrapped.
+
+#[allow(unused_imports)]
+use core::ptr::{addr_of, addr_of_mut, read_volatile};
+
+#[allow(unused_imports)]
+use aya_ebpf::{
+    EbpfContext,
+    cty::c_void,
+    helpers::generated::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
+        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_loop,
+        bpf_map_update_elem, bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
+        bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
+    },
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    programs::{BtfTracePointContext, TracePointContext},
+};
+#[allow(unused_imports)]
+use wire::{
+    ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
+    kcfg::{self, EventCfg, arg, flags as cfgf, member as off, nr, scope},
+    kind, lost_reason,
+};
+
+#[allow(unused_imports)]
+use crate::{
+    context::*, kread::*, limits::*, maps::*, output::*, path::*, regs::*, sched::*, scope::*,
+    syscall::*,
+};
+
+#[inline(always)]
+pub(crate) unsafe fn put_header(p: *mut u8, index: u8, kind: u8, len: u16) {
+    unsafe {
+        let h = p.cast::<ArgHeader>();
+        (*h).index = index;
+        (*h).kind = kind;
+        (*h).len = len;
+    }
+}
+
+/// `pos` clamped to `limit`, never wrapped (a wrapped position would land
+/// an item on top of an earlier one). The mask does not change the value;
+/// it restates the bound in a form the verifier always keeps.
+#[inline(always)]
+pub(crate) fn clamp_pos(pos: usize, limit: usize) -> usize {
+    (if pos > limit { limit } else { pos }) & EVT_MASK
+}
+
+/// How many payload bytes an item may take at `pos` of a record of at most
+/// `limit` bytes, up to `want`; None if not even its header fits.
+#[inline(always)]
+pub(crate) fn room(pos: usize, limit: usize, want: usize) -> Option<usize> {
+    if pos + ArgHeader::LEN > limit {
+        return None;
+    }
+    let left = limit - pos - ArgHeader::LEN;
+    Some(if left < want { left } else { want })
+}
+
+/// Marks the event record at `e` as missing an argument that had no room.
+#[inline(always)]
+pub(crate) unsafe fn mark_cut(e: *mut u8) {
+    unsafe { (*e.add(RecordHeader::LEN).cast::<EventContext>()).flags |= ctx_flags::ARGS_CUT };
+}
+
+/// Where an item goes in a record of at most `LIMIT` bytes (an event
+/// record, or a blob for sys_exit to send): `pos` clamped, and how many of
+/// its `want` payload bytes fit there. Err with the position if not even
+/// its header fits: the argument is left out, and an event record says so.
+#[inline(always)]
+pub(crate) unsafe fn item_at<const LIMIT: usize>(
+    e: *mut u8,
+    pos: usize,
+    want: usize,
+) -> Result<(usize, usize), usize> {
+    let pos = clamp_pos(pos, LIMIT);
+    match room(pos, LIMIT, want) {
+        Some(n) => Ok((pos, n)),
+        None => {
+            if LIMIT == REC_MAX {
+                unsafe { mark_cut(e) };
+            }
+            Err(pos)
+        }
+    }
+}
+
+/// [`item_at`] in an event record for an item of exactly `size` payload
+/// bytes, which is left out (and the record marked) unless all fit.
+#[inline(always)]
+pub(crate) unsafe fn whole_item_at(e: *mut u8, pos: usize, size: usize) -> Result<usize, usize> {
+    match unsafe { item_at::<REC_MAX>(e, pos, size) } {
+        Ok((pos, n)) if n == size => Ok(pos),
+        Ok((pos, _)) => {
+            unsafe { mark_cut(e) };
+            Err(pos)
+        }
+        Err(pos) => Err(pos),
+    }
+}
+
+#[inline(always)]
+pub(crate) unsafe fn put_scalar(e: *mut u8, pos: usize, index: u8, v: u64) -> usize {
+    let pos = match unsafe { whole_item_at(e, pos, 8) } {
+        Ok(pos) => pos,
+        Err(pos) => return pos,
+    };
+    unsafe {
+        let p = e.add(pos);
+        put_header(p, index, item::SCALAR, 8);
+        p.add(ArgHeader::LEN).cast::<u64>().write_unaligned(v);
+    }
+    pos + ArgHeader::LEN + 8
+}
+
+/// Positions in the blob scratch are kept masked to this range after every
+/// item, so all paths through the six argument slots reach the next slot
+/// with the same value range and the verifier can prune them.
+pub(crate) const POS_MASK: usize = BLOB_CAP * 2 - 1;
+/// Payload bytes end here in a blob; the last six headers' worth is kept
+/// free, so that an argument with no room left still gets an (empty,
+/// truncated) item that says it was cut.
+pub(crate) const BLOB_LIMIT: usize = BLOB_CAP - 6 * ArgHeader::LEN;
+
+/// `v`, with everything the verifier knows about its value forgotten:
+/// paths that differ only in how far they have written become one state
+/// to verify instead of one per possible length. (Bounds must be restated
+/// after it, by a clamp or a mask.)
+#[inline(always)]
+pub(crate) fn forget(v: usize) -> usize {
+    let mut out = 0usize;
+    unsafe {
+        bpf_probe_read_kernel(
+            addr_of_mut!(out).cast::<c_void>(),
+            8,
+            addr_of!(v).cast::<c_void>(),
+        )
+    };
+    out
+}
+
+/// [`forget`], then masked to the blob scratch.
+#[inline(always)]
+pub(crate) fn opaque_pos(v: usize) -> usize {
+    forget(v) & POS_MASK
+}
+
+/// Payload bytes left in a blob at `o` (already masked below BLOB_CAP).
+#[inline(always)]
+pub(crate) fn blob_room(o: usize) -> usize {
+    if o + ArgHeader::LEN >= BLOB_LIMIT {
+        0
+    } else {
+        BLOB_LIMIT - o - ArgHeader::LEN
+    }
+}
+
+/// Appends a user string item at `pos` of a blob; returns the new end.
+#[inline(always)]
+pub(crate) unsafe fn put_user_str(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
+    if pos + ArgHeader::LEN > BLOB_CAP {
+        return pos;
+    }
+    let o = pos & (BLOB_CAP - 1);
+    let left = blob_room(o);
+    let keep = if left < STR_KEEP { left } else { STR_KEEP };
+    unsafe {
+        let Some((len, cut)) = read_str_tail::<true>(data.add(o + ArgHeader::LEN), keep, ptr)
+        else {
+            put_header(data.add(o), index, item::STR | item::FAULT, 0);
+            return opaque_pos(o + ArgHeader::LEN);
+        };
+        let trunc = if cut { item::TRUNCATED } else { 0 };
+        put_header(data.add(o), index, item::STR | trunc, len as u16);
+        opaque_pos(o + ArgHeader::LEN + len)
+    }
+}
+
+/// Appends `len` bytes of user memory (a `struct sockaddr`) as an item.
+#[inline(always)]
+pub(crate) unsafe fn put_user_bytes(
+    data: *mut u8,
+    pos: usize,
+    index: u8,
+    ptr: u64,
+    len: usize,
+) -> usize {
+    if pos + ArgHeader::LEN > BLOB_CAP {
+        return pos;
+    }
+    let o = pos & (BLOB_CAP - 1);
+    let left = blob_room(o);
+    let cap = if left < kcfg::SOCKADDR_MAX {
+        left
+    } else {
+        kcfg::SOCKADDR_MAX
+    };
+    let (len, trunc) = if len > cap {
+        (cap, item::TRUNCATED)
+    } else {
+        (len, 0)
+    };
+    let len = len & 0xff;
+    unsafe {
+        let r = if len == 0 {
+            -1
+        } else {
+            bpf_probe_read_user(
+                data.add(o + ArgHeader::LEN).cast::<c_void>(),
+                len as u32,
+                ptr as *const c_void,
+            )
+        };
+        if r < 0 {
+            put_header(data.add(o), index, item::BYTES | item::FAULT | trunc, 0);
+            return opaque_pos(o + ArgHeader::LEN);
+        }
+        put_header(data.add(o), index, item::BYTES | trunc, len as u16);
+        opaque_pos(o + ArgHeader::LEN + len)
+    }
+}
+
+/// Appends argv (a NULL-terminated array of user strings) as one item.
+#[inline(always)]
+pub(crate) unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
+    if pos + ArgHeader::LEN > BLOB_CAP {
+        return pos;
+    }
+    let start = pos & (BLOB_CAP - 1);
+    let mut end = start + ArgHeader::LEN;
+    let mut flags = item::STR_ARRAY;
+    unsafe {
+        if ptr == 0 {
+            put_header(data.add(start), index, item::STR_ARRAY, 0);
+            return opaque_pos(start + ArgHeader::LEN);
+        }
+        let mut i = 0;
+        while i < kcfg::ARGV_MAX {
+            let Ok(s) = rd_user::<u64>(ptr + i as u64 * 8) else {
+                flags |= item::FAULT;
+                break;
+            };
+            if s == 0 {
+                break;
+            }
+            let o = end & (BLOB_CAP - 1);
+            // Room for this element's bytes and its NUL.
+            let left = if o + 1 >= BLOB_LIMIT {
+                0
+            } else {
+                BLOB_LIMIT - o - 1
+            };
+            if left == 0 {
+                flags |= item::TRUNCATED;
+                break;
+            }
+            let keep = if left < STR_KEEP { left } else { STR_KEEP };
+            let n = bpf_probe_read_user_str(
+                data.add(o).cast::<c_void>(),
+                ((keep + 2) & (STR_MAX * 2 - 1)) as u32,
+                s as *const c_void,
+            );
+            if n <= 0 {
+                flags |= item::FAULT;
+                break;
+            }
+            if n as usize >= keep + 2 {
+                // Longer than what is kept: cut it, and end it.
+                flags |= item::TRUNCATED;
+                *data.add((o + keep) & POS_MASK) = 0;
+                end = opaque_pos(o + keep + 1);
+            } else {
+                end = opaque_pos(o + (n as usize & (STR_MAX * 2 - 1)));
+            }
+            i += 1;
+        }
+        // A full array is cut only if another element follows.
+        if i == kcfg::ARGV_MAX && !matches!(rd_user::<u64>(ptr + i as u64 * 8), Ok(0)) {
+            flags |= item::TRUNCATED;
+        }
+        let end = if end > BLOB_CAP { BLOB_CAP } else { end };
+        let len = end.saturating_sub(start + ArgHeader::LEN);
+        put_header(data.add(start), index, flags, len as u16);
+        opaque_pos(end)
+    }
+}
+
+/// Writes a comm (up to its NUL) as a string argument.
+#[inline(always)]
+pub(crate) unsafe fn put_comm(e: *mut u8, pos: usize, index: u8, comm: &[u8; 16]) -> usize {
+    let pos = match unsafe { whole_item_at(e, pos, 16) } {
+        Ok(pos) => pos,
+        Err(pos) => return pos,
+    };
+    let n = comm.iter().position(|&b| b == 0).unwrap_or(16);
+    unsafe {
+        *e.add(pos + ArgHeader::LEN).cast::<[u8; 16]>() = *comm;
+        put_header(e.add(pos), index, item::STR, n as u16);
+    }
+    pos + ArgHeader::LEN + (n & 31)
+}
+
+/// Writes a kernel string at `pos` of a record of at most `LIMIT` bytes
+/// (an event, or a blob for sys_exit to send); a long one keeps its end.
+#[inline(always)]
+pub(crate) unsafe fn put_kernel_str<const LIMIT: usize>(
+    e: *mut u8,
+    pos: usize,
+    index: u8,
+    src: *const u8,
+) -> usize {
+    let (pos, keep) = match unsafe { item_at::<LIMIT>(e, pos, STR_KEEP) } {
+        Ok(at) => at,
+        Err(pos) => return pos,
+    };
+    unsafe {
+        let Some((len, cut)) =
+            read_str_tail::<false>(e.add(pos + ArgHeader::LEN), keep, src as u64)
+        else {
+            put_header(e.add(pos), index, item::STR | item::FAULT, 0);
+            return pos + ArgHeader::LEN;
+        };
+        let trunc = if cut { item::TRUNCATED } else { 0 };
+        put_header(e.add(pos), index, item::STR | trunc, len as u16);
+        pos + ArgHeader::LEN + len
+    }
+}
