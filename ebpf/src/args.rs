@@ -1,39 +1,34 @@
 //! The argument writers: items appended to an event record or to a blob,
 //! each clamped to its bound and marked when cut, never wrapped.
+//!
+//! # Safety
+//! Every `unsafe fn` here writes through `e` (or `data`), which must be
+//! this CPU's event scratch (records of at most REC_MAX bytes in EVT_CAP =
+//! 2 * REC_MAX) or a blob scratch's data (blobs of at most BLOB_CAP bytes
+//! in 2 * BLOB_CAP), used by no one else during the program run. A writer
+//! clamps or masks its position below its record's bound before writing,
+//! and writes at most the room `room`/`blob_room` give plus what a string
+//! read may take (2 * STR_MAX, see `limits`), so every write stays inside
+//! the scratch, which is also what the verifier checks at load time.
 
-#[allow(unused_imports)]
-use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use core::ptr::addr_of;
 
-#[allow(unused_imports)]
 use aya_ebpf::{
-    EbpfContext,
     cty::c_void,
-    helpers::generated::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_loop,
-        bpf_map_update_elem, bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
-        bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
-    },
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, TracePointContext},
+    helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str},
 };
-#[allow(unused_imports)]
-use wire::{
-    ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
-    kcfg::{self, EventCfg, arg, flags as cfgf, member as off, nr, scope},
-    kind, lost_reason,
-};
+use wire::{ArgHeader, ctx_flags, item, kcfg};
 
-#[allow(unused_imports)]
-use crate::{
-    context::*, kread::*, limits::*, maps::*, output::*, path::*, regs::*, sched::*, scope::*,
-    syscall::*,
-};
+use crate::context::ctx_of;
+use crate::kread::{rd, rd_user, read_str_tail};
+use crate::limits::{BLOB_CAP, EVT_MASK, REC_MAX, STR_KEEP, STR_MAX};
 
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn put_header(p: *mut u8, index: u8, kind: u8, len: u16) {
+    // SAFETY: the caller's position has room for a header (room() said so).
     unsafe {
         let h = p.cast::<ArgHeader>();
         (*h).index = index;
@@ -62,15 +57,22 @@ pub(crate) fn room(pos: usize, limit: usize, want: usize) -> Option<usize> {
 }
 
 /// Marks the event record at `e` as missing an argument that had no room.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn mark_cut(e: *mut u8) {
-    unsafe { (*e.add(RecordHeader::LEN).cast::<EventContext>()).flags |= ctx_flags::ARGS_CUT };
+    // SAFETY: `e` is the event scratch, holding the context.
+    unsafe { ctx_of(e) }.flags |= ctx_flags::ARGS_CUT;
 }
 
 /// Where an item goes in a record of at most `LIMIT` bytes (an event
 /// record, or a blob for sys_exit to send): `pos` clamped, and how many of
 /// its `want` payload bytes fit there. Err with the position if not even
 /// its header fits: the argument is left out, and an event record says so.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn item_at<const LIMIT: usize>(
     e: *mut u8,
@@ -82,6 +84,7 @@ pub(crate) unsafe fn item_at<const LIMIT: usize>(
         Some(n) => Ok((pos, n)),
         None => {
             if LIMIT == REC_MAX {
+                // SAFETY: an event record: `e` is the event scratch.
                 unsafe { mark_cut(e) };
             }
             Err(pos)
@@ -91,11 +94,16 @@ pub(crate) unsafe fn item_at<const LIMIT: usize>(
 
 /// [`item_at`] in an event record for an item of exactly `size` payload
 /// bytes, which is left out (and the record marked) unless all fit.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn whole_item_at(e: *mut u8, pos: usize, size: usize) -> Result<usize, usize> {
+    // SAFETY: the caller's promise.
     match unsafe { item_at::<REC_MAX>(e, pos, size) } {
         Ok((pos, n)) if n == size => Ok(pos),
         Ok((pos, _)) => {
+            // SAFETY: the caller's promise.
             unsafe { mark_cut(e) };
             Err(pos)
         }
@@ -103,12 +111,17 @@ pub(crate) unsafe fn whole_item_at(e: *mut u8, pos: usize, size: usize) -> Resul
     }
 }
 
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn put_scalar(e: *mut u8, pos: usize, index: u8, v: u64) -> usize {
+    // SAFETY: the caller's promise.
     let pos = match unsafe { whole_item_at(e, pos, 8) } {
         Ok(pos) => pos,
         Err(pos) => return pos,
     };
+    // SAFETY: whole_item_at found room for the header and 8 bytes at `pos`.
     unsafe {
         let p = e.add(pos);
         put_header(p, index, item::SCALAR, 8);
@@ -132,15 +145,8 @@ pub(crate) const BLOB_LIMIT: usize = BLOB_CAP - 6 * ArgHeader::LEN;
 /// after it, by a clamp or a mask.)
 #[inline(always)]
 pub(crate) fn forget(v: usize) -> usize {
-    let mut out = 0usize;
-    unsafe {
-        bpf_probe_read_kernel(
-            addr_of_mut!(out).cast::<c_void>(),
-            8,
-            addr_of!(v).cast::<c_void>(),
-        )
-    };
-    out
+    // Through a helper, whose result the verifier cannot see through.
+    rd::<usize>(addr_of!(v).cast::<u8>())
 }
 
 /// [`forget`], then masked to the blob scratch.
@@ -160,6 +166,9 @@ pub(crate) fn blob_room(o: usize) -> usize {
 }
 
 /// Appends a user string item at `pos` of a blob; returns the new end.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn put_user_str(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
     if pos + ArgHeader::LEN > BLOB_CAP {
@@ -168,6 +177,8 @@ pub(crate) unsafe fn put_user_str(data: *mut u8, pos: usize, index: u8, ptr: u64
     let o = pos & (BLOB_CAP - 1);
     let left = blob_room(o);
     let keep = if left < STR_KEEP { left } else { STR_KEEP };
+    // SAFETY: `o` is masked below BLOB_CAP; the header and the string read
+    // (at most 2 * STR_MAX bytes) land inside the 2 * BLOB_CAP data bytes.
     unsafe {
         let Some((len, cut)) = read_str_tail::<true>(data.add(o + ArgHeader::LEN), keep, ptr)
         else {
@@ -181,6 +192,9 @@ pub(crate) unsafe fn put_user_str(data: *mut u8, pos: usize, index: u8, ptr: u64
 }
 
 /// Appends `len` bytes of user memory (a `struct sockaddr`) as an item.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn put_user_bytes(
     data: *mut u8,
@@ -205,6 +219,8 @@ pub(crate) unsafe fn put_user_bytes(
         (len, 0)
     };
     let len = len & 0xff;
+    // SAFETY: `o` is masked below BLOB_CAP and `len` below 256: inside the
+    // 2 * BLOB_CAP data bytes; the helper checks the user address.
     unsafe {
         let r = if len == 0 {
             -1
@@ -225,6 +241,9 @@ pub(crate) unsafe fn put_user_bytes(
 }
 
 /// Appends argv (a NULL-terminated array of user strings) as one item.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u64) -> usize {
     if pos + ArgHeader::LEN > BLOB_CAP {
@@ -233,6 +252,10 @@ pub(crate) unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u6
     let start = pos & (BLOB_CAP - 1);
     let mut end = start + ArgHeader::LEN;
     let mut flags = item::STR_ARRAY;
+    // SAFETY: every position written is masked below BLOB_CAP (`start`,
+    // `o`) or POS_MASK (a cut element's NUL), and each string read takes
+    // at most 2 * STR_MAX bytes: all inside the 2 * BLOB_CAP data bytes.
+    // The helpers check the user addresses.
     unsafe {
         if ptr == 0 {
             put_header(data.add(start), index, item::STR_ARRAY, 0);
@@ -290,13 +313,18 @@ pub(crate) unsafe fn put_user_argv(data: *mut u8, pos: usize, index: u8, ptr: u6
 }
 
 /// Writes a comm (up to its NUL) as a string argument.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn put_comm(e: *mut u8, pos: usize, index: u8, comm: &[u8; 16]) -> usize {
+    // SAFETY: the caller's promise.
     let pos = match unsafe { whole_item_at(e, pos, 16) } {
         Ok(pos) => pos,
         Err(pos) => return pos,
     };
     let n = comm.iter().position(|&b| b == 0).unwrap_or(16);
+    // SAFETY: whole_item_at found room for the header and 16 bytes.
     unsafe {
         *e.add(pos + ArgHeader::LEN).cast::<[u8; 16]>() = *comm;
         put_header(e.add(pos), index, item::STR, n as u16);
@@ -306,6 +334,9 @@ pub(crate) unsafe fn put_comm(e: *mut u8, pos: usize, index: u8, comm: &[u8; 16]
 
 /// Writes a kernel string at `pos` of a record of at most `LIMIT` bytes
 /// (an event, or a blob for sys_exit to send); a long one keeps its end.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
 #[inline(always)]
 pub(crate) unsafe fn put_kernel_str<const LIMIT: usize>(
     e: *mut u8,
@@ -313,10 +344,13 @@ pub(crate) unsafe fn put_kernel_str<const LIMIT: usize>(
     index: u8,
     src: *const u8,
 ) -> usize {
+    // SAFETY: the caller's promise.
     let (pos, keep) = match unsafe { item_at::<LIMIT>(e, pos, STR_KEEP) } {
         Ok(at) => at,
         Err(pos) => return pos,
     };
+    // SAFETY: item_at clamped `pos` inside the record; the string read
+    // writes at most 2 * STR_MAX bytes after it, which the scratch has.
     unsafe {
         let Some((len, cut)) =
             read_str_tail::<false>(e.add(pos + ArgHeader::LEN), keep, src as u64)

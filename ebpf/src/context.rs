@@ -4,12 +4,12 @@
 use core::mem::offset_of;
 
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+    bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
     generated::{bpf_get_current_cgroup_id, bpf_get_smp_processor_id},
 };
 use wire::{EventContext, RecordHeader, kcfg::member as off};
 
-use crate::kread::{current_task, current_task_btf, ld, rd, rd_into, rd_ptr};
+use crate::kread::{current_comm_into, current_task, current_task_btf, ld, rd, rd_into, rd_ptr};
 use crate::maps::{THREAD_SCRATCH, Thread, generation, offset, thread_slot};
 
 /// The number of `task`'s pid struct `pid` in namespace level `level`.
@@ -97,7 +97,7 @@ pub(crate) unsafe fn fill_context(e: *mut u8, ts: u64, ids: u64, retval: i64, fl
     c.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
     c.uid = uid_gid as u32;
     c.gid = (uid_gid >> 32) as u32;
-    c.comm = bpf_get_current_comm().unwrap_or_default();
+    current_comm_into(&mut c.comm);
     let parent = rd_ptr(task.wrapping_add(offset(off::TASK_REAL_PARENT)));
     fill_rest(c, task, parent, ts, ids, retval, flags);
 }

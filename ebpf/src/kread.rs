@@ -12,8 +12,9 @@ use core::ptr::addr_of_mut;
 use aya_ebpf::{
     cty::c_void,
     helpers::generated::{
-        bpf_get_current_task, bpf_get_current_task_btf, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_probe_read_user_str,
+        bpf_get_current_comm, bpf_get_current_task, bpf_get_current_task_btf,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
+        bpf_probe_read_user_str,
     },
 };
 
@@ -77,6 +78,15 @@ pub(crate) fn rd_ptr(p: *const u8) -> *const u8 {
 pub(crate) fn current_task() -> *const u8 {
     // SAFETY: the helper takes no argument and returns an address.
     unsafe { bpf_get_current_task() as *const u8 }
+}
+
+/// The current task's name, written into `dst` (zeroes on failure). No
+/// result to branch on: a branch here doubles the verifier's states in
+/// every program that names its task.
+#[inline(always)]
+pub(crate) fn current_comm_into(dst: &mut [u8; 16]) {
+    // SAFETY: the helper writes at most 16 bytes into `dst`, which has 16.
+    unsafe { bpf_get_current_comm(dst.as_mut_ptr().cast::<c_void>(), 16) };
 }
 
 /// A direct load of the `T` at `off` bytes into `p`, a BTF pointer the

@@ -48,7 +48,7 @@ use crate::syscall::{try_sys_exit, try_syscall_entry};
 /// entry of any other syscall.
 #[tracepoint]
 pub fn syscall_entry(ctx: TracePointContext) -> i32 {
-    unsafe { try_syscall_entry(&ctx) };
+    try_syscall_entry(&ctx);
     0
 }
 
@@ -59,25 +59,25 @@ pub fn syscall_entry(ctx: TracePointContext) -> i32 {
 /// traced syscall costs one program run.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
-    unsafe { try_sys_exit(&ctx) };
+    try_sys_exit(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "sched_process_fork")]
 pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
-    unsafe { try_fork(&ctx) };
+    try_fork(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
-    unsafe { try_exit(&ctx) };
+    try_exit(&ctx);
     0
 }
 
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
-    unsafe { try_exec(&ctx) };
+    try_exec(&ctx);
     0
 }
 
@@ -86,7 +86,7 @@ pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
 /// most of its own.
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn capture_exit(ctx: RawTracePointContext) -> i32 {
-    unsafe { capture::try_capture_exit(&ctx) }
+    capture::try_capture_exit(&ctx)
 }
 
 #[cfg(not(test))]

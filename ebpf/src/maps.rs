@@ -208,6 +208,12 @@ pub(crate) fn global_u32(g: &u32) -> u32 {
 }
 
 #[inline(always)]
+pub(crate) fn global_u64(g: &u64) -> u64 {
+    // SAFETY: as in [`global_u32`].
+    unsafe { read_volatile(g) }
+}
+
+#[inline(always)]
 pub(crate) fn count_lost(reason: u32) {
     if let Some(p) = LOST.get_ptr_mut(reason) {
         // SAFETY: this CPU's counter in a per-CPU map, valid for this run

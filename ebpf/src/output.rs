@@ -1,78 +1,62 @@
 //! Sending a finished record: the pushed-down scope, the record header,
 //! and the ring buffer with batched wake-ups.
 
-#[allow(unused_imports)]
-use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use wire::{RecordHeader, kind, lost_reason};
 
-#[allow(unused_imports)]
-use aya_ebpf::{
-    EbpfContext,
-    cty::c_void,
-    helpers::generated::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_loop,
-        bpf_map_update_elem, bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
-        bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
-    },
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, TracePointContext},
-};
-#[allow(unused_imports)]
-use wire::{
-    ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
-    kcfg::{self, EventCfg, arg, flags as cfgf, member as off, nr, scope},
-    kind, lost_reason,
-};
+use crate::args::clamp_pos;
+use crate::context::ctx_of;
+use crate::limits::REC_MAX;
+use crate::maps::{RING, WAKE_ACC, WAKE_BYTES, WAKE_CHECK, count_lost, global_u64};
+use crate::scope::scope_ok;
 
-#[allow(unused_imports)]
-use crate::{
-    args::*, context::*, kread::*, limits::*, maps::*, path::*, regs::*, sched::*, scope::*,
-    syscall::*,
-};
-
+/// Sends the event record of `len` bytes built at `e`, if it passes the
+/// pushed-down scope: header written, the ring's reader woken only when
+/// the ring fills up, a full ring counted as a loss.
+///
+/// # Safety
+/// `e` must be the event scratch (EVT_SCRATCH's value), unused by anyone
+/// else during this run, holding a record of `len` bytes.
 #[inline(always)]
 pub(crate) unsafe fn finish_and_output(e: *mut u8, len: usize) {
-    unsafe {
-        if !scope_ok(e.add(RecordHeader::LEN).cast::<EventContext>()) {
-            return;
-        }
-        // Writers never pass REC_MAX; the clamp restates it.
-        let len = clamp_pos(len, REC_MAX);
-        let h = e.cast::<RecordHeader>();
-        (*h).len = len as u32;
-        (*h).kind = kind::EVENT;
-        (*h).flags = 0;
-        let wake = read_volatile(&WAKE_BYTES);
-        // Wake the reader only when the ring fills up; otherwise it drains
-        // on its own timer. Waking per event costs more than the event, and
-        // so does asking the ring how full it is: that is asked once per
-        // WAKE_CHECK bytes this CPU wrote.
-        let mut flags = 1; // BPF_RB_NO_WAKEUP
-        if wake != 0
-            && let Some(acc) = WAKE_ACC.get_ptr_mut(0)
-        {
-            *acc += len as u64;
-            if *acc >= WAKE_CHECK {
-                *acc = 0;
-                if bpf_ringbuf_query(
-                    addr_of!(RING) as *mut c_void,
-                    0, /* BPF_RB_AVAIL_DATA */
-                ) >= wake
-                {
-                    flags = 2; // BPF_RB_FORCE_WAKEUP
-                }
+    // SAFETY: the caller's promise.
+    if !scope_ok(unsafe { ctx_of(e) }) {
+        return;
+    }
+    // Writers never pass REC_MAX; the clamp restates it.
+    let len = clamp_pos(len, REC_MAX);
+    // SAFETY: the scratch starts with the record header (8-aligned).
+    let h = unsafe { &mut *e.cast::<RecordHeader>() };
+    h.len = len as u32;
+    h.kind = kind::EVENT;
+    h.flags = 0;
+    let wake = global_u64(&WAKE_BYTES);
+    // Wake the reader only when the ring fills up; otherwise it drains
+    // on its own timer. Waking per event costs more than the event, and
+    // so does asking the ring how full it is: that is asked once per
+    // WAKE_CHECK bytes this CPU wrote.
+    let mut flags = BPF_RB_NO_WAKEUP;
+    if wake != 0
+        && let Some(acc) = WAKE_ACC.get_ptr_mut(0)
+    {
+        // SAFETY: this CPU's counter in a per-CPU map, valid for this run.
+        let acc = unsafe { &mut *acc };
+        *acc += len as u64;
+        if *acc >= WAKE_CHECK {
+            *acc = 0;
+            if RING.query(BPF_RB_AVAIL_DATA) >= wake {
+                flags = BPF_RB_FORCE_WAKEUP;
             }
         }
-        let r = bpf_ringbuf_output(
-            addr_of!(RING) as *mut c_void,
-            e.cast::<c_void>(),
-            len as u64,
-            flags,
-        );
-        if r != 0 {
-            count_lost(lost_reason::RING_FULL);
-        }
+    }
+    // SAFETY: `len` bytes of the scratch are the record (clamped below
+    // REC_MAX, inside the EVT_CAP-byte value).
+    let record = unsafe { core::slice::from_raw_parts(e, len) };
+    if RING.output::<[u8]>(record, flags).is_err() {
+        count_lost(lost_reason::RING_FULL);
     }
 }
+
+/// `bpf_ringbuf_output` flags and `bpf_ringbuf_query` fields (uapi bpf.h).
+pub(crate) const BPF_RB_NO_WAKEUP: u64 = 1;
+pub(crate) const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;

@@ -1,36 +1,52 @@
 //! The absolute path of a `struct file`, walked up through dentries and
 //! mounts.
 
-#[allow(unused_imports)]
-use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use aya_ebpf::{cty::c_void, helpers::generated::bpf_probe_read_kernel};
+use wire::{ArgHeader, item, kcfg::member as off};
 
-#[allow(unused_imports)]
-use aya_ebpf::{
-    EbpfContext,
-    cty::c_void,
-    helpers::generated::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_loop,
-        bpf_map_update_elem, bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
-        bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
-    },
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, TracePointContext},
-};
-#[allow(unused_imports)]
-use wire::{
-    ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
-    kcfg::{self, EventCfg, arg, flags as cfgf, member as off, nr, scope},
-    kind, lost_reason,
-};
+use crate::args::{item_at, mark_cut, put_header};
+use crate::kread::{rd, rd_ptr};
+use crate::limits::{NAME_MAX, PATH_CAP, PATH_DEPTH, REC_MAX, STR_KEEP, STR_MAX};
+use crate::maps::{PATH_SCRATCH, offset};
 
-#[allow(unused_imports)]
-use crate::{
-    args::*, context::*, kread::*, limits::*, maps::*, output::*, regs::*, sched::*, scope::*,
-    syscall::*,
-};
+/// A path written back to front in this CPU's path scratch: it ends at
+/// PATH_CAP and starts at `at`.
+pub(crate) struct FilePath {
+    buf: *mut u8,
+    at: usize,
+    /// Deeper than PATH_DEPTH steps or longer than the scratch: what is
+    /// kept is its end.
+    pub(crate) cut: bool,
+}
+
+impl FilePath {
+    /// Its length, at most PATH_CAP (bounded for the verifier).
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        let len = (PATH_CAP - self.at) & (PATH_CAP * 2 - 1);
+        if len > PATH_CAP { PATH_CAP } else { len }
+    }
+
+    /// Where it starts (a kernel address, for the probe-read helpers).
+    #[inline(always)]
+    pub(crate) fn start(&self) -> *const u8 {
+        self.byte_at(self.at)
+    }
+
+    /// Byte `i` of the scratch (masked inside it).
+    #[inline(always)]
+    fn byte(&self, i: usize) -> u8 {
+        // SAFETY: masked below PATH_CAP, inside the 2 * PATH_CAP-byte
+        // path scratch, which this run alone uses.
+        unsafe { *self.buf.add(i & (PATH_CAP - 1)) }
+    }
+
+    /// The address of byte `i` of the scratch (masked inside it).
+    #[inline(always)]
+    fn byte_at(&self, i: usize) -> *const u8 {
+        self.buf.wrapping_add(i & (PATH_CAP - 1))
+    }
+}
 
 /// The absolute path of `file`, walking dentries and crossing mounts
 /// upwards, written back to front in the per-CPU path scratch. Returns the
@@ -39,11 +55,11 @@ use crate::{
 /// which case what is kept is its end (the file's name and the directories
 /// nearest it).
 #[inline(always)]
-pub(crate) unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)> {
+pub(crate) fn file_path(file: *const u8) -> Option<FilePath> {
     let buf = PATH_SCRATCH.get_ptr_mut(0)?.cast::<u8>();
     let mut cut = false;
     let mut top = false;
-    unsafe {
+    {
         let path = file.wrapping_add(offset(off::FILE_F_PATH));
         let mut dentry = rd_ptr(path.wrapping_add(offset(off::PATH_DENTRY)));
         let mut vfsmnt = rd_ptr(path.wrapping_add(offset(off::PATH_MNT)));
@@ -72,12 +88,17 @@ pub(crate) unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)
                 break;
             }
             at = (at - nlen - 1) & (PATH_CAP - 1);
-            bpf_probe_read_kernel(
-                buf.add(at + 1).cast::<c_void>(),
-                nlen as u32,
-                name.cast::<c_void>(),
-            );
-            *buf.add(at) = b'/';
+            // SAFETY: `at` is below PATH_CAP and `nlen` at most NAME_MAX,
+            // inside the 2 * PATH_CAP-byte scratch; the helper checks the
+            // name's address.
+            unsafe {
+                bpf_probe_read_kernel(
+                    buf.add(at + 1).cast::<c_void>(),
+                    nlen as u32,
+                    name.cast::<c_void>(),
+                );
+                *buf.add(at) = b'/';
+            }
             if detached {
                 top = true;
                 break;
@@ -101,9 +122,14 @@ pub(crate) unsafe fn file_path(file: *const u8) -> Option<(*mut u8, usize, bool)
         }
         if at == PATH_CAP {
             at -= 1;
-            *buf.add(at & (PATH_CAP - 1)) = b'/';
+            // SAFETY: masked below PATH_CAP, inside the scratch.
+            unsafe { *buf.add(at & (PATH_CAP - 1)) = b'/' };
         }
-        Some((buf, at & (PATH_CAP - 1), cut))
+        Some(FilePath {
+            buf,
+            at: at & (PATH_CAP - 1),
+            cut,
+        })
     }
 }
 
@@ -130,40 +156,48 @@ pub(crate) fn climb_mount(
 /// Writes the path of `file` as a string argument. A path longer than a
 /// string item keeps its end: the name of the file is what matters most.
 #[inline(always)]
+///
+/// # Safety
+/// `e` must be the event scratch, unused by anyone else during this run.
 pub(crate) unsafe fn put_file_path(e: *mut u8, pos: usize, index: u8, file: *const u8) -> usize {
+    // SAFETY: the caller's promise.
     let (pos, keep) = match unsafe { item_at::<REC_MAX>(e, pos, STR_KEEP) } {
         Ok(at) => at,
         Err(pos) => return pos,
     };
+    let Some(path) = file_path(file) else {
+        // SAFETY: as above.
+        unsafe { mark_cut(e) };
+        return pos;
+    };
+    let have = PATH_CAP - path.at;
+    let (mut from, mut len, cut) = if have > keep {
+        (PATH_CAP - keep, keep, true)
+    } else {
+        (path.at, have, path.cut)
+    };
+    // A cut path must not pass for a whole one: it never starts with
+    // the '/' an absolute path would.
+    if cut && len > 1 && path.byte(from) == b'/' {
+        from += 1;
+        len -= 1;
+    }
+    let flags = if cut {
+        item::STR | item::TRUNCATED
+    } else {
+        item::STR
+    };
+    let len = len & (STR_MAX * 2 - 1);
+    // SAFETY: `pos` is clamped inside the record and `len` below
+    // 2 * STR_MAX, the room the event scratch has after any such position;
+    // the helper reads the path scratch.
     unsafe {
-        let Some((buf, at, cut)) = file_path(file) else {
-            mark_cut(e);
-            return pos;
-        };
-        let have = PATH_CAP - at;
-        let (mut from, mut len, cut) = if have > keep {
-            (PATH_CAP - keep, keep, true)
-        } else {
-            (at, have, cut)
-        };
-        // A cut path must not pass for a whole one: it never starts with
-        // the '/' an absolute path would.
-        if cut && len > 1 && *buf.add(from & (PATH_CAP - 1)) == b'/' {
-            from += 1;
-            len -= 1;
-        }
-        let flags = if cut {
-            item::STR | item::TRUNCATED
-        } else {
-            item::STR
-        };
-        let len = len & (STR_MAX * 2 - 1);
         bpf_probe_read_kernel(
             e.add(pos + ArgHeader::LEN).cast::<c_void>(),
             len as u32,
-            buf.add(from & (PATH_CAP - 1)).cast::<c_void>(),
+            path.byte_at(from).cast::<c_void>(),
         );
         put_header(e.add(pos), index, flags, len as u16);
-        pos + ArgHeader::LEN + len
     }
+    pos + ArgHeader::LEN + len
 }

@@ -1,46 +1,44 @@
 //! Process lifecycle events from the sched BTF tracepoints: fork, exit
 //! and exec (with the new image's path, file identity and argv).
 
-#[allow(unused_imports)]
-use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use core::ptr::addr_of_mut;
 
-#[allow(unused_imports)]
 use aya_ebpf::{
-    EbpfContext,
     cty::c_void,
-    helpers::generated::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_loop,
-        bpf_map_update_elem, bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
-        bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{bpf_ktime_get_ns, bpf_probe_read_user, bpf_task_pt_regs},
     },
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, TracePointContext},
+    programs::BtfTracePointContext,
 };
-#[allow(unused_imports)]
 use wire::{
-    ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
-    kcfg::{self, EventCfg, arg, flags as cfgf, member as off, nr, scope},
-    kind, lost_reason,
+    ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item,
+    kcfg::{member as off, nr},
+    lost_reason,
 };
 
-#[allow(unused_imports)]
-use crate::{
-    args::*, context::*, kread::*, limits::*, maps::*, output::*, path::*, regs::*, scope::*,
-    syscall::*,
+use crate::args::{item_at, put_comm, put_header, put_kernel_str, put_scalar};
+use crate::context::{fill_context, ids, ns_ids};
+use crate::kread::{current_comm_into, current_task, current_task_btf, rd, rd_ptr};
+use crate::limits::{BLOB_CAP, EXEC_ARGV_CAP, REC_MAX};
+use crate::maps::{
+    BLOB_SCRATCH, BLOBS, EVT_SCRATCH, HAS_PEERS, PEERS, PENDING, Pending, count_lost,
+    forget_thread, global_u32, offset,
 };
+use crate::output::finish_and_output;
+use crate::path::put_file_path;
+use crate::regs::{current_syscall, native_nr};
+use crate::scope::{event_enabled, is_self, pending_in_scope};
+use crate::syscall::keep_pending;
 
-pub(crate) unsafe fn try_fork(ctx: &BtfTracePointContext) {
+pub(crate) fn try_fork(ctx: &BtfTracePointContext) {
     let parent: *const u8 = ctx.arg(0);
     let child: *const u8 = ctx.arg(1);
-    unsafe {
-        crate::capture::inherit_writable(
-            rd::<u32>(parent.wrapping_add(offset(off::TASK_TGID))) as u64,
-            rd::<u32>(child.wrapping_add(offset(off::TASK_TGID))) as u64,
-        );
-    }
+    crate::capture::inherit_writable(
+        rd::<u32>(parent.wrapping_add(offset(off::TASK_TGID))) as u64,
+        rd::<u32>(child.wrapping_add(offset(off::TASK_TGID))) as u64,
+    );
+
     if !event_enabled(event_id::SCHED_PROCESS_FORK) || is_self() {
         return;
     }
@@ -48,6 +46,8 @@ pub(crate) unsafe fn try_fork(ctx: &BtfTracePointContext) {
         return;
     };
     let e = e.cast::<u8>();
+    // SAFETY: `e` is this CPU's event scratch, which nothing else uses
+    // during this run; each writer clamps its position inside the record.
     unsafe {
         fill_context(
             e,
@@ -97,15 +97,17 @@ pub(crate) unsafe fn try_fork(ctx: &BtfTracePointContext) {
     }
 }
 
-pub(crate) unsafe fn try_exit(ctx: &BtfTracePointContext) {
+pub(crate) fn try_exit(ctx: &BtfTracePointContext) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let group_dead: u64 = ctx.arg(1);
     // A thread that dies inside an entry-traced syscall (an exec) never
     // reaches sys_exit: its event is lost, and counted if it was in scope.
     if let Some(p) = PENDING.get_ptr(&tid) {
+        // SAFETY: a value of PENDING, copied before it is removed.
         let p = unsafe { *p };
         let _ = PENDING.remove(&tid);
+        // SAFETY: no record is being built in the event scratch yet.
         if p.out_of_scope == 0 && unsafe { pending_in_scope(&p) } {
             count_lost(lost_reason::UNFINISHED);
         }
@@ -123,6 +125,8 @@ pub(crate) unsafe fn try_exit(ctx: &BtfTracePointContext) {
     }
     if let Some(e) = EVT_SCRATCH.get_ptr_mut(0) {
         let e = e.cast::<u8>();
+        // SAFETY: `e` is this CPU's event scratch, which nothing else uses
+        // during this run; each writer clamps its position in the record.
         unsafe {
             fill_context(
                 e,
@@ -143,7 +147,7 @@ pub(crate) unsafe fn try_exit(ctx: &BtfTracePointContext) {
     forget_thread(tid, task);
 }
 
-pub(crate) unsafe fn try_exec(ctx: &BtfTracePointContext) {
+pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
     let task = current_task();
     // A thread other than the leader that execs takes over the leader's
     // id (and its namespace pid): forget what was cached under both.
@@ -160,13 +164,14 @@ pub(crate) unsafe fn try_exec(ctx: &BtfTracePointContext) {
         // What syscall_entry kept under the thread's old id follows it to
         // the leader's, where sys_exit will look (else the exec would pass
         // for one it never saw: no envp, no caller's name).
-        unsafe { move_pending(old_tid, tid) };
+        move_pending(old_tid, tid);
     }
     // The caller's name, if syscall_entry saw the exec.
     let prev_comm = match PENDING.get_ptr(&tid) {
+        // SAFETY: a value of PENDING, valid for this run.
         Some(p) => unsafe { (*p).comm },
         None => {
-            unsafe { keep_compat_exec(bprm, task, tid) };
+            keep_compat_exec(bprm, task, tid);
             [0u8; 16]
         }
     };
@@ -177,6 +182,8 @@ pub(crate) unsafe fn try_exec(ctx: &BtfTracePointContext) {
         return;
     };
     let e = e.cast::<u8>();
+    // SAFETY: `e` is this CPU's event scratch, which nothing else uses
+    // during this run; each writer clamps its position inside the record.
     unsafe {
         let syscall = current_syscall();
         fill_context(
@@ -236,27 +243,23 @@ pub(crate) unsafe fn try_exec(ctx: &BtfTracePointContext) {
 
 /// Moves the pending entry (and its blob) of thread `from` to `to`.
 #[inline(always)]
-pub(crate) unsafe fn move_pending(from: u32, to: u32) {
-    unsafe {
-        let Some(p) = PENDING.get_ptr(&from) else {
-            return;
-        };
-        let p = *p;
-        let _ = PENDING.remove(&from);
-        if p.has_blob != 0
-            && let Some(b) = BLOBS.get_ptr(&from)
-        {
-            bpf_map_update_elem(
-                addr_of!(BLOBS) as *mut c_void,
-                addr_of!(to).cast::<c_void>(),
-                b.cast::<c_void>(),
-                0,
-            );
-            let _ = BLOBS.remove(&from);
-        }
-        if PENDING.insert(&to, &p, 0).is_err() {
-            count_lost(lost_reason::TABLE_FULL);
-        }
+fn move_pending(from: u32, to: u32) {
+    let Some(p) = PENDING.get_ptr(&from) else {
+        return;
+    };
+    // SAFETY: a value of PENDING, copied before it is removed.
+    let p = unsafe { *p };
+    let _ = PENDING.remove(&from);
+    if p.has_blob != 0
+        && let Some(b) = BLOBS.get_ptr(&from)
+    {
+        // SAFETY: a value of BLOBS, valid until removed below; the insert
+        // copies it.
+        let _ = BLOBS.insert(&to, unsafe { &*b }, 0);
+        let _ = BLOBS.remove(&from);
+    }
+    if PENDING.insert(&to, &p, 0).is_err() {
+        count_lost(lost_reason::TABLE_FULL);
     }
 }
 
@@ -268,42 +271,53 @@ pub(crate) unsafe fn move_pending(from: u32, to: u32) {
 /// caller's kind here: loading a 64-bit image clears it and makes the call
 /// look like a native execve, which is also what sys_exit will see.
 #[inline(always)]
-pub(crate) unsafe fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
+fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
+    let tb = current_task_btf();
+    // SAFETY: the helper takes a BTF task and returns its user registers.
+    let regs = unsafe { bpf_task_pt_regs(tb as *mut _) } as *const u8;
+    let (nr, _) = native_nr(tb, regs);
+    if (nr != nr::EXECVE as u64 && nr != nr::EXECVEAT as u64) || !event_enabled(nr as u32) {
+        return;
+    }
+    let nr = nr as u32;
+    let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    // execve(filename, argv, envp); execveat(fd, filename, argv, ...).
+    let first = if nr == nr::EXECVE { 0 } else { 1 };
+    let filename = rd_ptr(bprm.wrapping_add(offset(off::BPRM_FILENAME)));
+    // SAFETY: `s` is this CPU's blob scratch, which nothing else uses
+    // during this run; the writers keep within BLOB_CAP of its 2 * BLOB_CAP
+    // data bytes.
     unsafe {
-        let tb = current_task_btf();
-        let (nr, _) = native_nr(tb, bpf_task_pt_regs(tb as *mut _) as *const u8);
-        if (nr != 59 && nr != 322) || !event_enabled(nr as u32) {
-            return;
-        }
-        let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
-            return;
-        };
         let data = addr_of_mut!((*s).data).cast::<u8>();
-        // execve(filename, argv, envp); execveat(fd, filename, argv, ...).
-        let first = if nr == 59 { 0 } else { 1 };
-        let filename = rd_ptr(bprm.wrapping_add(offset(off::BPRM_FILENAME)));
         let pos = put_kernel_str::<BLOB_CAP>(data, 0, first, filename);
         let pos = put_exec_argv::<BLOB_CAP>(data, pos, first + 1, task);
         (*s).len = pos as u32;
-        let mut p = Pending {
-            ts: bpf_ktime_get_ns(),
-            nr: nr as u32,
-            flags: ctx_flags::COMPAT,
-            args: [0; 6],
-            comm: [0; 16],
-            has_blob: 0,
-            no_scalars: 1,
-            out_of_scope: 0,
-            _pad: 0,
-        };
-        // The task already has the new image's name.
-        bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
-        keep_pending(tid, p, Some(s));
     }
+    let mut p = Pending {
+        // SAFETY: the helper takes no argument.
+        ts: unsafe { bpf_ktime_get_ns() },
+        nr,
+        flags: ctx_flags::COMPAT,
+        args: [0; 6],
+        comm: [0; 16],
+        has_blob: 0,
+        no_scalars: 1,
+        out_of_scope: 0,
+        _pad: 0,
+    };
+    // The task already has the new image's name.
+    current_comm_into(&mut p.comm);
+    keep_pending(tid, p, Some(s));
 }
 
 /// argv of the new image, straight from its stack: the strings between
 /// mm->arg_start and mm->arg_end, already NUL-separated.
+///
+/// # Safety
+/// `e` must be this CPU's event scratch (LIMIT REC_MAX) or blob scratch
+/// data (LIMIT BLOB_CAP), unused by anyone else during this run.
 #[inline(always)]
 pub(crate) unsafe fn put_exec_argv<const LIMIT: usize>(
     e: *mut u8,
@@ -311,21 +325,25 @@ pub(crate) unsafe fn put_exec_argv<const LIMIT: usize>(
     index: u8,
     task: *const u8,
 ) -> usize {
+    // SAFETY: the caller's promise.
     let (pos, cap) = match unsafe { item_at::<LIMIT>(e, pos, EXEC_ARGV_CAP) } {
         Ok(at) => at,
         Err(pos) => return pos,
     };
+    let mm = rd_ptr(task.wrapping_add(offset(off::TASK_MM)));
+    let start = rd::<u64>(mm.wrapping_add(offset(off::MM_ARG_START)));
+    let end = rd::<u64>(mm.wrapping_add(offset(off::MM_ARG_END)));
+    let mut len = end.wrapping_sub(start) as usize;
+    let mut flags = item::STR_ARRAY;
+    if len > cap {
+        len = cap;
+        flags |= item::TRUNCATED;
+    }
+    let len = len & (EXEC_ARGV_CAP * 2 - 1);
+    // SAFETY: `pos` is clamped inside the record and `len` at most the
+    // room item_at gave (below 2 * EXEC_ARGV_CAP, which the scratch has
+    // after any position in it); the helper checks the user address.
     unsafe {
-        let mm = rd_ptr(task.wrapping_add(offset(off::TASK_MM)));
-        let start = rd::<u64>(mm.wrapping_add(offset(off::MM_ARG_START)));
-        let end = rd::<u64>(mm.wrapping_add(offset(off::MM_ARG_END)));
-        let mut len = end.wrapping_sub(start) as usize;
-        let mut flags = item::STR_ARRAY;
-        if len > cap {
-            len = cap;
-            flags |= item::TRUNCATED;
-        }
-        let len = len & (EXEC_ARGV_CAP * 2 - 1);
         if len == 0 {
             put_header(e.add(pos), index, flags, 0);
             return pos + ArgHeader::LEN;

@@ -2,38 +2,39 @@
 //! do not survive until exit, and sys_exit, which sends every syscall's
 //! record.
 
-#[allow(unused_imports)]
-use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use core::ptr::{addr_of, addr_of_mut};
 
-#[allow(unused_imports)]
 use aya_ebpf::{
     EbpfContext,
     cty::c_void,
-    helpers::generated::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_task,
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_loop,
-        bpf_map_update_elem, bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user,
-        bpf_probe_read_user_str, bpf_ringbuf_output, bpf_ringbuf_query, bpf_task_pt_regs,
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{bpf_ktime_get_ns, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user},
     },
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, TracePointContext},
 };
-#[allow(unused_imports)]
 use wire::{
-    ARGS_OFFSET, ArgHeader, EventContext, RecordHeader, ctx_flags, event_id, item,
-    kcfg::{self, EventCfg, arg, flags as cfgf, member as off, nr, scope},
-    kind, lost_reason,
+    ARGS_OFFSET, ArgHeader, ctx_flags, item,
+    kcfg::{self, EventCfg, arg, flags as cfgf, nr},
+    lost_reason,
 };
 
-#[allow(unused_imports)]
-use crate::{
-    args::*, context::*, kread::*, limits::*, maps::*, output::*, path::*, regs::*, sched::*,
-    scope::*,
+use crate::args::{
+    clamp_pos, forget, item_at, mark_cut, put_header, put_scalar, put_user_argv, put_user_bytes,
+    put_user_str,
 };
+use crate::context::{ctx_of, fill_context, fill_context_btf, ids};
+use crate::kread::{current_comm_into, current_task_btf, ld, rd, rd_user};
+use crate::limits::{BLOB_CAP, REC_MAX};
+use crate::maps::{
+    BLOB_SCRATCH, BLOBS, Blob, BlobScratch, CFG, EVT_SCRATCH, PENDING, Pending, SCOPE, count_lost,
+    global_u32, new_generation,
+};
+use crate::output::finish_and_output;
+use crate::regs::{native_nr, reg_args};
+use crate::scope::{is_self_tgid, pending_in_scope};
 
-pub(crate) unsafe fn try_syscall_entry(ctx: &TracePointContext) {
+pub(crate) fn try_syscall_entry(ctx: &TracePointContext) {
     // struct syscall_tp_t: trace_entry (8 bytes), int nr, then the
     // syscall's arguments as longs. Only nr is read directly: a program
     // that reads past a tracepoint's last field cannot be attached to it,
@@ -51,65 +52,63 @@ pub(crate) unsafe fn try_syscall_entry(ctx: &TracePointContext) {
     }
     let cfg = *cfg;
     let tid = pid_tgid as u32;
-    unsafe {
-        let mut p = Pending {
-            ts: bpf_ktime_get_ns(),
-            nr,
-            flags: 0,
-            args: rd::<[u64; 6]>(base.wrapping_add(16)),
-            comm: [0; 16],
-            has_blob: 0,
-            no_scalars: 0,
-            out_of_scope: 0,
-            _pad: 0,
-        };
-        bpf_get_current_comm(p.comm.as_mut_ptr().cast::<c_void>(), 16);
-        if cfg.flags & cfgf::AT_ENTRY != 0 {
-            emit_syscall(&p, &cfg, 0, tid);
-            return;
-        }
-        // Out of scope, no argument is kept: the blobs are for the events
-        // that will be sent, not for any user's blocked execs.
-        if global_u32(&SCOPE) != 0 && !pending_in_scope(&p) {
-            p.out_of_scope = 1;
-            keep_pending(tid, p, None);
-            return;
-        }
-        let mut blob = None;
-        if cfg.flags & cfgf::HAS_BLOB != 0 {
-            let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
-                return;
-            };
-            (*s).len = put_items::<true>(0, &p.args, &cfg) as u32;
-            blob = Some(s);
-        }
-        keep_pending(tid, p, blob);
+    let mut p = Pending {
+        // SAFETY: the helper takes no argument.
+        ts: unsafe { bpf_ktime_get_ns() },
+        nr,
+        flags: 0,
+        args: rd::<[u64; 6]>(base.wrapping_add(16)),
+        comm: [0; 16],
+        has_blob: 0,
+        no_scalars: 0,
+        out_of_scope: 0,
+        _pad: 0,
+    };
+    current_comm_into(&mut p.comm);
+    if cfg.flags & cfgf::AT_ENTRY != 0 {
+        emit_syscall(&p, &cfg, 0, tid);
+        return;
     }
+    // Out of scope, no argument is kept: the blobs are for the events
+    // that will be sent, not for any user's blocked execs.
+    // SAFETY: no record is being built in the event scratch.
+    if global_u32(&SCOPE) != 0 && !unsafe { pending_in_scope(&p) } {
+        p.out_of_scope = 1;
+        keep_pending(tid, p, None);
+        return;
+    }
+    let mut blob = None;
+    if cfg.flags & cfgf::HAS_BLOB != 0 {
+        let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
+            return;
+        };
+        // SAFETY: `s` is this CPU's blob scratch, which nothing else uses
+        // during this run; put_items appends to it.
+        unsafe { (*s).len = put_items::<true>(0, &p.args, &cfg) as u32 };
+        blob = Some(s);
+    }
+    keep_pending(tid, p, blob);
 }
 
 /// Leaves `p`, and the blob built in the per-CPU scratch `blob` if there is
 /// one, for sys_exit to send.
 #[inline(always)]
-pub(crate) unsafe fn keep_pending(tid: u32, mut p: Pending, blob: Option<*mut BlobScratch>) {
-    unsafe {
-        if let Some(s) = blob {
-            if bpf_map_update_elem(
-                addr_of!(BLOBS) as *mut c_void,
-                addr_of!(tid).cast::<c_void>(),
-                s.cast::<c_void>(),
-                0,
-            ) == 0
-            {
-                p.has_blob = 1;
-            } else {
-                // No room to keep the pointer arguments until exit: the
-                // event goes out without them, and says so.
-                p.flags |= ctx_flags::ARGS_CUT;
-            }
+pub(crate) fn keep_pending(tid: u32, mut p: Pending, blob: Option<*mut BlobScratch>) {
+    if let Some(s) = blob {
+        // SAFETY: a blob scratch is a map value with a Blob's layout at its
+        // head (the same fields, twice the data); the insert copies a
+        // Blob's worth of it.
+        let b = unsafe { &*s.cast::<Blob>() };
+        if BLOBS.insert(&tid, b, 0).is_ok() {
+            p.has_blob = 1;
+        } else {
+            // No room to keep the pointer arguments until exit: the
+            // event goes out without them, and says so.
+            p.flags |= ctx_flags::ARGS_CUT;
         }
-        if PENDING.insert(&tid, &p, 0).is_err() {
-            count_lost(lost_reason::TABLE_FULL);
-        }
+    }
+    if PENDING.insert(&tid, &p, 0).is_err() {
+        count_lost(lost_reason::TABLE_FULL);
     }
 }
 
@@ -134,6 +133,10 @@ pub(crate) struct Items {
 /// One argument per turn of a `bpf_loop`, whose callback the verifier
 /// checks once: unrolled, the six slots' branches multiplied past its
 /// instruction budget.
+///
+/// # Safety
+/// The scratch it appends to (the blob scratch, or the event scratch when
+/// not `BLOB`) must be unused by anyone else during this run.
 #[inline(always)]
 pub(crate) unsafe fn put_items<const BLOB: bool>(
     base: usize,
@@ -148,6 +151,8 @@ pub(crate) unsafe fn put_items<const BLOB: bool>(
         pos: 0,
     };
     c.kinds[..6].copy_from_slice(&cfg.kinds);
+    // SAFETY: a callback of bpf_loop's type and a context it reads as
+    // `Items`, which lives on this stack until the loop returns.
     unsafe {
         bpf_loop(
             6,
@@ -161,50 +166,63 @@ pub(crate) unsafe fn put_items<const BLOB: bool>(
 
 /// One turn of [`put_items`]: argument `i`.
 #[inline(never)]
-pub(crate) unsafe extern "C" fn put_item<const BLOB: bool>(i: u32, ctx: *mut c_void) -> i64 {
-    let c = ctx.cast::<Items>();
+extern "C" fn put_item<const BLOB: bool>(i: u32, ctx: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop hands back the `Items` put_items gave it, on
+    // put_items' stack, which outlives the loop.
+    let c = unsafe { &mut *ctx.cast::<Items>() };
     let i = i as usize;
-    unsafe {
-        if i >= 6 || i as u64 >= (*c).nargs {
+    if i >= 6 || i as u64 >= c.nargs {
+        return 1;
+    }
+    let data = if BLOB {
+        let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
             return 1;
-        }
-        let data = if BLOB {
-            let Some(s) = BLOB_SCRATCH.get_ptr_mut(0) else {
-                return 1;
-            };
-            addr_of_mut!((*s).data).cast::<u8>()
-        } else {
-            let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
-                return 1;
-            };
-            e.cast::<u8>().add((*c).base as usize & 511)
         };
-        let k = (*c).kinds[i];
-        let a = (*c).args[i];
-        let pos = (*c).pos as usize;
-        let pos = if k == arg::STR {
+        // SAFETY: a field of this CPU's blob scratch (a map value).
+        unsafe { addr_of_mut!((*s).data).cast::<u8>() }
+    } else {
+        let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+            return 1;
+        };
+        // SAFETY: below 512, inside the event scratch.
+        unsafe { e.cast::<u8>().add(c.base as usize & 511) }
+    };
+    let k = c.kinds[i];
+    let a = c.args[i];
+    let pos = c.pos as usize;
+    // SAFETY: `data` is the blob (2 * BLOB_CAP bytes) or the event scratch
+    // from below 512 on (EVT_CAP - 512 bytes left), either of which the
+    // caller of put_items is not using; the writers keep below BLOB_CAP
+    // from `data`, plus the room a string read needs.
+    let pos = unsafe {
+        if k == arg::STR {
             put_user_str(data, pos, i as u8, a)
         } else if BLOB && k == arg::STR_ARRAY {
             put_user_argv(data, pos, i as u8, a)
         } else if k == arg::SOCKADDR_IN && i < 5 {
-            put_user_bytes(data, pos, i as u8, a, (*c).args[i + 1] as usize)
+            put_user_bytes(data, pos, i as u8, a, c.args[i + 1] as usize)
         } else {
             pos
-        };
-        (*c).pos = pos as u64;
-    }
+        }
+    };
+    c.pos = pos as u64;
     0
 }
 
-pub(crate) unsafe fn try_sys_exit(ctx: &BtfTracePointContext) {
+pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) {
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
-    unsafe {
+    {
         let task = current_task_btf();
         let (nr, compat) = native_nr(task, regs);
         // sethostname, setdomainname, unshare, setns: cached contexts of
         // other threads may now be out of date.
-        if matches!(nr, 170 | 171 | 272 | 308) && ret >= 0 {
+        if (nr == nr::SETHOSTNAME as u64
+            || nr == nr::SETDOMAINNAME as u64
+            || nr == nr::UNSHARE as u64
+            || nr == nr::SETNS as u64)
+            && ret >= 0
+        {
             new_generation();
         }
         if nr >= kcfg::CFG_ENTRIES as u64 {
@@ -229,7 +247,8 @@ pub(crate) unsafe fn try_sys_exit(ctx: &BtfTracePointContext) {
                 }
                 return;
             };
-            let p = *pp;
+            // SAFETY: a value of PENDING, copied before it is removed.
+            let p = unsafe { *pp };
             let _ = PENDING.remove(&tid);
             if p.out_of_scope != 0 {
                 return;
@@ -241,7 +260,12 @@ pub(crate) unsafe fn try_sys_exit(ctx: &BtfTracePointContext) {
         }
         // clone, fork, vfork, clone3: the child's first return to user
         // space passes here too; the parent's return is the event.
-        if ret == 0 && matches!(nr, 56 | 57 | 58 | 435) {
+        if ret == 0
+            && (nr == nr::CLONE as u64
+                || nr == nr::FORK as u64
+                || nr == nr::VFORK as u64
+                || nr == nr::CLONE3 as u64)
+        {
             return;
         }
         if is_self_tgid((pid_tgid >> 32) as u32) {
@@ -253,17 +277,13 @@ pub(crate) unsafe fn try_sys_exit(ctx: &BtfTracePointContext) {
 
 /// The record of a syscall whose arguments are still in its registers.
 #[inline(always)]
-pub(crate) unsafe fn emit_from_regs(
-    regs: *const u8,
-    cfg: &EventCfg,
-    nr: u32,
-    ret: i64,
-    compat: bool,
-) {
+fn emit_from_regs(regs: *const u8, cfg: &EventCfg, nr: u32, ret: i64, compat: bool) {
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     let e = e.cast::<u8>();
+    // SAFETY: `e` is this CPU's event scratch, which nothing else uses
+    // during this run; each writer clamps its position inside the record.
     unsafe {
         // All six, whatever nargs says: six loads cost less than the
         // memset a zeroed array compiles to.
@@ -297,17 +317,20 @@ pub(crate) unsafe fn emit_from_regs(
 /// The record of a syscall whose arguments [`syscall_entry`] (or, for an
 /// i386 exec, [`keep_compat_exec`]) kept.
 #[inline(always)]
-pub(crate) unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
+fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u32) {
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     let e = e.cast::<u8>();
+    // SAFETY: `e` is this CPU's event scratch, which nothing else uses
+    // during this run; each writer clamps its position inside the record,
+    // and the blob is copied to below 512 + BLOB_CAP.
     unsafe {
         fill_context(e, p.ts, ids(p.nr, p.nr), ret, p.flags);
-        if p.nr == 59 || p.nr == 322 {
+        if p.nr == nr::EXECVE || p.nr == nr::EXECVEAT {
             // execve, execveat: the context is that of the caller, before
             // the new image renamed the task.
-            (*e.add(RecordHeader::LEN).cast::<EventContext>()).comm = p.comm;
+            ctx_of(e).comm = p.comm;
         }
         let mut pos = ARGS_OFFSET;
         for i in 0..6 {
@@ -336,8 +359,13 @@ pub(crate) unsafe fn emit_syscall(p: &Pending, cfg: &EventCfg, ret: i64, tid: u3
     }
 }
 
+/// A `struct sockaddr` the kernel filled (accept, getsockname, recvfrom...),
+/// whose length is behind `lenp`; nothing if the call failed.
+///
+/// # Safety
+/// `e` must be the event scratch, unused by anyone else during this run.
 #[inline(always)]
-pub(crate) unsafe fn put_sockaddr_out(
+unsafe fn put_sockaddr_out(
     e: *mut u8,
     pos: usize,
     index: u8,
@@ -345,22 +373,26 @@ pub(crate) unsafe fn put_sockaddr_out(
     lenp: u64,
     ret: i64,
 ) -> usize {
+    // SAFETY: the caller's promise.
     let (pos, cap) = match unsafe { item_at::<REC_MAX>(e, pos, kcfg::SOCKADDR_MAX) } {
         Ok(at) => at,
         Err(pos) => return pos,
     };
+    let len = if ret < 0 || ptr == 0 || lenp == 0 {
+        0
+    } else {
+        rd_user::<u32>(lenp).unwrap_or(0) as usize
+    };
+    let (len, trunc) = if len > cap {
+        (cap, item::TRUNCATED)
+    } else {
+        (len, 0)
+    };
+    let len = len & 0xff;
+    // SAFETY: `pos` is clamped inside the record and `len` below 256, in
+    // the room the scratch has after it; the helper checks the user
+    // address.
     unsafe {
-        let len = if ret < 0 || ptr == 0 || lenp == 0 {
-            0
-        } else {
-            rd_user::<u32>(lenp).unwrap_or(0) as usize
-        };
-        let (len, trunc) = if len > cap {
-            (cap, item::TRUNCATED)
-        } else {
-            (len, 0)
-        };
-        let len = len & 0xff;
         let r = if len == 0 {
             -1
         } else {

@@ -1,38 +1,23 @@
 //! Written and read files: which descriptor, which file, whether it
 //! matches the capture filter, and the bytes the call moved.
 
-#[allow(unused_imports)]
-use aya_ebpf::{
-    cty::c_void,
-    helpers::generated::{
-        bpf_get_current_comm, bpf_ktime_get_ns, bpf_loop, bpf_map_update_elem,
-        bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output,
-    },
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
-    macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
-    programs::RawTracePointContext,
-};
-#[allow(unused_imports)]
 use wire::{
-    RecordHeader,
-    capture::{CaptureHeader, MAX_CHUNK, artifact, flags, ftype},
-    kcfg::{CAP_PATH_CAP, CAP_TYPE_ELF, CapFilter, member as off, nr},
-    kind,
+    capture::{artifact, flags, ftype},
+    kcfg::{CAP_PATH_CAP, CAP_TYPE_ELF, CapFilter, member as off},
 };
 
-#[allow(unused_imports)]
-use super::*;
-#[allow(unused_imports)]
-use super::{memory::*, objects::*, send::*};
-#[allow(unused_imports)]
-use crate::{context::*, kread::*, limits::*, maps::*, path::*, regs::*, scope::*};
+use super::send::{Scratch, send_range};
+use super::{CAP_FILTER, ELF_FILES, MAX_IOV};
+use crate::kread::{current_task, rd, rd_into, rd_ptr, rd_user};
+use crate::maps::offset;
+use crate::path::file_path;
+use crate::regs::Regs;
 
 /// The `struct file` behind descriptor `fd` of the current task.
 #[inline(always)]
 pub(crate) fn fd_file(fd: u64) -> *const u8 {
-    unsafe {
-        let files = rd_ptr(current_task().add(offset(off::TASK_FILES)));
+    {
+        let files = rd_ptr(current_task().wrapping_add(offset(off::TASK_FILES)));
         let fdt = rd_ptr(files.wrapping_add(offset(off::FILES_FDT)));
         let max = rd::<u32>(fdt.wrapping_add(offset(off::FDT_MAX_FDS))) as u64;
         if fd >= max {
@@ -58,8 +43,10 @@ pub(crate) fn file_id(file: *const u8) -> (u32, u64, u8) {
     (rd::<u32>(sb.wrapping_add(offset(off::SB_S_DEV))), ino, ft)
 }
 
+/// A write or read that moved `done` bytes: its file, if it passes the
+/// capture filter, gets the bytes at the offset they went to.
 #[inline(always)]
-pub(crate) unsafe fn file_io(
+pub(crate) fn file_io(
     art: u8,
     vectored: bool,
     positioned: bool,
@@ -78,7 +65,7 @@ pub(crate) unsafe fn file_io(
     if file.is_null() {
         return;
     }
-    unsafe {
+    {
         let (dev, ino, ft) = file_id(file);
         // The file offset the call started at: given, or where the call
         // left the file position minus what it moved.
@@ -113,25 +100,24 @@ pub(crate) unsafe fn file_io(
             return;
         }
 
-        let Some(s) = CAP_SCRATCH.get_ptr_mut(0) else {
+        let Some(mut s) = Scratch::start(art, ft, dev, ino) else {
             return;
         };
-        let s = s.cast::<u8>();
-        let h = start_header(s, art, ft, dev, ino);
         if ft != ftype::REGULAR {
-            (*h).flags = flags::APPEND;
+            s.header().flags = flags::APPEND;
         }
         let mut off = if ft == ftype::REGULAR { at } else { 0 };
         if done == 0 {
-            (*h).off = off;
-            (*h).len = 0;
-            output(s, HDR);
+            let h = s.header();
+            h.off = off;
+            h.len = 0;
+            s.output(0);
             return;
         }
         if !vectored {
             let left = send_range(regs.arg(1), done, off);
             if left > 0 {
-                send_lost(s, off.wrapping_add(done - left), left);
+                s.send_lost(off.wrapping_add(done - left), left);
             }
             return;
         }
@@ -147,13 +133,13 @@ pub(crate) unsafe fn file_io(
             let n = if len < left { len } else { left };
             let rest = send_range(base, n, off);
             if rest > 0 {
-                send_lost(s, off.wrapping_add(n - rest), rest);
+                s.send_lost(off.wrapping_add(n - rest), rest);
             }
             off = off.wrapping_add(n);
             left -= n;
         }
         if left > 0 {
-            send_lost(s, off, left);
+            s.send_lost(off, left);
         }
     }
 }
@@ -184,24 +170,18 @@ pub(crate) fn is_elf(dev: u32, ino: u64, at: u64, vectored: bool, regs: &Regs) -
 /// Whether the file's path starts with one of the filter's prefixes,
 /// compared eight bytes at a time.
 #[inline(always)]
-pub(crate) unsafe fn path_matches(f: &CapFilter, file: *const u8) -> bool {
-    let Some((buf, at, cut)) = (unsafe { file_path(file) }) else {
+pub(crate) fn path_matches(f: &CapFilter, file: *const u8) -> bool {
+    let Some(path) = file_path(file) else {
         return false;
     };
     // A path too deep or long to read whole has lost its start, so its
     // prefix is unknown: capture it rather than let depth hide a file.
-    if cut {
+    if path.cut {
         return true;
     }
-    let have = (PATH_CAP - at) as u32;
+    let have = path.len() as u32;
     let mut head = [0u64; CAP_PATH_CAP / 8];
-    unsafe {
-        bpf_probe_read_kernel(
-            head.as_mut_ptr().cast::<c_void>(),
-            CAP_PATH_CAP as u32,
-            buf.add(at & (PATH_CAP - 1)).cast::<c_void>(),
-        );
-    }
+    rd_into(&mut head, path.start());
     for k in 0..3 {
         if k as u32 >= f.npaths {
             break;
@@ -227,3 +207,7 @@ pub(crate) unsafe fn path_matches(f: &CapFilter, file: *const u8) -> bool {
     }
     false
 }
+
+/// `open(2)` and `pwritev2(2)` flags that make a write land at the end.
+const O_APPEND: u32 = 0o2000;
+const RWF_APPEND: u64 = 0x10;

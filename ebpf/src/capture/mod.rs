@@ -14,30 +14,28 @@ mod send;
 
 pub(crate) use memory::inherit_writable;
 
-#[allow(unused_imports)]
 use aya_ebpf::{
-    cty::c_void,
-    helpers::generated::{
-        bpf_get_current_comm, bpf_ktime_get_ns, bpf_loop, bpf_map_update_elem,
-        bpf_probe_read_kernel, bpf_probe_read_user, bpf_ringbuf_output,
-    },
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
+    helpers::bpf_get_current_pid_tgid,
     macros::map,
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::RawTracePointContext,
 };
-#[allow(unused_imports)]
 use wire::{
     RecordHeader,
-    capture::{CaptureHeader, MAX_CHUNK, artifact, flags, ftype},
-    kcfg::{CAP_PATH_CAP, CAP_TYPE_ELF, CapFilter, member as off, nr},
-    kind,
+    capture::{CaptureHeader, MAX_CHUNK, artifact},
+    kcfg::{self, CapFilter, nr},
 };
 
-#[allow(unused_imports)]
-use self::{files::*, memory::*, objects::*, send::*};
-#[allow(unused_imports)]
-use crate::{context::*, kread::*, limits::*, maps::*, path::*, regs::*, scope::*};
+use self::{
+    files::file_io,
+    memory::protection,
+    objects::{bpf_prog, may_load_modules, module, module_file},
+};
+use crate::context::{ctx_of, fill_context};
+use crate::kread::current_task;
+use crate::maps::{SCOPE, global_u32};
+use crate::regs::{Regs, in_compat_syscall};
+use crate::scope::{is_self_tgid, scope_ok};
 
 /// Bits `1 << artifact::*` of what to capture; set at load time.
 #[unsafe(no_mangle)]
@@ -72,25 +70,18 @@ pub(crate) const MAX_CHUNKS: usize = 4096;
 /// iovec elements followed per call.
 pub(crate) const MAX_IOV: usize = 8;
 
-pub(crate) const PROT_WRITE: u64 = 2;
-pub(crate) const PROT_EXEC: u64 = 4;
-pub(crate) const O_APPEND: u32 = 0o2000;
-pub(crate) const RWF_APPEND: u64 = 0x10;
-
 /// [`crate::capture_exit`]: what one syscall's exit may capture.
-pub(crate) unsafe fn try_capture_exit(ctx: &RawTracePointContext) -> i32 {
+pub(crate) fn try_capture_exit(ctx: &RawTracePointContext) -> i32 {
     let ret: i64 = ctx.arg(1);
-    unsafe {
-        let task = current_task();
-        if in_compat_syscall(task) || is_self_tgid((bpf_get_current_pid_tgid() >> 32) as u32) {
-            return 0;
-        }
-        if global_u32(&SCOPE) != 0 && !in_scope() {
-            return 0;
-        }
-        let regs = Regs::read(ctx.arg(0));
-        on_exit(regs.0[Regs::ORIG_AX], ret, &regs);
+    let task = current_task();
+    if in_compat_syscall(task) || is_self_tgid((bpf_get_current_pid_tgid() >> 32) as u32) {
+        return 0;
     }
+    if global_u32(&SCOPE) != 0 && !in_scope() {
+        return 0;
+    }
+    let regs = Regs::read(ctx.arg(0));
+    on_exit(regs.0[Regs::ORIG_AX], ret, &regs);
     0
 }
 
@@ -98,53 +89,58 @@ pub(crate) unsafe fn try_capture_exit(ctx: &RawTracePointContext) -> i32 {
 /// kernel (comm, pid, uid, namespaces, cgroup), judged on its context as
 /// an event would carry it.
 #[inline(always)]
-pub(crate) unsafe fn in_scope() -> bool {
+fn in_scope() -> bool {
     let Some(s) = CAP_SCRATCH.get_ptr_mut(0) else {
         return false;
     };
-    let s = s.cast::<u8>();
-    unsafe {
-        fill_context(s, 0, 0, 0, 0);
-        scope_ok(s.add(RecordHeader::LEN).cast::<wire::EventContext>())
-    }
+    // SAFETY: this CPU's capture scratch, not yet holding a record: it is
+    // large and aligned enough for a record header and a context.
+    let c = unsafe {
+        fill_context(s.cast::<u8>(), 0, 0, 0, 0);
+        ctx_of(s.cast::<u8>())
+    };
+    scope_ok(c)
 }
 
-pub(crate) unsafe fn on_exit(nr: u64, ret: i64, regs: &Regs) {
+fn on_exit(nr: u64, ret: i64, regs: &Regs) {
+    if nr >= kcfg::CFG_ENTRIES as u64 {
+        return;
+    }
+    let nr = nr as u32;
     let want = global_u32(&CAPTURE);
     let (art, vectored, positioned) = match nr {
-        0 => (artifact::READ, false, false),
-        17 => (artifact::READ, false, true),
-        19 => (artifact::READ, true, false),
-        295 | 327 => (artifact::READ, true, true),
-        1 => (artifact::WRITE, false, false),
-        18 => (artifact::WRITE, false, true),
-        20 => (artifact::WRITE, true, false),
-        296 | 328 => (artifact::WRITE, true, true),
-        // mmap, mprotect, pkey_mprotect, mremap.
-        9 | 10 | 329 | 25 => {
+        nr::READ => (artifact::READ, false, false),
+        nr::PREAD64 => (artifact::READ, false, true),
+        nr::READV => (artifact::READ, true, false),
+        nr::PREADV | nr::PREADV2 => (artifact::READ, true, true),
+        nr::WRITE => (artifact::WRITE, false, false),
+        nr::PWRITE64 => (artifact::WRITE, false, true),
+        nr::WRITEV => (artifact::WRITE, true, false),
+        nr::PWRITEV | nr::PWRITEV2 => (artifact::WRITE, true, true),
+        nr::MMAP | nr::MPROTECT | nr::PKEY_MPROTECT | nr::MREMAP => {
             if want & (1 << artifact::MEM) != 0 {
-                unsafe { protection(nr, ret, regs) };
+                protection(nr, ret, regs);
             }
             return;
         }
         // A caller without CAP_SYS_MODULE is refused before the kernel
         // looks at its image: what it passes is only its own bytes, and
         // capturing them would let anyone fill the capture at will.
-        175 => {
+        nr::INIT_MODULE => {
             if want & (1 << artifact::MODULE) != 0 && may_load_modules() {
-                unsafe { module(regs) };
+                module(regs);
             }
             return;
         }
-        313 => {
+        nr::FINIT_MODULE => {
             if want & (1 << artifact::MODULE) != 0 && may_load_modules() {
-                unsafe { module_file(regs) };
+                module_file(regs);
             }
             return;
         }
-        321 => {
-            if want & (1 << artifact::BPF) != 0 && regs.arg(0) == 5 && ret >= 0 {
-                unsafe { bpf_prog(regs) };
+        nr::BPF => {
+            if want & (1 << artifact::BPF) != 0 && regs.arg(0) == BPF_PROG_LOAD && ret >= 0 {
+                bpf_prog(regs);
             }
             return;
         }
@@ -155,7 +151,9 @@ pub(crate) unsafe fn on_exit(nr: u64, ret: i64, regs: &Regs) {
     if want & (1 << art) == 0 || ret < 0 {
         return;
     }
-    // preadv2, pwritev2: their sixth argument is RWF_* flags.
-    let rwf_flags = matches!(nr, 327 | 328);
-    unsafe { file_io(art, vectored, positioned, rwf_flags, ret as u64, regs) };
+    let rwf_flags = matches!(nr, nr::PREADV2 | nr::PWRITEV2);
+    file_io(art, vectored, positioned, rwf_flags, ret as u64, regs);
 }
+
+/// bpf(2)'s command that loads a program (uapi bpf.h).
+const BPF_PROG_LOAD: u64 = 5;
