@@ -13,15 +13,7 @@ pub struct EventBuilder {
 impl EventBuilder {
     pub fn new(ctx: &EventContext) -> EventBuilder {
         let mut buf = std::vec![0u8; ARGS_OFFSET];
-        // SAFETY: EventContext is repr(C), Copy, and has no padding (its
-        // size is asserted), so its bytes are all initialised.
-        let b = unsafe {
-            core::slice::from_raw_parts(
-                (ctx as *const EventContext).cast::<u8>(),
-                EventContext::LEN,
-            )
-        };
-        buf[RecordHeader::LEN..].copy_from_slice(b);
+        buf[RecordHeader::LEN..].copy_from_slice(ctx.as_bytes());
         EventBuilder { buf }
     }
 

@@ -15,6 +15,7 @@
 
 use core::mem::size_of;
 
+use crate::bytes::{u32_at, u64_at};
 use crate::{DecodeError, LenError, RecordSlice, kind};
 
 /// What an artifact is.
@@ -91,17 +92,6 @@ const _: () = assert!(CaptureHeader::LEN == 88);
 
 /// Largest payload of one capture record.
 pub const MAX_CHUNK: usize = 16 * 1024;
-
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_le_bytes(a)
-}
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[o..o + 4]);
-    u32::from_le_bytes(a)
-}
 
 impl CaptureHeader {
     /// The header and payload of a capture record, checked.

@@ -127,8 +127,20 @@ pub struct EventContext {
 
 impl EventContext {
     pub const LEN: usize = size_of::<Self>();
+
+    /// Its bytes, as the record carries them.
+    pub fn as_bytes(&self) -> &[u8; Self::LEN] {
+        // SAFETY: EventContext is repr(C) plain data with no padding (its
+        // fields add up to LEN, asserted below), so all LEN bytes are
+        // initialised, and [u8; LEN] has alignment 1.
+        unsafe { &*(self as *const EventContext).cast::<[u8; Self::LEN]>() }
+    }
 }
 const _: () = assert!(EventContext::LEN == 120);
+const _: () = assert!(
+    3 * 8 + 14 * 4 + 8 + 2 * 16 == EventContext::LEN,
+    "EventContext has padding"
+);
 
 /// Byte offset of the first argument item in an event record.
 pub const ARGS_OFFSET: usize = RecordHeader::LEN + EventContext::LEN;

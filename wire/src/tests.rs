@@ -8,10 +8,7 @@ use super::*;
 /// Builds an event record the way the kernel does.
 pub(crate) fn event(ctx: &EventContext, items: &[(u8, u8, &[u8])]) -> Vec<u8> {
     let mut out = vec![0u8; ARGS_OFFSET];
-    // SAFETY: EventContext is repr(C) with no padding (asserted by size).
-    let cb =
-        unsafe { core::slice::from_raw_parts(ctx as *const _ as *const u8, EventContext::LEN) };
-    out[RecordHeader::LEN..ARGS_OFFSET].copy_from_slice(cb);
+    out[RecordHeader::LEN..ARGS_OFFSET].copy_from_slice(ctx.as_bytes());
     for (idx, k, data) in items {
         out.push(*idx);
         out.push(*k);

@@ -19,6 +19,22 @@ pub fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
 
+/// What a write came to: `Ok(true)` if the reader has gone (a clean stop),
+/// `Ok(false)` if it was written, and any other failure as it was.
+pub fn reader_gone(r: io::Result<()>) -> io::Result<bool> {
+    match r {
+        Ok(()) => Ok(false),
+        Err(e) if is_broken_pipe(&e) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// `r`, with a reader that has gone counted as success: for a flush or an
+/// end whose only reader may already have stopped reading.
+pub fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {
+    reader_gone(r).map(|_| ())
+}
+
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop(_: i32) {

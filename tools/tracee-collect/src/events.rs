@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use wire::event_id;
-use wire::kcfg::{self, EventCfg, arg};
+use wire::kcfg::{self, EventCfg, arg, nr};
 use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, event_flags};
 
 use crate::syscalls_gen::SYSCALLS;
@@ -131,12 +131,12 @@ pub fn kernel_cfg(s: &SyscallSpec) -> EventCfg {
     }
     // exit and exit_group never return, and rt_sigreturn's exit carries
     // the interrupted context's registers (orig_ax -1): emit them at entry.
-    if matches!(s.nr, 15 | 60 | 231) {
+    if matches!(s.nr, nr::RT_SIGRETURN | nr::EXIT | nr::EXIT_GROUP) {
         c.flags |= kcfg::flags::AT_ENTRY;
     }
     // execve, execveat: a new image replaces the memory the arguments point
     // to and the registers. Every other syscall is read at exit alone.
-    if c.flags & kcfg::flags::AT_ENTRY != 0 || matches!(s.nr, 59 | 322) {
+    if c.flags & kcfg::flags::AT_ENTRY != 0 || matches!(s.nr, nr::EXECVE | nr::EXECVEAT) {
         c.flags |= kcfg::flags::ENTRY;
     }
     c
@@ -334,7 +334,11 @@ pub fn select(specs: &[String]) -> Result<BTreeSet<u32>, SelectError> {
             let ids: Vec<u32> = if let Some(ids) = set(name) {
                 ids
             } else {
-                all().filter(|s| glob(name, s.name)).map(|s| s.nr).collect()
+                let p = tracee_filter::Pattern::new(name);
+                all()
+                    .filter(|s| p.matches(s.name.as_bytes()))
+                    .map(|s| s.nr)
+                    .collect()
             };
             if ids.is_empty() {
                 return Err(SelectError::Unknown(name.to_string()));
@@ -351,27 +355,6 @@ pub fn select(specs: &[String]) -> Result<BTreeSet<u32>, SelectError> {
         add.extend(set("default").unwrap_or_default());
     }
     Ok(add.difference(&remove).copied().collect())
-}
-
-/// `*` matches any run of characters; everything else is literal.
-pub fn glob(pat: &str, s: &str) -> bool {
-    match pat.split_once('*') {
-        None => pat == s,
-        Some((head, rest)) => {
-            let Some(mut s) = s.strip_prefix(head) else {
-                return false;
-            };
-            let parts: Vec<&str> = rest.split('*').collect();
-            let (last, middle) = parts.split_last().expect("split yields one part");
-            for p in middle {
-                match s.find(p) {
-                    Some(i) => s = &s[i + p.len()..],
-                    None => return false,
-                }
-            }
-            s.len() >= last.len() && s.ends_with(last)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -413,10 +396,12 @@ mod tests {
 
     #[test]
     fn globs() {
+        let glob = |p: &str, s: &str| tracee_filter::Pattern::new(p).matches(s.as_bytes());
         assert!(glob("open*", "openat"));
         assert!(glob("*at", "openat"));
         assert!(glob("*pen*", "openat"));
-        assert!(glob("o*e*t", "openat"));
+        // Tracee's wildcards: only at the ends, as in event= filters.
+        assert!(!glob("o*e*t", "openat"));
         assert!(!glob("open*", "close"));
         assert!(!glob("*atat", "at"));
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use tracee_cli::out::Out;
-use tracee_cli::signals::is_broken_pipe;
+use tracee_cli::signals::{ignore_broken_pipe, reader_gone};
 use tracee_filter::{Filter, Term};
 use wire::kcfg::{self};
 use wire::{EndBody, EventSlice, LostBody, RecordSlice, event_id, lost_reason};
@@ -137,18 +137,12 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         output_dropped: 0,
     };
     let mut closed = false;
-    macro_rules! w {
-        ($e:expr) => {
-            if let Err(e) = $e {
-                if is_broken_pipe(&e) {
-                    closed = true;
-                } else {
-                    return Err(anyhow::Error::new(e).context("writing the stream"));
-                }
-            }
-        };
-    }
-    w!(out.write_unit(&pre.to_bytes()));
+    // Writes unless the reader has gone; a reader that goes is a clean stop.
+    let write = |r: std::io::Result<()>, closed: &mut bool| -> anyhow::Result<()> {
+        *closed |= reader_gone(r).context("writing the stream")?;
+        Ok(())
+    };
+    write(out.write_unit(&pre.to_bytes()), &mut closed)?;
     let fd = ring.as_raw_fd();
     let cap_fd = cap_ring.as_ref().map_or(-1, |r| r.as_raw_fd());
     let mut last_lost_check = Instant::now();
@@ -207,7 +201,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             if let Some(c) = totals.per_event.get_mut(id as usize) {
                 *c += 1;
             }
-            w!(out.write_unit(&item));
+            write(out.write_unit(&item), &mut closed)?;
             if closed {
                 break;
             }
@@ -259,12 +253,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                     count: std::mem::take(&mut bad_records),
                     ts: clock::monotonic_ns(),
                 };
-                if !closed && let Err(e) = out.write_unit(&rec.to_record()) {
-                    if is_broken_pipe(&e) {
-                        closed = true;
-                    } else {
-                        return Err(anyhow::Error::new(e).context("writing the stream"));
-                    }
+                if !closed {
+                    write(out.write_unit(&rec.to_record()), &mut closed)?;
                 }
             }
             if let Some(sc) = &mut sidecar {
@@ -295,7 +285,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
                 }
             }
         }
-        w!(out.flush_if_due());
+        write(out.flush_if_due(), &mut closed)?;
         if drained {
             break;
         }
@@ -315,8 +305,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             lost: totals.lost,
             ts: clock::monotonic_ns(),
         };
-        if let Err(e) = out.write_unit(&end.to_record()).and_then(|()| out.end())
-            && !is_broken_pipe(&e)
+        if let Err(e) =
+            ignore_broken_pipe(out.write_unit(&end.to_record()).and_then(|()| out.end()))
         {
             result = Err(anyhow::Error::new(e).context("writing the stream"));
         }
@@ -359,12 +349,8 @@ fn emit_lost(
                     count: delta,
                     ts: clock::monotonic_ns(),
                 };
-                if !*closed && let Err(e) = out.write_unit(&rec.to_record()) {
-                    if is_broken_pipe(&e) {
-                        *closed = true;
-                    } else {
-                        return Err(e.into());
-                    }
+                if !*closed {
+                    *closed |= reader_gone(out.write_unit(&rec.to_record()))?;
                 }
             }
         }

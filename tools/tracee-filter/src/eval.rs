@@ -10,6 +10,7 @@ use wire::preamble::{ArgType, Catalog, EventDef};
 use wire::{EventSlice, event_id, item};
 
 use crate::expr::{Expr, Key, Op, ScopeKey, Term, parse_num};
+use crate::pattern::Pattern;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
@@ -30,44 +31,6 @@ pub enum CompileError {
     },
     #[error("{what} takes only = or != in '{expr}'")]
     EqOnly { what: String, expr: String },
-}
-
-/// `*` at either end: prefix, suffix or contains; otherwise exact.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Pattern {
-    Exact(Vec<u8>),
-    Prefix(Vec<u8>),
-    Suffix(Vec<u8>),
-    Contains(Vec<u8>),
-}
-
-impl Pattern {
-    fn new(v: &str) -> Pattern {
-        let b = v.as_bytes();
-        let (s, e) = (
-            b.first() == Some(&b'*'),
-            b.len() > 1 && b.last() == Some(&b'*'),
-        );
-        match (s, e) {
-            (true, true) => Pattern::Contains(b[1..b.len() - 1].to_vec()),
-            (true, false) => Pattern::Suffix(b[1..].to_vec()),
-            (false, true) => Pattern::Prefix(b[..b.len() - 1].to_vec()),
-            (false, false) => Pattern::Exact(b.to_vec()),
-        }
-    }
-    /// Whether the pattern holds only of values that start a certain way
-    /// (exact and prefix patterns).
-    fn anchored(&self) -> bool {
-        matches!(self, Pattern::Exact(_) | Pattern::Prefix(_))
-    }
-    fn matches(&self, s: &[u8]) -> bool {
-        match self {
-            Pattern::Exact(p) => s == &p[..],
-            Pattern::Prefix(p) => s.starts_with(p),
-            Pattern::Suffix(p) => s.ends_with(p),
-            Pattern::Contains(p) => p.is_empty() || s.windows(p.len()).any(|w| w == &p[..]),
-        }
-    }
 }
 
 /// Values of one key: `=` values OR'd (exact ones in a set, so a long list

@@ -13,10 +13,12 @@
 //! ```
 pub mod eval;
 pub mod expr;
+pub mod pattern;
 pub mod run;
 
 pub use eval::{CompileError, Filter, Pushdown};
 pub use expr::{ParseError, Term, parse, parse_all};
+pub use pattern::Pattern;
 
 #[cfg(test)]
 mod tests;

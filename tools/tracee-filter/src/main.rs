@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use tracee_cli::args::{DocArgs, HasDocs, InputArgs, OutputArgs};
-use tracee_cli::signals::{ignore_sigint_when_piped, is_broken_pipe};
+use tracee_cli::signals::{ignore_broken_pipe, ignore_sigint_when_piped};
 use tracee_filter::run::{Outcome, run};
 
 /// Keeps the events of a tracee-rs stream that match every expression
@@ -47,10 +47,7 @@ fn main() -> ExitCode {
         let mut out = cli.output.open().context("opening the output")?;
         let r = run(input, &terms, &mut out);
         // A reader that has gone needs no end.
-        let ended = match out.end() {
-            Err(e) if is_broken_pipe(&e) => Ok(()),
-            r => r,
-        };
+        let ended = ignore_broken_pipe(out.end());
         match r? {
             Outcome::Done { matched: 0 } => Ok(ExitCode::from(1)),
             Outcome::Closed => Ok(ExitCode::SUCCESS),

@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 
 use tracee_cli::out::Out;
-use tracee_cli::signals::is_broken_pipe;
+use tracee_cli::signals::{ignore_broken_pipe, is_broken_pipe, reader_gone};
 use wire::reader::{StreamError, StreamReader};
 use wire::{EventSlice, kind};
 
@@ -32,18 +32,11 @@ pub fn run<R: Read>(input: R, terms: &[Term], out: &mut Out) -> Result<Outcome, 
     let mut r = StreamReader::new(input)?;
     let pre = r.preamble().clone();
     let mut filter = Filter::compile(terms, &pre.catalog, pre.start_mono_ns)?;
-    macro_rules! w {
-        ($e:expr) => {
-            match $e {
-                Ok(()) => {}
-                Err(e) if is_broken_pipe(&e) => return Ok(Outcome::Closed),
-                Err(e) => return Err(RunError::Write(e)),
-            }
-        };
+    if reader_gone(out.write_unit(r.preamble_bytes())).map_err(RunError::Write)? {
+        return Ok(Outcome::Closed);
     }
-    w!(out.write_unit(r.preamble_bytes()));
     loop {
-        let mut flush = || out_flush(out);
+        let mut flush = || ignore_broken_pipe(out.flush());
         let rec = match r.next_record(&mut flush) {
             Ok(Some(rec)) => rec,
             Ok(None) => break,
@@ -62,19 +55,14 @@ pub fn run<R: Read>(input: R, terms: &[Term], out: &mut Out) -> Result<Outcome, 
             }
             _ => true,
         };
-        if keep {
-            w!(out.write_unit(rec.bytes()));
+        if keep && reader_gone(out.write_unit(rec.bytes())).map_err(RunError::Write)? {
+            return Ok(Outcome::Closed);
         }
     }
-    w!(out.flush());
+    if reader_gone(out.flush()).map_err(RunError::Write)? {
+        return Ok(Outcome::Closed);
+    }
     Ok(Outcome::Done {
         matched: filter.matched(),
     })
-}
-
-fn out_flush(out: &mut Out) -> io::Result<()> {
-    match out.flush() {
-        Err(e) if is_broken_pipe(&e) => Ok(()),
-        r => r,
-    }
 }

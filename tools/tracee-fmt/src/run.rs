@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 
 use tracee_cli::out::Out;
-use tracee_cli::signals::is_broken_pipe;
+use tracee_cli::signals::{ignore_broken_pipe, is_broken_pipe, reader_gone};
 use wire::reader::{StreamError, StreamReader};
 use wire::{EndBody, EventSlice, LostBody, kind};
 
@@ -41,24 +41,12 @@ pub fn run<R: Read>(
     let mut sum = Summary::default();
     let mut buf = Vec::with_capacity(4096);
     p.header(&mut buf);
-    macro_rules! w {
-        ($e:expr) => {
-            match $e {
-                Ok(()) => {}
-                Err(e) if is_broken_pipe(&e) => {
-                    sum.closed = true;
-                    return Ok(sum);
-                }
-                Err(e) => return Err(RunError::Write(e)),
-            }
-        };
+    if reader_gone(out.write_unit(&buf)).map_err(RunError::Write)? {
+        sum.closed = true;
+        return Ok(sum);
     }
-    w!(out.write_unit(&buf));
     loop {
-        let mut flush = || match out.flush() {
-            Err(e) if is_broken_pipe(&e) => Ok(()),
-            r => r,
-        };
+        let mut flush = || ignore_broken_pipe(out.flush());
         let rec = match r.next_record(&mut flush) {
             Ok(Some(rec)) => rec,
             Ok(None) => break,
@@ -89,10 +77,13 @@ pub fn run<R: Read>(
             kind::END => sum.end = Some(EndBody::from_record(rec)),
             _ => {}
         }
-        if !buf.is_empty() {
-            w!(out.write_unit(&buf));
+        if !buf.is_empty() && reader_gone(out.write_unit(&buf)).map_err(RunError::Write)? {
+            sum.closed = true;
+            return Ok(sum);
         }
     }
-    w!(out.flush());
+    if reader_gone(out.flush()).map_err(RunError::Write)? {
+        sum.closed = true;
+    }
     Ok(sum)
 }
