@@ -1,0 +1,298 @@
+//! The `json` format: Tracee's field names, one object per line, built in
+//! the output buffer's own allocation (formatting JSON is this tool's hot
+//! path).
+
+use std::fmt::Write as _;
+
+use wire::EventSlice;
+use wire::preamble::EventDef;
+
+use crate::{Arg, Printer, Value, sockaddr};
+
+impl Printer {
+    pub(crate) fn json(
+        &self,
+        def: &EventDef,
+        ev: &EventSlice<'_>,
+        args: &[Arg<'_>],
+        bad: Option<&wire::DecodeError>,
+        out: &mut Vec<u8>,
+    ) {
+        // Built in `out`'s own allocation (reused from event to event), not
+        // in a fresh String copied over: formatting json is this tool's
+        // hot path.
+        let mut s = match String::from_utf8(std::mem::take(out)) {
+            Ok(s) => s,
+            Err(e) => {
+                *out = e.into_bytes();
+                let mut s = String::with_capacity(512);
+                self.json_into(def, ev, args, bad, &mut s);
+                out.extend_from_slice(s.as_bytes());
+                return;
+            }
+        };
+        self.json_into(def, ev, args, bad, &mut s);
+        *out = s.into_bytes();
+    }
+
+    fn json_into(
+        &self,
+        def: &EventDef,
+        ev: &EventSlice<'_>,
+        args: &[Arg<'_>],
+        bad: Option<&wire::DecodeError>,
+        s: &mut String,
+    ) {
+        let epoch = |t: u64| self.pre.boot_epoch_ns.wrapping_add(t);
+        let head: [(&str, u64); 13] = [
+            ("{\"timestamp\":", epoch(ev.ts())),
+            (",\"threadStartTime\":", epoch(ev.thread_start())),
+            (",\"processorId\":", ev.cpu().into()),
+            (",\"processId\":", ev.ns_pid().into()),
+            (",\"cgroupId\":", ev.cgroup_id()),
+            (",\"threadId\":", ev.ns_tid().into()),
+            (",\"parentProcessId\":", ev.ns_ppid().into()),
+            (",\"hostProcessId\":", ev.pid().into()),
+            (",\"hostThreadId\":", ev.tid().into()),
+            (",\"hostParentProcessId\":", ev.ppid().into()),
+            (",\"userId\":", ev.uid().into()),
+            (",\"mountNamespace\":", ev.mnt_ns().into()),
+            (",\"pidNamespace\":", ev.pid_ns().into()),
+        ];
+        for (key, n) in head {
+            s.push_str(key);
+            push_u64(s, n);
+        }
+        s.push_str(",\"processName\":");
+        json_str(s, ev.comm());
+        s.push_str(",\"hostName\":");
+        json_str(s, ev.uts());
+        s.push_str(",\"container\":{},\"kubernetes\":{},\"eventId\":\"");
+        push_int(s, ev.event_id().into());
+        s.push_str("\",\"eventName\":");
+        json_str(s, def.name.as_bytes());
+        s.push_str(",\"matchedPolicies\":[],\"argsNum\":");
+        push_int(s, args.len() as i128);
+        s.push_str(",\"returnValue\":");
+        push_int(s, ev.retval().into());
+        s.push_str(",\"syscall\":");
+        json_str(s, self.syscall_name(ev).as_bytes());
+        s.push_str(
+            ",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":false,\"isCompat\":",
+        );
+        s.push_str(if ev.is_compat() { "true" } else { "false" });
+        s.push('}');
+        if ev.flags() & wire::ctx_flags::ARGS_CUT != 0 {
+            s.push_str(",\"argsCut\":true");
+        }
+        s.push_str(",\"args\":[");
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            json_str(s, a.name.as_bytes());
+            s.push_str(",\"type\":");
+            let ty = if matches!(a.value, Value::Sym(_)) {
+                "string"
+            } else {
+                a.type_name
+            };
+            json_str(s, ty.as_bytes());
+            s.push_str(",\"value\":");
+            json_value(s, &a.value);
+            if a.truncated {
+                s.push_str(",\"truncated\":true");
+            }
+            if a.fault {
+                s.push_str(",\"fault\":true");
+            }
+            s.push('}');
+        }
+        s.push(']');
+        if let Some(e) = bad {
+            s.push_str(",\"decodeError\":");
+            json_str(s, e.to_string().as_bytes());
+        }
+        s.push_str("}\n");
+    }
+}
+
+/// Bytes of a JSON string by what they need: 0 copied as they are, 1 an
+/// escape (controls, DEL, '"', '\\'), 2 UTF-8 checking (not ASCII).
+const JSON_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 || i == 0x7f || i == b'"' as usize || i == b'\\' as usize {
+            1
+        } else if i >= 0x80 {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Writes `b` as a JSON string; bytes that are not UTF-8 become U+FFFD.
+pub fn json_str(s: &mut String, b: &[u8]) {
+    s.push('"');
+    // One pass over the ASCII (nearly every string); the rest, from the
+    // first byte that is not ASCII, goes through UTF-8 checking.
+    let mut done = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match JSON_CLASS[b[i] as usize] {
+            0 => i += 1,
+            1 => {
+                push_ascii(s, &b[done..i]);
+                push_escape(s, b[i]);
+                i += 1;
+                done = i;
+            }
+            _ => break,
+        }
+    }
+    push_ascii(s, &b[done..i]);
+    if i < b.len() {
+        // Invalid UTF-8 becomes U+FFFD, as String::from_utf8_lossy does it.
+        for chunk in b[i..].utf8_chunks() {
+            json_escape(s, chunk.valid());
+            if !chunk.invalid().is_empty() {
+                s.push('\u{FFFD}');
+            }
+        }
+    }
+    s.push('"');
+}
+
+/// Appends bytes known to be ASCII.
+fn push_ascii(s: &mut String, b: &[u8]) {
+    debug_assert!(b.is_ascii());
+    // SAFETY: json_str passes only bytes below 0x80, which are UTF-8.
+    s.push_str(unsafe { std::str::from_utf8_unchecked(b) });
+}
+
+/// Appends `t` with JSON's escapes; runs that need none are copied whole.
+/// Beyond what JSON requires, characters a terminal would act on or that
+/// hide text (C1 controls, bidirectional overrides: `wire::text::is_unsafe`)
+/// are escaped too, so JSON printed raw cannot drive a terminal either.
+fn json_escape(s: &mut String, t: &str) {
+    let mut done = 0;
+    for (i, c) in t.char_indices() {
+        if wire::text::is_unsafe(c) || c == '"' || c == '\\' {
+            s.push_str(&t[done..i]);
+            match c {
+                '"' | '\\' | '\n' | '\r' | '\t' => push_escape(s, c as u8),
+                c => {
+                    let _ = write!(s, "\\u{:04x}", c as u32);
+                }
+            }
+            done = i + c.len_utf8();
+        }
+    }
+    s.push_str(&t[done..]);
+}
+
+/// Appends JSON's escape of `c`, a control character, '"' or '\\'.
+fn push_escape(s: &mut String, c: u8) {
+    match c {
+        b'"' => s.push_str("\\\""),
+        b'\\' => s.push_str("\\\\"),
+        b'\n' => s.push_str("\\n"),
+        b'\r' => s.push_str("\\r"),
+        b'\t' => s.push_str("\\t"),
+        _ => {
+            let _ = write!(s, "\\u{:04x}", c);
+        }
+    }
+}
+
+/// Appends a decimal integer without going through `core::fmt`.
+pub fn push_int(s: &mut String, n: i128) {
+    if n < 0 {
+        s.push('-');
+    }
+    let v = n.unsigned_abs();
+    match u64::try_from(v) {
+        Ok(v) => push_u64(s, v),
+        // Beyond u64 (never in practice): the slow 128-bit division.
+        Err(_) => {
+            let _ = write!(s, "{v}");
+        }
+    }
+}
+
+/// "00" to "99", for writing decimals two digits at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+fn push_u64(s: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    // SAFETY: buf[i..] holds only ASCII digits, which are valid UTF-8.
+    s.push_str(unsafe { std::str::from_utf8_unchecked(&buf[i..]) });
+}
+
+pub(crate) fn json_value(s: &mut String, v: &Value<'_>) {
+    match v {
+        Value::Int(n) => push_int(s, *n),
+        Value::Ptr(p) => {
+            let _ = write!(s, "\"0x{p:x}\"");
+        }
+        Value::Bool(b) => {
+            let _ = write!(s, "{b}");
+        }
+        Value::Str(b) => json_str(s, b),
+        Value::Sym(t) => json_str(s, t.as_bytes()),
+        Value::Strs(v) => {
+            s.push('[');
+            for (i, e) in v.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                json_str(s, e);
+            }
+            s.push(']');
+        }
+        Value::Sockaddr(b) => {
+            s.push('{');
+            for (i, (k, val)) in sockaddr(b).iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                json_str(s, k.as_bytes());
+                s.push(':');
+                json_str(s, val.as_bytes());
+            }
+            s.push('}');
+        }
+        Value::Bytes(b) => {
+            s.push('"');
+            for x in b.iter() {
+                let _ = write!(s, "{x:02x}");
+            }
+            s.push('"');
+        }
+    }
+}
