@@ -69,13 +69,9 @@ struct OpenFiles {
 
 impl OpenFiles {
     fn new() -> OpenFiles {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit fills the struct.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-        let quarter = (lim.rlim_cur / 4).clamp(4, OPEN_FILES as u64) as usize;
+        let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .unwrap_or((0, 0));
+        let quarter = (soft / 4).clamp(4, OPEN_FILES as u64) as usize;
         OpenFiles {
             files: HashMap::new(),
             clock: 0,

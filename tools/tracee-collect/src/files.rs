@@ -18,15 +18,19 @@
 //!   (a file on a stalled FUSE mount) holds up only later captures.
 
 use std::collections::{HashMap, VecDeque};
-use std::ffi::CString;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex, mpsc};
 use std::time::Instant;
 
+use nix::NixPath;
+use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, open, openat2};
+use nix::sys::stat::{Mode, major, minor};
 use wire::capture::{CaptureHeader, MAX_CHUNK, flags};
 use wire::text::escaped;
 
@@ -192,18 +196,15 @@ fn open_exec(
     ours: bool,
     ctime: Option<u64>,
 ) -> io::Result<(File, bool)> {
-    let proc = CString::new(format!("/proc/{}/exe", h.pid)).expect("no NUL");
+    let proc = format!("/proc/{}/exe", h.pid);
     let same = |f: File| same_file(f, h, ctime);
     // The proc link is the kernel's own: it is the one link followed.
-    match open_regular(libc::AT_FDCWD, &proc, false, 0).and_then(same) {
+    match open_regular(CWD, proc.as_str(), false, ResolveFlag::empty()).and_then(same) {
         Ok(f) => Ok((f, false)),
-        Err(_) if ours && path.starts_with(b"/") => {
-            let p = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
-            Ok((
-                open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(same)?,
-                true,
-            ))
-        }
+        Err(_) if ours && path.starts_with(b"/") => Ok((
+            open_regular(CWD, OsStr::from_bytes(path), true, NO_LINKS).and_then(same)?,
+            true,
+        )),
         Err(_) => Err(io::Error::other(
             "the process was gone and its path is not ours to read",
         )),
@@ -213,20 +214,22 @@ fn open_exec(
 /// finit_module's file: its path under the process's root while it lives,
 /// else the path here if the process shared our mount namespace.
 fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<(File, bool)> {
-    let p = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let root = CString::new(format!("/proc/{}/root", h.pid)).expect("no NUL");
-    // SAFETY: a valid C string; O_PATH opens the directory itself.
-    let dir = unsafe {
-        libc::open(
-            root.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    let p = OsStr::from_bytes(path);
+    let root = format!("/proc/{}/root", h.pid);
+    // O_PATH opens the directory itself, to resolve the path under it.
+    let dir = open(
+        root.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    );
+    if let Ok(dir) = dir {
+        let r = open_regular(
+            dir.as_fd(),
+            p,
+            true,
+            NO_LINKS | ResolveFlag::RESOLVE_IN_ROOT,
         )
-    };
-    if dir >= 0 {
-        // SAFETY: a fresh descriptor we own.
-        let dir = unsafe { OwnedFd::from_raw_fd(dir) };
-        let r = open_regular(dir.as_raw_fd(), &p, true, NO_LINKS | libc::RESOLVE_IN_ROOT)
-            .and_then(|f| same_file(f, h, None));
+        .and_then(|f| same_file(f, h, None));
         if r.is_ok() || !ours {
             return r.map(|f| (f, false));
         }
@@ -234,40 +237,30 @@ fn open_module(h: &CaptureHeader, path: &[u8], ours: bool) -> io::Result<(File, 
     if !ours {
         return Err(io::Error::other("the process was gone"));
     }
-    let f = open_regular(libc::AT_FDCWD, &p, true, NO_LINKS).and_then(|f| same_file(f, h, None))?;
+    let f = open_regular(CWD, p, true, NO_LINKS).and_then(|f| same_file(f, h, None))?;
     Ok((f, true))
 }
 
-const NO_LINKS: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+const NO_LINKS: ResolveFlag =
+    ResolveFlag::RESOLVE_NO_SYMLINKS.union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
+/// Paths relative to the working directory.
+const CWD: BorrowedFd<'static> = AT_FDCWD;
 
 /// Opens `path` (relative to `dir`) for reading as a regular file: never
 /// blocking on a FIFO or device, never taking a terminal, following no
 /// symlink at its end when `nofollow` and none on the way per `resolve`.
-pub fn open_regular(dir: i32, path: &CString, nofollow: bool, resolve: u64) -> io::Result<File> {
-    let mut fl = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+pub fn open_regular(
+    dir: BorrowedFd<'_>,
+    path: &(impl NixPath + ?Sized),
+    nofollow: bool,
+    resolve: ResolveFlag,
+) -> io::Result<File> {
+    let mut fl = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
     if nofollow {
-        fl |= libc::O_NOFOLLOW;
+        fl |= OFlag::O_NOFOLLOW;
     }
-    // SAFETY: open_how is plain data.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = fl as u64;
-    how.resolve = resolve;
-    // SAFETY: a valid directory descriptor (or AT_FDCWD), C string and
-    // open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir,
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor we own.
-    let f = unsafe { File::from_raw_fd(fd as i32) };
+    let how = OpenHow::new().flags(fl).resolve(resolve);
+    let f = File::from(openat2(dir, path, how)?);
     if !f.metadata()?.file_type().is_file() {
         return Err(io::Error::other("not a regular file"));
     }
@@ -279,7 +272,7 @@ pub fn open_regular(dir: i32, path: &CString, nofollow: bool, resolve: u64) -> i
 /// no longer the executable that ran.
 fn same_file(f: File, h: &CaptureHeader, ctime: Option<u64>) -> io::Result<File> {
     let m = f.metadata()?;
-    let kdev = (libc::major(m.dev()) as u64) << 20 | libc::minor(m.dev()) as u64;
+    let kdev = major(m.dev()) << 20 | minor(m.dev());
     if m.ino() != h.ino || kdev != h.dev as u64 {
         return Err(io::Error::other("a different file is there now"));
     }

@@ -41,24 +41,14 @@ fn ensure_tracefs() -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
-    let (src, target) = (c("tracefs"), c("/sys/kernel/tracing"));
-    // SAFETY: valid NUL-terminated strings; no data argument.
-    let r = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            src.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if r != 0 {
-        bail!(
-            "mounting tracefs on /sys/kernel/tracing: {}",
-            std::io::Error::last_os_error()
-        );
-    }
+    nix::mount::mount(
+        Some("tracefs"),
+        "/sys/kernel/tracing",
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .context("mounting tracefs on /sys/kernel/tracing")?;
     Ok(())
 }
 

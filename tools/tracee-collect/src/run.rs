@@ -3,12 +3,13 @@
 //! drain what is left, and end the stream.
 
 use std::collections::BTreeSet;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tracee_cli::out::Out;
 use tracee_cli::signals::{ignore_broken_pipe, reader_gone};
 use tracee_filter::{Filter, Term};
@@ -158,26 +159,20 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             detach(&mut ebpf, &mut links)?;
             detached = true;
         }
+        // While the sidecar's queue is full the capture ring is not
+        // drained, and polling it would spin.
+        let cap_ready = cap_fd >= 0 && sidecar.as_ref().is_some_and(Sidecar::has_room);
+        // SAFETY: the descriptor of the ring map, open as long as `ring`,
+        // which outlives this poll.
+        let ring_fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        // SAFETY: likewise for the capture ring, when there is one.
+        let cap_ring_fd = cap_ready.then(|| unsafe { BorrowedFd::borrow_raw(cap_fd) });
         let mut pfd = [
-            libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                // While the sidecar's queue is full the capture ring is not
-                // drained, and polling it would spin.
-                fd: if sidecar.as_ref().is_some_and(Sidecar::has_room) {
-                    cap_fd
-                } else {
-                    -1
-                },
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(ring_fd, PollFlags::POLLIN),
+            PollFd::new(cap_ring_fd.unwrap_or(ring_fd), PollFlags::POLLIN),
         ];
-        // SAFETY: two valid pollfds (a negative fd is ignored).
-        unsafe { libc::poll(pfd.as_mut_ptr(), 2, 10) };
+        let n = if cap_ring_fd.is_some() { 2 } else { 1 };
+        let _ = poll(&mut pfd[..n], PollTimeout::from(10u8));
         let mut got = 0;
         while got < DRAIN_BATCH {
             let Some(item) = ring.next() else { break };

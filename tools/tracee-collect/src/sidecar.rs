@@ -14,6 +14,15 @@
 //! attributes to their artifacts. File jobs finding the reader's queue full
 //! are dropped and counted (`capture_queue_full`).
 
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+// FIONREAD: bytes unread in a pipe.
+nix::ioctl_read_bad!(fionread, nix::libc::FIONREAD, nix::libc::c_int);
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
@@ -131,19 +140,20 @@ impl Sidecar {
     /// Takes over descriptor `fd`, writes the stream's preamble and starts
     /// the writer and file reader threads.
     pub fn open(fd: i32, pre: &Preamble) -> anyhow::Result<Sidecar> {
-        // SAFETY: F_GETFD only inspects the descriptor.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        // SAFETY: F_GETFD only asks whether `fd` is open; nothing is
+        // borrowed or owned until it says so.
+        if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } < 0 {
             anyhow::bail!(
                 "--capture writes its payloads on descriptor {fd}, which is not open: \
                  run with e.g. '{fd}> >(tracee-capture)' or name another with --capture-fd"
             );
         }
+        // SAFETY: the descriptor is open (checked above) and from now on
+        // ours alone: the user handed it to us with --capture-fd.
+        let f = unsafe { File::from_raw_fd(fd) };
         // A pipe to tracee-capture moves bursts better with more room
         // (best effort: the default is 64 KiB).
-        // SAFETY: fcntl on an open descriptor.
-        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20) };
-        // SAFETY: the descriptor is open and from now on ours alone.
-        let f = unsafe { File::from_raw_fd(fd) };
+        let _ = fcntl(&f, FcntlArg::F_SETPIPE_SZ(1 << 20));
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
@@ -448,16 +458,11 @@ struct Sink {
 
 impl Sink {
     fn new(f: File) -> Sink {
-        use std::os::fd::AsRawFd;
-        let fd = f.as_raw_fd();
-        // SAFETY: fcntl on an open descriptor.
-        let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+        let size = fcntl(&f, FcntlArg::F_GETPIPE_SZ).unwrap_or(0);
         let pipe = (size > 0).then(|| {
-            // SAFETY: as above.
-            unsafe {
-                let fl = libc::fcntl(fd, libc::F_GETFL);
-                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
-            }
+            let fl = fcntl(&f, FcntlArg::F_GETFL).unwrap_or(0);
+            let fl = OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK;
+            let _ = fcntl(&f, FcntlArg::F_SETFL(fl));
             size as usize
         });
         Sink {
@@ -485,7 +490,6 @@ impl Sink {
     /// Writes what it can now (on a pipe: the whole records that fit), or
     /// waits a little for the reader if nothing fits.
     fn write_some(&mut self) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
         let Some(cap) = self.pipe else {
             // A file or socket: plain blocking writes.
             while let Some(b) = self.buf.pop_front() {
@@ -494,11 +498,10 @@ impl Sink {
             }
             return Ok(());
         };
-        let fd = self.f.as_raw_fd();
-        let mut unread: libc::c_int = 0;
-        // SAFETY: FIONREAD into an int, on an open pipe.
-        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } < 0 {
-            unread = cap as libc::c_int;
+        let mut unread: nix::libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int, into `unread`, for our open pipe.
+        if unsafe { fionread(self.f.as_raw_fd(), &mut unread) }.is_err() {
+            unread = cap as nix::libc::c_int;
         }
         // The pipe holds pages: the unread bytes take at most one page
         // more than they fill (a half-read head and a half-filled tail),
@@ -522,32 +525,21 @@ impl Sink {
         }
         if batch.is_empty() {
             // Nothing fits: wait until the reader takes some (or a while).
-            let mut p = libc::pollfd {
-                fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut p, 1, 20) };
+            let _ = poll(
+                &mut [PollFd::new(self.f.as_fd(), PollFlags::POLLOUT)],
+                PollTimeout::from(20u8),
+            );
             std::thread::sleep(Duration::from_millis(1));
             return Ok(());
         }
         let mut at = 0;
         while at < batch.len() {
-            // SAFETY: writing from a valid buffer.
-            let n = unsafe { libc::write(fd, batch[at..].as_ptr().cast(), batch.len() - at) };
-            if n >= 0 {
-                at += n as usize;
-                continue;
-            }
-            let e = std::io::Error::last_os_error();
-            match e.kind() {
+            match nix::unistd::write(&self.f, &batch[at..]) {
+                Ok(n) => at += n,
                 // The room was measured a moment ago and only the reader
                 // changes it (by making more): a rare spurious wait.
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                _ => return Err(e),
+                Err(Errno::EAGAIN | Errno::EINTR) => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
