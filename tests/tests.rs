@@ -4,4 +4,5 @@ mod capture;
 mod live;
 mod pipeline;
 mod ring;
+mod source;
 mod util;
