@@ -19,7 +19,7 @@ struct Cli {
     /// tracee-filter expressions, evaluated in the kernel where possible
     #[arg(value_name = "EXPR")]
     exprs: Vec<String>,
-    /// Events: names, globs (open*), sets (default, syscalls, fs, net,
+    /// Events: names, wildcards (open*, *at), sets (default, syscalls, fs, net,
     /// proc, all) and exclusions (-close); comma-separated or repeated.
     /// Without -e: the default set
     #[arg(
