@@ -213,30 +213,51 @@ pub(crate) unsafe fn put_user_bytes(
     } else {
         kcfg::SOCKADDR_MAX
     };
+    // SAFETY: `o` is masked below BLOB_CAP, which leaves room for the
+    // header and `cap` bytes inside the 2 * BLOB_CAP data bytes.
+    opaque_pos(o + unsafe { put_sockaddr_at(data.add(o), index, ptr, len, cap) })
+}
+
+/// Writes at `at` an item of the `len` bytes of user memory at `ptr` (a
+/// `struct sockaddr`), at most `cap` of them: cut and marked beyond it,
+/// marked unreadable (and empty) if it cannot be read or is empty.
+/// Returns the item's size.
+///
+/// # Safety
+/// `at` must have room for a header and `cap` bytes (below 256) in a
+/// scratch this run alone uses.
+#[inline(always)]
+pub(crate) unsafe fn put_sockaddr_at(
+    at: *mut u8,
+    index: u8,
+    ptr: u64,
+    len: usize,
+    cap: usize,
+) -> usize {
     let (len, trunc) = if len > cap {
         (cap, item::TRUNCATED)
     } else {
         (len, 0)
     };
     let len = len & 0xff;
-    // SAFETY: `o` is masked below BLOB_CAP and `len` below 256: inside the
-    // 2 * BLOB_CAP data bytes; the helper checks the user address.
+    // SAFETY: `len` is at most `cap`, for which the caller gives room after
+    // the header; the helper checks the user address.
     unsafe {
         let r = if len == 0 {
             -1
         } else {
             bpf_probe_read_user(
-                data.add(o + ArgHeader::LEN).cast::<c_void>(),
+                at.add(ArgHeader::LEN).cast::<c_void>(),
                 len as u32,
                 ptr as *const c_void,
             )
         };
         if r < 0 {
-            put_header(data.add(o), index, item::BYTES | item::FAULT | trunc, 0);
-            return opaque_pos(o + ArgHeader::LEN);
+            put_header(at, index, item::BYTES | item::FAULT | trunc, 0);
+            return ArgHeader::LEN;
         }
-        put_header(data.add(o), index, item::BYTES | trunc, len as u16);
-        opaque_pos(o + ArgHeader::LEN + len)
+        put_header(at, index, item::BYTES | trunc, len as u16);
+        ArgHeader::LEN + len
     }
 }
 

@@ -13,6 +13,7 @@ use wire::{
     lost_reason,
 };
 
+use crate::kread::current_comm_into;
 use crate::limits::{BLOB_CAP, EVT_CAP, PATH_CAP};
 
 // Globals set by tracee-collect at load time. Zero means "no filter".
@@ -135,6 +136,28 @@ pub(crate) struct Pending {
     /// no event is sent and no argument kept.
     pub(crate) out_of_scope: u32,
     pub(crate) _pad: u32,
+}
+
+impl Pending {
+    /// Syscall `nr` of the current task, now, under the task's name now.
+    /// `args: None` leaves the scalar arguments out (they are gone).
+    #[inline(always)]
+    pub(crate) fn now(nr: u32, flags: u32, args: Option<[u64; 6]>) -> Pending {
+        let mut p = Pending {
+            // SAFETY: the helper takes no argument.
+            ts: unsafe { bpf_ktime_get_ns() },
+            nr,
+            flags,
+            args: args.unwrap_or([0; 6]),
+            comm: [0; 16],
+            has_blob: 0,
+            no_scalars: args.is_none() as u32,
+            out_of_scope: 0,
+            _pad: 0,
+        };
+        current_comm_into(&mut p.comm);
+        p
+    }
 }
 
 /// What [`THREADS`] keeps for a thread.

@@ -19,7 +19,7 @@ use wire::{
 
 use crate::args::{item_at, put_comm, put_header, put_kernel_str, put_scalar};
 use crate::context::{fill_context, ids, ns_ids};
-use crate::kread::{current_comm_into, current_task, current_task_btf, rd, rd_ptr};
+use crate::kread::{current_task, current_task_btf, rd, rd_ptr};
 use crate::limits::{BLOB_CAP, EXEC_ARGV_CAP, REC_MAX};
 use crate::maps::{
     BLOB_SCRATCH, BLOBS, EVT_SCRATCH, HAS_PEERS, PEERS, PENDING, Pending, count_lost,
@@ -295,21 +295,8 @@ fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
         let pos = put_exec_argv::<BLOB_CAP>(data, pos, first + 1, task);
         (*s).len = pos as u32;
     }
-    let mut p = Pending {
-        // SAFETY: the helper takes no argument.
-        ts: unsafe { bpf_ktime_get_ns() },
-        nr,
-        flags: ctx_flags::COMPAT,
-        args: [0; 6],
-        comm: [0; 16],
-        has_blob: 0,
-        no_scalars: 1,
-        out_of_scope: 0,
-        _pad: 0,
-    };
-    // The task already has the new image's name.
-    current_comm_into(&mut p.comm);
-    keep_pending(tid, p, Some(s));
+    // Named as the task is now: already the new image's name.
+    keep_pending(tid, Pending::now(nr, ctx_flags::COMPAT, None), Some(s));
 }
 
 /// argv of the new image, straight from its stack: the strings between

@@ -9,22 +9,22 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{
         bpf_get_current_pid_tgid,
-        generated::{bpf_ktime_get_ns, bpf_loop, bpf_probe_read_kernel, bpf_probe_read_user},
+        generated::{bpf_ktime_get_ns, bpf_loop, bpf_probe_read_kernel},
     },
     programs::{BtfTracePointContext, TracePointContext},
 };
 use wire::{
-    ARGS_OFFSET, ArgHeader, ctx_flags, item,
+    ARGS_OFFSET, ctx_flags,
     kcfg::{self, EventCfg, arg, flags as cfgf, nr},
     lost_reason,
 };
 
 use crate::args::{
-    clamp_pos, forget, item_at, mark_cut, put_header, put_scalar, put_user_argv, put_user_bytes,
-    put_user_str,
+    clamp_pos, forget, item_at, mark_cut, put_scalar, put_sockaddr_at, put_user_argv,
+    put_user_bytes, put_user_str,
 };
 use crate::context::{ctx_of, fill_context, fill_context_btf, ids};
-use crate::kread::{current_comm_into, current_task_btf, ld, rd, rd_user};
+use crate::kread::{current_task_btf, ld, rd, rd_user};
 use crate::limits::{BLOB_CAP, REC_MAX};
 use crate::maps::{
     BLOB_SCRATCH, BLOBS, Blob, BlobScratch, CFG, EVT_SCRATCH, PENDING, Pending, SCOPE, count_lost,
@@ -52,19 +52,7 @@ pub(crate) fn try_syscall_entry(ctx: &TracePointContext) {
     }
     let cfg = *cfg;
     let tid = pid_tgid as u32;
-    let mut p = Pending {
-        // SAFETY: the helper takes no argument.
-        ts: unsafe { bpf_ktime_get_ns() },
-        nr,
-        flags: 0,
-        args: rd::<[u64; 6]>(base.wrapping_add(16)),
-        comm: [0; 16],
-        has_blob: 0,
-        no_scalars: 0,
-        out_of_scope: 0,
-        _pad: 0,
-    };
-    current_comm_into(&mut p.comm);
+    let mut p = Pending::now(nr, 0, Some(rd::<[u64; 6]>(base.wrapping_add(16))));
     if cfg.flags & cfgf::AT_ENTRY != 0 {
         emit_syscall(&p, &cfg, 0, tid);
         return;
@@ -383,31 +371,8 @@ unsafe fn put_sockaddr_out(
     } else {
         rd_user::<u32>(lenp).unwrap_or(0) as usize
     };
-    let (len, trunc) = if len > cap {
-        (cap, item::TRUNCATED)
-    } else {
-        (len, 0)
-    };
-    let len = len & 0xff;
-    // SAFETY: `pos` is clamped inside the record and `len` below 256, in
-    // the room the scratch has after it; the helper checks the user
-    // address.
-    unsafe {
-        let r = if len == 0 {
-            -1
-        } else {
-            bpf_probe_read_user(
-                e.add(pos + ArgHeader::LEN).cast::<c_void>(),
-                len as u32,
-                ptr as *const c_void,
-            )
-        };
-        // Its paths leave as one state (the next writer clamps).
-        if r < 0 {
-            put_header(e.add(pos), index, item::BYTES | item::FAULT | trunc, 0);
-            return forget(pos + ArgHeader::LEN);
-        }
-        put_header(e.add(pos), index, item::BYTES | trunc, len as u16);
-        forget(pos + ArgHeader::LEN + len)
-    }
+    // SAFETY: item_at clamped `pos` inside the record and gave room for
+    // `cap` bytes after the header. Its paths leave as one state (the next
+    // writer clamps).
+    forget(pos + unsafe { put_sockaddr_at(e.add(pos), index, ptr, len, cap) })
 }

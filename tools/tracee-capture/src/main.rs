@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracee_capture::{Options, run};
-use tracee_cli::args::{DocArgs, HasDocs, InputArgs};
+use tracee_cli::args::InputArgs;
 
 /// Reads the capture sidecar of `tracee-collect --capture ...` and writes
 /// the artifacts under DIR/out/, with DIR/out/index.jsonl listing each one.
@@ -25,14 +25,6 @@ struct Cli {
     max_size: Option<u64>,
     #[command(flatten)]
     input: InputArgs,
-    #[command(flatten)]
-    docs: DocArgs,
-}
-
-impl HasDocs for Cli {
-    fn docs(&self) -> &DocArgs {
-        &self.docs
-    }
 }
 
 fn max_size(v: &str) -> Result<u64, String> {

@@ -91,21 +91,16 @@ fn output_spec(s: &str) -> Result<String, String> {
     }
 }
 
-/// Implemented by each tool's options, to reach the documentation flags.
-pub trait HasDocs {
-    fn docs(&self) -> &DocArgs;
-}
-
 /// A tool's whole life: parses its command line into `C`, serves the
 /// documentation flags, runs `body`, and reports an error as one line on
 /// stderr (`tool: what went wrong: why`) with exit status 2.
 pub fn main<C, F>(tool: &str, body: F) -> ExitCode
 where
-    C: clap::Parser + HasDocs,
+    C: clap::Parser,
     F: FnOnce(C) -> anyhow::Result<ExitCode>,
 {
-    let cli = match parse::<C>(std::env::args_os()) {
-        Ok(cli) => cli,
+    let (cli, docs) = match parse::<C>(std::env::args_os()) {
+        Ok(parsed) => parsed,
         Err(Parsed::Exit(code)) => return code,
         Err(Parsed::Usage(msg)) => {
             eprintln!("{tool}: {msg}");
@@ -113,11 +108,11 @@ where
         }
     };
     let mut doc = Vec::new();
-    if let Some(shell) = cli.docs().completions {
-        clap_complete::generate(shell, &mut C::command(), tool, &mut doc);
-    } else if cli.docs().man {
+    if let Some(shell) = docs.completions {
+        clap_complete::generate(shell, &mut command::<C>(), tool, &mut doc);
+    } else if docs.man {
         // Rendering into memory cannot fail.
-        let _ = clap_mangen::Man::new(C::command()).render(&mut doc);
+        let _ = clap_mangen::Man::new(command::<C>()).render(&mut doc);
     }
     if !doc.is_empty() {
         return match io::stdout().lock().write_all(&doc) {
@@ -153,16 +148,25 @@ pub enum Parsed {
     Usage(String),
 }
 
-/// Parses `args` (the program name first) into `C`.
+/// A tool's command: its own options and the documentation flags, which
+/// every tool takes without declaring them.
+pub fn command<C: clap::CommandFactory>() -> clap::Command {
+    <DocArgs as clap::Args>::augment_args(C::command())
+}
+
+/// Parses `args` (the program name first) into `C` and the documentation
+/// flags.
 pub fn parse<C: clap::Parser>(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
-) -> Result<C, Parsed> {
-    let mut cmd = C::command();
-    let res = cmd
-        .try_get_matches_from_mut(args)
-        .and_then(|mut m| C::from_arg_matches_mut(&mut m));
+) -> Result<(C, DocArgs), Parsed> {
+    use clap::FromArgMatches;
+    let mut cmd = command::<C>();
+    let res = cmd.try_get_matches_from_mut(args).and_then(|m| {
+        let docs = DocArgs::from_arg_matches(&m)?;
+        Ok((C::from_arg_matches(&m)?, docs))
+    });
     match res {
-        Ok(c) => Ok(c),
+        Ok(parsed) => Ok(parsed),
         Err(e) => match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 let _ = e.print();
@@ -191,8 +195,6 @@ mod tests {
         input: InputArgs,
         #[command(flatten)]
         output: OutputArgs,
-        #[command(flatten)]
-        docs: DocArgs,
         exprs: Vec<String>,
     }
 
@@ -205,11 +207,12 @@ mod tests {
 
     #[test]
     fn transport_options_parse_and_default() {
-        let c = parse::<Cli>(["t", "comm=bash"]).unwrap();
+        let (c, docs) = parse::<Cli>(["t", "comm=bash"]).unwrap();
+        assert!(docs.completions.is_none() && !docs.man);
         assert_eq!(c.output.ring.ring_size, ring::DEFAULT_CAPACITY);
         assert_eq!(c.output.ring.ring_full, WhenFull::Drop);
         assert_eq!(c.exprs, ["comm=bash"]);
-        let c = parse::<Cli>([
+        let (c, _) = parse::<Cli>([
             "t",
             "--input",
             "ring:/dev/shm/a",

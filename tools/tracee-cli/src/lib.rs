@@ -22,14 +22,6 @@
 //! struct Cli {
 //!     #[command(flatten)]
 //!     input: tracee_cli::args::InputArgs,
-//!     #[command(flatten)]
-//!     docs: tracee_cli::args::DocArgs,
-//! }
-//!
-//! impl tracee_cli::args::HasDocs for Cli {
-//!     fn docs(&self) -> &tracee_cli::args::DocArgs {
-//!         &self.docs
-//!     }
 //! }
 //!
 //! fn main() -> ExitCode {

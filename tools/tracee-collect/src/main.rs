@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tracee_cli::args::{DocArgs, HasDocs, RingArgs};
+use tracee_cli::args::RingArgs;
 use tracee_collect::{events, run};
 
 /// Traces the whole machine and writes the tracee-rs stream to stdout
@@ -61,14 +61,6 @@ struct Cli {
     /// Print the events and their arguments, then exit
     #[arg(long)]
     list: bool,
-    #[command(flatten)]
-    docs: DocArgs,
-}
-
-impl HasDocs for Cli {
-    fn docs(&self) -> &DocArgs {
-        &self.docs
-    }
 }
 
 fn kernel_buffer(v: &str) -> Result<u32, String> {

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tracee_cli::args::{DocArgs, HasDocs, InputArgs, OutputArgs};
+use tracee_cli::args::{InputArgs, OutputArgs};
 use tracee_cli::signals::{ignore_broken_pipe, ignore_sigint_when_piped};
 use tracee_filter::run::{Outcome, run};
 
@@ -29,14 +29,6 @@ struct Cli {
     input: InputArgs,
     #[command(flatten)]
     output: OutputArgs,
-    #[command(flatten)]
-    docs: DocArgs,
-}
-
-impl HasDocs for Cli {
-    fn docs(&self) -> &DocArgs {
-        &self.docs
-    }
 }
 
 fn main() -> ExitCode {

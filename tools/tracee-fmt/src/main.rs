@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracee_cli::args::{DocArgs, HasDocs, InputArgs};
+use tracee_cli::args::InputArgs;
 use tracee_fmt::Format;
 use tracee_fmt::run::run;
 
@@ -28,14 +28,6 @@ struct Cli {
     no_parse_arguments: bool,
     #[command(flatten)]
     input: InputArgs,
-    #[command(flatten)]
-    docs: DocArgs,
-}
-
-impl HasDocs for Cli {
-    fn docs(&self) -> &DocArgs {
-        &self.docs
-    }
 }
 
 fn format(s: &str) -> Result<Format, String> {

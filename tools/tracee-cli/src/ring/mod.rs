@@ -89,14 +89,8 @@ pub fn open_input(spec: Option<&str>) -> io::Result<std::boxed::Box<dyn Read>> {
     }
 }
 
-/// A ring size argument: bytes with an optional K or M suffix.
+/// A ring size argument: a power of two from MIN_CAPACITY to 4G, with an
+/// optional K, M or G suffix.
 pub fn parse_capacity(s: &str) -> Option<u64> {
-    let (n, mul) = match s.as_bytes().last()? {
-        b'K' | b'k' => (&s[..s.len() - 1], 1u64 << 10),
-        b'M' | b'm' => (&s[..s.len() - 1], 1 << 20),
-        b'G' | b'g' => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let v = n.parse::<u64>().ok()?.checked_mul(mul)?;
-    (v >= MIN_CAPACITY && v.is_power_of_two() && v <= 1 << 32).then_some(v)
+    crate::size::power_of_two(s, MIN_CAPACITY, 1 << 32)
 }
