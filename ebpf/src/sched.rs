@@ -58,41 +58,24 @@ pub(crate) fn try_fork(ctx: &BtfTracePointContext) {
         );
         let (p_ns_tid, p_ns_pid) = ns_ids(parent);
         let (c_ns_tid, c_ns_pid) = ns_ids(child);
+        let at = |task: *const u8, member: usize| task.wrapping_add(offset(member));
+        // parent_tid, parent_ns_tid, parent_pid, parent_ns_pid, child_tid,
+        // child_ns_tid, child_pid, child_ns_pid, start_time.
+        let values = [
+            rd::<u32>(at(parent, off::TASK_PID)) as u64,
+            p_ns_tid as u64,
+            rd::<u32>(at(parent, off::TASK_TGID)) as u64,
+            p_ns_pid as u64,
+            rd::<u32>(at(child, off::TASK_PID)) as u64,
+            c_ns_tid as u64,
+            rd::<u32>(at(child, off::TASK_TGID)) as u64,
+            c_ns_pid as u64,
+            rd::<u64>(at(child, off::TASK_START_TIME)),
+        ];
         let mut pos = ARGS_OFFSET;
-        pos = put_scalar(
-            e,
-            pos,
-            0,
-            rd::<u32>(parent.wrapping_add(offset(off::TASK_PID))) as u64,
-        );
-        pos = put_scalar(e, pos, 1, p_ns_tid as u64);
-        pos = put_scalar(
-            e,
-            pos,
-            2,
-            rd::<u32>(parent.wrapping_add(offset(off::TASK_TGID))) as u64,
-        );
-        pos = put_scalar(e, pos, 3, p_ns_pid as u64);
-        pos = put_scalar(
-            e,
-            pos,
-            4,
-            rd::<u32>(child.wrapping_add(offset(off::TASK_PID))) as u64,
-        );
-        pos = put_scalar(e, pos, 5, c_ns_tid as u64);
-        pos = put_scalar(
-            e,
-            pos,
-            6,
-            rd::<u32>(child.wrapping_add(offset(off::TASK_TGID))) as u64,
-        );
-        pos = put_scalar(e, pos, 7, c_ns_pid as u64);
-        pos = put_scalar(
-            e,
-            pos,
-            8,
-            rd::<u64>(child.wrapping_add(offset(off::TASK_START_TIME))),
-        );
+        for (i, v) in values.into_iter().enumerate() {
+            pos = put_scalar(e, pos, i as u8, v);
+        }
         finish_and_output(e, pos);
     }
 }

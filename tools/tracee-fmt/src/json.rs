@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use wire::EventSlice;
 use wire::preamble::EventDef;
 
+use crate::value::push_list;
 use crate::{Arg, Printer, Value, sockaddr};
 
 impl Printer {
@@ -265,28 +266,12 @@ pub(crate) fn json_value(s: &mut String, v: &Value<'_>) {
         }
         Value::Str(b) => json_str(s, b),
         Value::Sym(t) => json_str(s, t.as_bytes()),
-        Value::Strs(v) => {
-            s.push('[');
-            for (i, e) in v.iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                json_str(s, e);
-            }
-            s.push(']');
-        }
-        Value::Sockaddr(b) => {
-            s.push('{');
-            for (i, (k, val)) in sockaddr(b).iter().enumerate() {
-                if i > 0 {
-                    s.push(',');
-                }
-                json_str(s, k.as_bytes());
-                s.push(':');
-                json_str(s, val.as_bytes());
-            }
-            s.push('}');
-        }
+        Value::Strs(v) => push_list(s, ('[', ',', ']'), v, |s, e| json_str(s, e)),
+        Value::Sockaddr(b) => push_list(s, ('{', ',', '}'), sockaddr(b), |s, (k, val)| {
+            json_str(s, k.as_bytes());
+            s.push(':');
+            json_str(s, val.as_bytes());
+        }),
         Value::Bytes(b) => {
             s.push('"');
             for x in b.iter() {

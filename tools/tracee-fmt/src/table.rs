@@ -8,6 +8,7 @@ use wire::preamble::EventDef;
 use wire::text::{escaped, push_escaped};
 
 use crate::json::json_value;
+use crate::value::push_list;
 use crate::{Arg, Format, Printer, Value, parse, sockaddr};
 
 impl Printer {
@@ -140,28 +141,12 @@ fn text_value(s: &mut String, v: &Value<'_>) {
         Value::Ptr(p) => {
             let _ = write!(s, "0x{p:x}");
         }
-        Value::Strs(v) => {
-            s.push('[');
-            for (i, e) in v.iter().enumerate() {
-                if i > 0 {
-                    s.push(' ');
-                }
-                push_escaped(s, e);
-            }
-            s.push(']');
-        }
-        Value::Sockaddr(b) => {
-            s.push('{');
-            for (i, (k, val)) in sockaddr(b).iter().enumerate() {
-                if i > 0 {
-                    s.push(' ');
-                }
-                s.push_str(k);
-                s.push_str(": ");
-                push_escaped(s, val.as_bytes());
-            }
-            s.push('}');
-        }
+        Value::Strs(v) => push_list(s, ('[', ' ', ']'), v, |s, e| push_escaped(s, e)),
+        Value::Sockaddr(b) => push_list(s, ('{', ' ', '}'), sockaddr(b), |s, (k, val)| {
+            s.push_str(k);
+            s.push_str(": ");
+            push_escaped(s, val.as_bytes());
+        }),
         other => json_value(s, other),
     }
 }

@@ -97,3 +97,21 @@ impl Printer {
         (v, bad)
     }
 }
+
+/// Writes `items` between `open` and `close`, `sep` between them, each by
+/// `each`: the shape of a list or an object in every format.
+pub(crate) fn push_list<T>(
+    s: &mut String,
+    (open, sep, close): (char, char, char),
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut String, T),
+) {
+    s.push(open);
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            s.push(sep);
+        }
+        each(s, item);
+    }
+    s.push(close);
+}
