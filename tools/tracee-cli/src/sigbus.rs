@@ -8,7 +8,6 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::libc;
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction, signal};
 
 const SLOTS: usize = 4;
 const MSG: usize = 512;
@@ -80,19 +79,14 @@ pub fn guard(base: *const u8, len: usize, path: &std::path::Path) -> Guard {
 }
 
 fn install() {
-    let act = SigAction::new(
-        SigHandler::SigAction(on_sigbus),
-        SaFlags::SA_SIGINFO,
-        SigSet::empty(),
-    );
-    // SAFETY: the handler does only async-signal-safe things: atomic
-    // loads, write(2) and _exit(2).
-    let _ = unsafe { sigaction(Signal::SIGBUS, &act) };
+    // SAFETY: the action does only async-signal-safe things: atomic loads,
+    // write(2), _exit(2), and signal-hook's default-action emulation.
+    let _ = unsafe { signal_hook_registry::register_sigaction(libc::SIGBUS, on_sigbus) };
 }
 
-extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
+fn on_sigbus(info: &libc::siginfo_t) {
+    // SAFETY: SIGBUS's siginfo carries the faulting address.
+    let addr = unsafe { info.si_addr() } as usize;
     for s in &SLOT {
         let base = s.base.load(Ordering::Acquire);
         let len = s.len.load(Ordering::Acquire);
@@ -106,8 +100,7 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
             }
         }
     }
-    // Not a ring: the default action, as if no handler had been there.
-    // SAFETY: resetting the disposition installs no handler; returning
-    // re-runs the faulting access, which then gets the default.
-    let _ = unsafe { signal(Signal::SIGBUS, SigHandler::SigDfl) };
+    // Not a ring: the default action (the process dies of the signal), as
+    // if no handler had been there.
+    let _ = signal_hook::low_level::emulate_default_handler(libc::SIGBUS);
 }
