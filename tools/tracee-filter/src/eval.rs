@@ -10,6 +10,7 @@ use wire::preamble::{ArgType, Catalog, EventDef};
 use wire::{EventSlice, event_id, item};
 
 use crate::expr::{Expr, Key, Op, ScopeKey, Term, parse_num};
+use crate::group::Group;
 use crate::pattern::Pattern;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,112 +34,8 @@ pub enum CompileError {
     EqOnly { what: String, expr: String },
 }
 
-/// Values of one key: `=` values OR'd (exact ones in a set, so a long list
-/// costs one lookup), `!=` values and comparisons AND'd.
-#[derive(Clone, Debug, Default)]
-struct Group<T> {
-    eq_set: HashSet<T>,
-    eq_pat: Vec<Pattern>,
-    ne_set: HashSet<T>,
-    ne_pat: Vec<Pattern>,
-    cmp: Vec<(Op, i128)>,
-}
-
-impl Group<Vec<u8>> {
-    fn add_str(&mut self, op: Op, v: &str) {
-        let p = Pattern::new(v);
-        match (op, p) {
-            (Op::Eq, Pattern::Exact(b)) => drop(self.eq_set.insert(b)),
-            (Op::Eq, p) => self.eq_pat.push(p),
-            (_, Pattern::Exact(b)) => drop(self.ne_set.insert(b)),
-            (_, p) => self.ne_pat.push(p),
-        }
-    }
-    fn has_eq(&self) -> bool {
-        !self.eq_set.is_empty() || !self.eq_pat.is_empty()
-    }
-    fn eq_one(&self, s: &[u8]) -> bool {
-        self.eq_set.contains(s) || self.eq_pat.iter().any(|p| p.matches(s))
-    }
-    fn ne_one(&self, s: &[u8]) -> bool {
-        self.ne_set.contains(s) || self.ne_pat.iter().any(|p| p.matches(s))
-    }
-    fn matches_str(&self, s: &[u8]) -> bool {
-        (!self.has_eq() || self.eq_one(s)) && !self.ne_one(s)
-    }
-    /// A string the kernel cut, which keeps its end: its start is unknown,
-    /// so exact and prefix patterns say nothing of it (an `=` does not
-    /// hold, a `!=` does not exclude it); suffix and contains patterns
-    /// look at what is there.
-    fn matches_cut(&self, s: &[u8]) -> bool {
-        let free = |ps: &[Pattern]| ps.iter().any(|p| !p.anchored() && p.matches(s));
-        (!self.has_eq() || free(&self.eq_pat)) && !free(&self.ne_pat)
-    }
-    /// A string value, whole or cut.
-    fn matches_value(&self, s: &[u8], cut: bool) -> bool {
-        if cut {
-            self.matches_cut(s)
-        } else {
-            self.matches_str(s)
-        }
-    }
-    /// On an array (argv): `=` holds if some element matches one of its
-    /// values, `!=` if no element matches any of its values, so an empty
-    /// or unreadable array passes every `!=` and no `=`. In an array the
-    /// kernel cut, the last element may be cut too (elements keep their
-    /// start): only prefix and contains patterns judge it, and elements
-    /// past the cut, unseen, make no `=` hold and no `!=` exclude.
-    fn matches_list<'a>(&self, items: impl Iterator<Item = &'a [u8]>, cut: bool) -> bool {
-        let mut items = items.peekable();
-        let mut eq = !self.has_eq();
-        while let Some(s) = items.next() {
-            let (eq_here, ne_here) = if cut && items.peek().is_none() {
-                let head = |ps: &[Pattern]| {
-                    ps.iter().any(|p| {
-                        matches!(p, Pattern::Prefix(_) | Pattern::Contains(_)) && p.matches(s)
-                    })
-                };
-                (head(&self.eq_pat), head(&self.ne_pat))
-            } else {
-                (self.eq_one(s), self.ne_one(s))
-            };
-            if ne_here {
-                return false;
-            }
-            eq = eq || eq_here;
-        }
-        eq
-    }
-}
-
-impl Group<i128> {
-    fn add_num(&mut self, op: Op, v: i128) {
-        match op {
-            Op::Eq => drop(self.eq_set.insert(v)),
-            Op::Ne => drop(self.ne_set.insert(v)),
-            _ => self.cmp.push((op, v)),
-        }
-    }
-    fn matches_num(&self, n: i128) -> bool {
-        if !self.eq_set.is_empty() && !self.eq_set.contains(&n) {
-            return false;
-        }
-        if self.ne_set.contains(&n) {
-            return false;
-        }
-        self.cmp.iter().all(|&(op, v)| match op {
-            Op::Lt => n < v,
-            Op::Gt => n > v,
-            Op::Le => n <= v,
-            Op::Ge => n >= v,
-            Op::Eq => n == v,
-            Op::Ne => n != v,
-        })
-    }
-}
-
 #[derive(Clone, Debug)]
-enum Cond {
+pub(crate) enum Cond {
     Str(StrField, Group<Vec<u8>>),
     Num(NumField, Group<i128>),
     /// `pid=new`: the thread started after the stream did.
@@ -147,7 +44,7 @@ enum Cond {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum StrField {
+pub(crate) enum StrField {
     Comm,
     Uts,
     Executable,
@@ -157,7 +54,7 @@ enum StrField {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum NumField {
+pub(crate) enum NumField {
     Pid,
     Tid,
     Ppid,
@@ -170,23 +67,9 @@ enum NumField {
     Arg(u8, ArgType),
 }
 
-/// What tracee-collect may evaluate in the kernel: exact `=` or `!=` sets
-/// of context fields, and the event set. Anything else stays in user space.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Pushdown {
-    pub events: Option<HashSet<u32>>,
-    pub comm: Option<(bool, Vec<Vec<u8>>)>,
-    pub pid: Option<(bool, Vec<u32>)>,
-    pub tid: Option<(bool, Vec<u32>)>,
-    pub uid: Option<(bool, Vec<u32>)>,
-    pub mntns: Option<(bool, Vec<u32>)>,
-    pub pidns: Option<(bool, Vec<u32>)>,
-    pub cgroup: Option<(bool, Vec<u64>)>,
-}
-
 pub struct Filter {
-    scope: Vec<Cond>,
-    events: Option<HashSet<u32>>,
+    pub(crate) scope: Vec<Cond>,
+    pub(crate) events: Option<HashSet<u32>>,
     per_event: HashMap<u32, Vec<Cond>>,
     follow: bool,
     /// Processes matched (and, with follow, their descendants).
@@ -531,64 +414,6 @@ impl Filter {
                 g.matches_num(n)
             }
         }
-    }
-
-    /// The part of this filter the kernel can evaluate with the same result.
-    pub fn pushdown(&self) -> Pushdown {
-        let mut p = Pushdown {
-            events: self.events.clone(),
-            ..Default::default()
-        };
-        if self.needs_lifecycle() {
-            // Descendants and exec-tracked processes do not match the scope
-            // keys themselves; the kernel must not drop them.
-            return Pushdown {
-                events: p.events,
-                ..Default::default()
-            };
-        }
-        fn set<T: Copy + TryFrom<i128>>(g: &Group<i128>) -> Option<(bool, Vec<T>)> {
-            if !g.cmp.is_empty() || (!g.eq_set.is_empty() && !g.ne_set.is_empty()) {
-                return None;
-            }
-            let (neg, vals) = if g.eq_set.is_empty() {
-                (true, &g.ne_set)
-            } else {
-                (false, &g.eq_set)
-            };
-            let v: Option<Vec<T>> = vals.iter().map(|&x| T::try_from(x).ok()).collect();
-            v.map(|v| (neg, v))
-        }
-        for c in &self.scope {
-            match c {
-                Cond::Str(StrField::Comm, g) => {
-                    let only_exact = g.eq_pat.is_empty() && g.ne_pat.is_empty();
-                    let one_side = g.eq_set.is_empty() || g.ne_set.is_empty();
-                    // The kernel compares 16-byte comms; longer names never match.
-                    if only_exact && one_side {
-                        let (neg, vals) = if g.eq_set.is_empty() {
-                            (true, &g.ne_set)
-                        } else {
-                            (false, &g.eq_set)
-                        };
-                        p.comm =
-                            Some((neg, vals.iter().filter(|v| v.len() < 16).cloned().collect()));
-                        if !neg && p.comm.as_ref().is_some_and(|(_, v)| v.is_empty()) {
-                            // Every name is too long to ever match.
-                            p.comm = Some((false, vec![]));
-                        }
-                    }
-                }
-                Cond::Num(NumField::Pid, g) => p.pid = set(g),
-                Cond::Num(NumField::Tid, g) => p.tid = set(g),
-                Cond::Num(NumField::Uid, g) => p.uid = set(g),
-                Cond::Num(NumField::MntNs, g) => p.mntns = set(g),
-                Cond::Num(NumField::PidNs, g) => p.pidns = set(g),
-                Cond::Num(NumField::Cgroup, g) => p.cgroup = set(g),
-                _ => {}
-            }
-        }
-        p
     }
 }
 

@@ -13,12 +13,15 @@
 //! ```
 pub mod eval;
 pub mod expr;
+mod group;
 pub mod pattern;
+pub mod pushdown;
 pub mod run;
 
-pub use eval::{CompileError, Filter, Pushdown};
+pub use eval::{CompileError, Filter};
 pub use expr::{ParseError, Term, parse, parse_all};
 pub use pattern::Pattern;
+pub use pushdown::Pushdown;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,115 @@
+//! The values one key is compared with: `=` values OR'd (exact ones in a
+//! set, so a long list costs one lookup), `!=` values and comparisons AND'd.
+
+use std::collections::HashSet;
+
+use crate::expr::Op;
+use crate::pattern::Pattern;
+
+/// Values of one key: `=` values OR'd (exact ones in a set, so a long list
+/// costs one lookup), `!=` values and comparisons AND'd.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Group<T> {
+    pub(crate) eq_set: HashSet<T>,
+    pub(crate) eq_pat: Vec<Pattern>,
+    pub(crate) ne_set: HashSet<T>,
+    pub(crate) ne_pat: Vec<Pattern>,
+    pub(crate) cmp: Vec<(Op, i128)>,
+}
+
+impl Group<Vec<u8>> {
+    pub(crate) fn add_str(&mut self, op: Op, v: &str) {
+        let p = Pattern::new(v);
+        match (op, p) {
+            (Op::Eq, Pattern::Exact(b)) => drop(self.eq_set.insert(b)),
+            (Op::Eq, p) => self.eq_pat.push(p),
+            (_, Pattern::Exact(b)) => drop(self.ne_set.insert(b)),
+            (_, p) => self.ne_pat.push(p),
+        }
+    }
+    pub(crate) fn has_eq(&self) -> bool {
+        !self.eq_set.is_empty() || !self.eq_pat.is_empty()
+    }
+    pub(crate) fn eq_one(&self, s: &[u8]) -> bool {
+        self.eq_set.contains(s) || self.eq_pat.iter().any(|p| p.matches(s))
+    }
+    pub(crate) fn ne_one(&self, s: &[u8]) -> bool {
+        self.ne_set.contains(s) || self.ne_pat.iter().any(|p| p.matches(s))
+    }
+    pub(crate) fn matches_str(&self, s: &[u8]) -> bool {
+        (!self.has_eq() || self.eq_one(s)) && !self.ne_one(s)
+    }
+    /// A string the kernel cut, which keeps its end: its start is unknown,
+    /// so exact and prefix patterns say nothing of it (an `=` does not
+    /// hold, a `!=` does not exclude it); suffix and contains patterns
+    /// look at what is there.
+    pub(crate) fn matches_cut(&self, s: &[u8]) -> bool {
+        let free = |ps: &[Pattern]| ps.iter().any(|p| !p.anchored() && p.matches(s));
+        (!self.has_eq() || free(&self.eq_pat)) && !free(&self.ne_pat)
+    }
+    /// A string value, whole or cut.
+    pub(crate) fn matches_value(&self, s: &[u8], cut: bool) -> bool {
+        if cut {
+            self.matches_cut(s)
+        } else {
+            self.matches_str(s)
+        }
+    }
+    /// On an array (argv): `=` holds if some element matches one of its
+    /// values, `!=` if no element matches any of its values, so an empty
+    /// or unreadable array passes every `!=` and no `=`. In an array the
+    /// kernel cut, the last element may be cut too (elements keep their
+    /// start): only prefix and contains patterns judge it, and elements
+    /// past the cut, unseen, make no `=` hold and no `!=` exclude.
+    pub(crate) fn matches_list<'a>(
+        &self,
+        items: impl Iterator<Item = &'a [u8]>,
+        cut: bool,
+    ) -> bool {
+        let mut items = items.peekable();
+        let mut eq = !self.has_eq();
+        while let Some(s) = items.next() {
+            let (eq_here, ne_here) = if cut && items.peek().is_none() {
+                let head = |ps: &[Pattern]| {
+                    ps.iter().any(|p| {
+                        matches!(p, Pattern::Prefix(_) | Pattern::Contains(_)) && p.matches(s)
+                    })
+                };
+                (head(&self.eq_pat), head(&self.ne_pat))
+            } else {
+                (self.eq_one(s), self.ne_one(s))
+            };
+            if ne_here {
+                return false;
+            }
+            eq = eq || eq_here;
+        }
+        eq
+    }
+}
+
+impl Group<i128> {
+    pub(crate) fn add_num(&mut self, op: Op, v: i128) {
+        match op {
+            Op::Eq => drop(self.eq_set.insert(v)),
+            Op::Ne => drop(self.ne_set.insert(v)),
+            _ => self.cmp.push((op, v)),
+        }
+    }
+    pub(crate) fn matches_num(&self, n: i128) -> bool {
+        if !self.eq_set.is_empty() && !self.eq_set.contains(&n) {
+            return false;
+        }
+        if self.ne_set.contains(&n) {
+            return false;
+        }
+        self.cmp.iter().all(|&(op, v)| match op {
+            Op::Lt => n < v,
+            Op::Gt => n > v,
+            Op::Le => n <= v,
+            Op::Ge => n >= v,
+            Op::Eq => n == v,
+            Op::Ne => n != v,
+        })
+    }
+}

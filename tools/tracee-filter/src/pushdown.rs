@@ -1,0 +1,82 @@
+//! The part of a filter the kernel can evaluate with the same result:
+//! exact sets of context fields, and the event set. tracee-collect loads
+//! it into the kernel's scope maps; the rest stays in user space.
+
+use std::collections::HashSet;
+
+use crate::eval::{Cond, Filter, NumField, StrField};
+use crate::group::Group;
+
+/// What tracee-collect may evaluate in the kernel: exact `=` or `!=` sets
+/// of context fields, and the event set. Anything else stays in user space.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pushdown {
+    pub events: Option<HashSet<u32>>,
+    pub comm: Option<(bool, Vec<Vec<u8>>)>,
+    pub pid: Option<(bool, Vec<u32>)>,
+    pub tid: Option<(bool, Vec<u32>)>,
+    pub uid: Option<(bool, Vec<u32>)>,
+    pub mntns: Option<(bool, Vec<u32>)>,
+    pub pidns: Option<(bool, Vec<u32>)>,
+    pub cgroup: Option<(bool, Vec<u64>)>,
+}
+
+impl Filter {
+    /// The part of this filter the kernel can evaluate with the same result.
+    pub fn pushdown(&self) -> Pushdown {
+        let mut p = Pushdown {
+            events: self.events.clone(),
+            ..Default::default()
+        };
+        if self.needs_lifecycle() {
+            // Descendants and exec-tracked processes do not match the scope
+            // keys themselves; the kernel must not drop them.
+            return Pushdown {
+                events: p.events,
+                ..Default::default()
+            };
+        }
+        fn set<T: Copy + TryFrom<i128>>(g: &Group<i128>) -> Option<(bool, Vec<T>)> {
+            if !g.cmp.is_empty() || (!g.eq_set.is_empty() && !g.ne_set.is_empty()) {
+                return None;
+            }
+            let (neg, vals) = if g.eq_set.is_empty() {
+                (true, &g.ne_set)
+            } else {
+                (false, &g.eq_set)
+            };
+            let v: Option<Vec<T>> = vals.iter().map(|&x| T::try_from(x).ok()).collect();
+            v.map(|v| (neg, v))
+        }
+        for c in &self.scope {
+            match c {
+                Cond::Str(StrField::Comm, g) => {
+                    let only_exact = g.eq_pat.is_empty() && g.ne_pat.is_empty();
+                    let one_side = g.eq_set.is_empty() || g.ne_set.is_empty();
+                    // The kernel compares 16-byte comms; longer names never match.
+                    if only_exact && one_side {
+                        let (neg, vals) = if g.eq_set.is_empty() {
+                            (true, &g.ne_set)
+                        } else {
+                            (false, &g.eq_set)
+                        };
+                        p.comm =
+                            Some((neg, vals.iter().filter(|v| v.len() < 16).cloned().collect()));
+                        if !neg && p.comm.as_ref().is_some_and(|(_, v)| v.is_empty()) {
+                            // Every name is too long to ever match.
+                            p.comm = Some((false, vec![]));
+                        }
+                    }
+                }
+                Cond::Num(NumField::Pid, g) => p.pid = set(g),
+                Cond::Num(NumField::Tid, g) => p.tid = set(g),
+                Cond::Num(NumField::Uid, g) => p.uid = set(g),
+                Cond::Num(NumField::MntNs, g) => p.mntns = set(g),
+                Cond::Num(NumField::PidNs, g) => p.pidns = set(g),
+                Cond::Num(NumField::Cgroup, g) => p.cgroup = set(g),
+                _ => {}
+            }
+        }
+        p
+    }
+}
