@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use wire::capture::{CaptureHeader, artifact, flags};
 
 use crate::dir::Dir;
+use crate::open_files::OpenFiles;
 use crate::{Error, Options, Summary, kind_name, sanitize};
 
 /// Artifact files kept open at once, at most (and at most a quarter of
@@ -60,52 +61,6 @@ struct Open {
 /// by (artifact, tid, time).
 type Key = (u8, u32, u64);
 
-/// The artifact files open now, with when each was last used.
-struct OpenFiles {
-    files: HashMap<Key, (File, u64)>,
-    clock: u64,
-    max: usize,
-}
-
-impl OpenFiles {
-    fn new() -> OpenFiles {
-        let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .unwrap_or((0, 0));
-        let quarter = (soft / 4).clamp(4, OPEN_FILES as u64) as usize;
-        OpenFiles {
-            files: HashMap::new(),
-            clock: 0,
-            max: quarter,
-        }
-    }
-
-    /// Keeps `f` open as `key`'s, closing the least recently used if full.
-    fn insert(&mut self, key: Key, f: File) {
-        if self.files.len() >= self.max
-            && let Some(old) = self
-                .files
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(k, _)| *k)
-        {
-            self.files.remove(&old);
-        }
-        self.clock += 1;
-        self.files.insert(key, (f, self.clock));
-    }
-
-    /// The open file of `key`, opening `name` in `dir` if it is not.
-    fn get(&mut self, dir: &Dir, key: Key, name: &str) -> io::Result<&File> {
-        if !self.files.contains_key(&key) {
-            self.insert(key, dir.file(name, false)?);
-        }
-        self.clock += 1;
-        let e = self.files.get_mut(&key).expect("just inserted");
-        e.1 = self.clock;
-        Ok(&e.0)
-    }
-}
-
 pub struct Capture {
     host: Dir,
     index: File,
@@ -113,7 +68,7 @@ pub struct Capture {
     max_size: Option<u64>,
     files: HashMap<Key, Open>,
     objects: HashMap<Key, Open>,
-    open: OpenFiles,
+    open: OpenFiles<Key>,
     exec_seen: HashSet<[u8; 32]>,
     /// Artifacts that could not be made (a planted symlink, no budget...):
     /// said once, then skipped.
@@ -201,7 +156,7 @@ impl Capture {
             max_size: o.max_size,
             files: HashMap::new(),
             objects: HashMap::new(),
-            open: OpenFiles::new(),
+            open: OpenFiles::new(OPEN_FILES),
             exec_seen: HashSet::new(),
             refused: HashSet::new(),
             budget_used: 0,
@@ -337,7 +292,7 @@ impl Capture {
     /// Writes `payload` at `at` of the artifact `o`; a failure (a file
     /// system refusing the size, no space) is that artifact's, said once.
     fn write_at(
-        open: &mut OpenFiles,
+        open: &mut OpenFiles<Key>,
         host: &Dir,
         failed: &mut u64,
         key: Key,
@@ -499,7 +454,7 @@ impl Capture {
     /// Names a whole object by its content and records it.
     fn finish_object(&mut self, key: Key, mut o: Open) -> Result<(), Error> {
         let digest = self.content(key, &o)?;
-        self.open.files.remove(&key);
+        self.open.close(&key);
         let hex = digest.hex();
         let h = o.first;
         // A name needs a content hash; a sparse object is named by its time.
@@ -593,7 +548,7 @@ impl Capture {
         for (key, mut o) in files {
             o.complete &= ended;
             let d = self.content(key, &o)?;
-            self.open.files.remove(&key);
+            self.open.close(&key);
             self.index_artifact(&o, d.hex())?;
         }
         // Objects whose last chunk never came are kept, marked incomplete.
@@ -601,7 +556,7 @@ impl Capture {
         for (key, mut o) in objs {
             o.complete = false;
             let d = self.content(key, &o)?;
-            self.open.files.remove(&key);
+            self.open.close(&key);
             let name = format!("{}.incomplete.{}.{}", kind_name(o.kind), o.pid, o.ts);
             if self.host.rename(&o.name, &name).is_ok() {
                 o.name = name;

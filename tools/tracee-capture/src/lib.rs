@@ -25,6 +25,7 @@
 
 pub mod capture;
 pub mod dir;
+mod open_files;
 
 use std::io;
 use std::path::PathBuf;
