@@ -7,7 +7,7 @@ use aya_ebpf::helpers::{
     bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
     generated::{bpf_get_current_cgroup_id, bpf_get_smp_processor_id},
 };
-use wire::{EventContext, RecordHeader, kcfg::member as off};
+use wire::{EventContext, RecordHeader, kcfg::member};
 
 use crate::kread::{current_comm_into, current_task, current_task_btf, ld, rd, rd_into, rd_ptr};
 use crate::maps::{THREAD_SCRATCH, Thread, generation, offset, thread_slot};
@@ -15,40 +15,42 @@ use crate::maps::{THREAD_SCRATCH, Thread, generation, offset, thread_slot};
 /// The number of `task`'s pid struct `pid` in namespace level `level`.
 #[inline(always)]
 pub(crate) fn pid_nr_at(pid: *const u8, level: u32) -> u32 {
-    let upid =
-        pid.wrapping_add(offset(off::PID_NUMBERS) + (level & 31) as usize * offset(off::UPID_SIZE));
-    rd::<u32>(upid.wrapping_add(offset(off::UPID_NR)))
+    let upid = pid.wrapping_add(
+        offset(member::PID_NUMBERS) + (level & 31) as usize * offset(member::UPID_SIZE),
+    );
+    rd::<u32>(upid.wrapping_add(offset(member::UPID_NR)))
 }
 
 /// Thread id and process id of `task` as seen from its own pid namespace.
 #[inline(always)]
 pub(crate) fn ns_ids(task: *const u8) -> (u32, u32) {
-    let tp = rd_ptr(task.wrapping_add(offset(off::TASK_THREAD_PID)));
-    let level = rd::<u32>(tp.wrapping_add(offset(off::PID_LEVEL)));
-    let leader = rd_ptr(task.wrapping_add(offset(off::TASK_GROUP_LEADER)));
-    let lp = rd_ptr(leader.wrapping_add(offset(off::TASK_THREAD_PID)));
+    let tp = rd_ptr(task.wrapping_add(offset(member::TASK_THREAD_PID)));
+    let level = rd::<u32>(tp.wrapping_add(offset(member::PID_LEVEL)));
+    let leader = rd_ptr(task.wrapping_add(offset(member::TASK_GROUP_LEADER)));
+    let lp = rd_ptr(leader.wrapping_add(offset(member::TASK_THREAD_PID)));
     (pid_nr_at(tp, level), pid_nr_at(lp, level))
 }
 
 /// The mount namespace (inode number) of `task`.
 #[inline(always)]
 pub(crate) fn mnt_ns_of(task: *const u8) -> u32 {
-    let nsp = rd_ptr(task.wrapping_add(offset(off::TASK_NSPROXY)));
+    let nsp = rd_ptr(task.wrapping_add(offset(member::TASK_NSPROXY)));
     if nsp.is_null() {
         return 0;
     }
-    let mnt = rd_ptr(nsp.wrapping_add(offset(off::NSPROXY_MNT_NS)));
-    rd::<u32>(mnt.wrapping_add(offset(off::MNT_NS_INUM)))
+    let mnt = rd_ptr(nsp.wrapping_add(offset(member::NSPROXY_MNT_NS)));
+    rd::<u32>(mnt.wrapping_add(offset(member::MNT_NS_INUM)))
 }
 
 #[inline(always)]
 pub(crate) fn pid_ns_of(task: *const u8) -> u32 {
-    let tp = rd_ptr(task.wrapping_add(offset(off::TASK_THREAD_PID)));
-    let level = rd::<u32>(tp.wrapping_add(offset(off::PID_LEVEL)));
-    let upid =
-        tp.wrapping_add(offset(off::PID_NUMBERS) + (level & 31) as usize * offset(off::UPID_SIZE));
-    let ns = rd_ptr(upid.wrapping_add(offset(off::UPID_NS)));
-    rd::<u32>(ns.wrapping_add(offset(off::PID_NS_INUM)))
+    let tp = rd_ptr(task.wrapping_add(offset(member::TASK_THREAD_PID)));
+    let level = rd::<u32>(tp.wrapping_add(offset(member::PID_LEVEL)));
+    let upid = tp.wrapping_add(
+        offset(member::PID_NUMBERS) + (level & 31) as usize * offset(member::UPID_SIZE),
+    );
+    let ns = rd_ptr(upid.wrapping_add(offset(member::UPID_NS)));
+    rd::<u32>(ns.wrapping_add(offset(member::PID_NS_INUM)))
 }
 
 /// The context of the record being built in the scratch at `e`.
@@ -98,7 +100,7 @@ pub(crate) unsafe fn fill_context(e: *mut u8, ts: u64, ids: u64, retval: i64, fl
     c.uid = uid_gid as u32;
     c.gid = (uid_gid >> 32) as u32;
     current_comm_into(&mut c.comm);
-    let parent = rd_ptr(task.wrapping_add(offset(off::TASK_REAL_PARENT)));
+    let parent = rd_ptr(task.wrapping_add(offset(member::TASK_REAL_PARENT)));
     fill_rest(c, task, parent, ts, ids, retval, flags);
 }
 
@@ -112,18 +114,18 @@ pub(crate) unsafe fn fill_context_btf(e: *mut u8, ts: u64, ids: u64, retval: i64
     // SAFETY: the caller's promise.
     let c = unsafe { ctx_of(e) };
     let task = current_task_btf();
-    let cred = ld::<*const u8>(task, offset(off::TASK_CRED));
-    c.uid = ld::<u32>(cred, offset(off::CRED_UID));
-    c.gid = ld::<u32>(cred, offset(off::CRED_GID));
+    let cred = ld::<*const u8>(task, offset(member::TASK_CRED));
+    c.uid = ld::<u32>(cred, offset(member::CRED_UID));
+    c.gid = ld::<u32>(cred, offset(member::CRED_GID));
     // task->cgroups->dfl_cgrp->kn->id, what bpf_get_current_cgroup_id reads.
-    let cset = ld::<*const u8>(task, offset(off::TASK_CGROUPS));
-    let cgrp = ld::<*const u8>(cset, offset(off::CSS_SET_DFL_CGRP));
-    let kn = ld::<*const u8>(cgrp, offset(off::CGROUP_KN));
-    c.cgroup_id = ld::<u64>(kn, offset(off::KERNFS_NODE_ID));
+    let cset = ld::<*const u8>(task, offset(member::TASK_CGROUPS));
+    let cgrp = ld::<*const u8>(cset, offset(member::CSS_SET_DFL_CGRP));
+    let kn = ld::<*const u8>(cgrp, offset(member::CGROUP_KN));
+    c.cgroup_id = ld::<u64>(kn, offset(member::KERNFS_NODE_ID));
     let comm = name_words(&mut c.comm);
-    comm[0] = ld::<u64>(task, offset(off::TASK_COMM));
-    comm[1] = ld::<u64>(task, offset(off::TASK_COMM) + 8);
-    let parent = ld::<*const u8>(task, offset(off::TASK_REAL_PARENT));
+    comm[0] = ld::<u64>(task, offset(member::TASK_COMM));
+    comm[1] = ld::<u64>(task, offset(member::TASK_COMM) + 8);
+    let parent = ld::<*const u8>(task, offset(member::TASK_REAL_PARENT));
     fill_rest(c, task, parent, ts, ids, retval, flags);
 }
 
@@ -182,22 +184,22 @@ fn fill_rest(
 /// into the thread's slot.
 #[inline(always)]
 fn slow_context(k: &mut Thread, task: *const u8, generation_seen: u64) {
-    let parent = rd_ptr(task.wrapping_add(offset(off::TASK_REAL_PARENT)));
-    let nsp = rd_ptr(task.wrapping_add(offset(off::TASK_NSPROXY)));
+    let parent = rd_ptr(task.wrapping_add(offset(member::TASK_REAL_PARENT)));
+    let nsp = rd_ptr(task.wrapping_add(offset(member::TASK_NSPROXY)));
     k.task = task as u64;
     k.parent = parent as u64;
     k.generation_seen = generation_seen;
-    k.thread_start = rd::<u64>(task.wrapping_add(offset(off::TASK_START_TIME)));
-    k.ppid = rd::<u32>(parent.wrapping_add(offset(off::TASK_TGID)));
+    k.thread_start = rd::<u64>(task.wrapping_add(offset(member::TASK_START_TIME)));
+    k.ppid = rd::<u32>(parent.wrapping_add(offset(member::TASK_TGID)));
     let (ns_tid, ns_pid) = ns_ids(task);
     k.ns_tid = ns_tid;
     k.ns_pid = ns_pid;
     // The parent's process id in the child's namespace, 0 if outside it.
-    let tp = rd_ptr(task.wrapping_add(offset(off::TASK_THREAD_PID)));
-    let level = rd::<u32>(tp.wrapping_add(offset(off::PID_LEVEL)));
-    let pleader = rd_ptr(parent.wrapping_add(offset(off::TASK_GROUP_LEADER)));
-    let pp = rd_ptr(pleader.wrapping_add(offset(off::TASK_THREAD_PID)));
-    let plevel = rd::<u32>(pp.wrapping_add(offset(off::PID_LEVEL)));
+    let tp = rd_ptr(task.wrapping_add(offset(member::TASK_THREAD_PID)));
+    let level = rd::<u32>(tp.wrapping_add(offset(member::PID_LEVEL)));
+    let pleader = rd_ptr(parent.wrapping_add(offset(member::TASK_GROUP_LEADER)));
+    let pp = rd_ptr(pleader.wrapping_add(offset(member::TASK_THREAD_PID)));
+    let plevel = rd::<u32>(pp.wrapping_add(offset(member::PID_LEVEL)));
     k.ns_ppid = if plevel >= level {
         pid_nr_at(pp, level)
     } else {
@@ -206,10 +208,10 @@ fn slow_context(k: &mut Thread, task: *const u8, generation_seen: u64) {
     k.mnt_ns = 0;
     k.uts = [0; 16];
     if !nsp.is_null() {
-        let mnt = rd_ptr(nsp.wrapping_add(offset(off::NSPROXY_MNT_NS)));
-        k.mnt_ns = rd::<u32>(mnt.wrapping_add(offset(off::MNT_NS_INUM)));
-        let uts = rd_ptr(nsp.wrapping_add(offset(off::NSPROXY_UTS_NS)));
-        rd_into(&mut k.uts, uts.wrapping_add(offset(off::UTS_NODENAME)));
+        let mnt = rd_ptr(nsp.wrapping_add(offset(member::NSPROXY_MNT_NS)));
+        k.mnt_ns = rd::<u32>(mnt.wrapping_add(offset(member::MNT_NS_INUM)));
+        let uts = rd_ptr(nsp.wrapping_add(offset(member::NSPROXY_UTS_NS)));
+        rd_into(&mut k.uts, uts.wrapping_add(offset(member::UTS_NODENAME)));
     }
     k.pid_ns = pid_ns_of(task);
 }

@@ -9,7 +9,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use wire::{
-    kcfg::{self, EventCfg, member as off},
+    kcfg::{self, EventCfg, member},
     lost_reason,
 };
 
@@ -29,7 +29,7 @@ pub(crate) static SCOPE_NOT: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static WAKE_BYTES: u64 = 0;
 #[unsafe(no_mangle)]
-pub(crate) static OFFSETS: [u32; off::COUNT] = [0; off::COUNT];
+pub(crate) static OFFSETS: [u32; member::COUNT] = [0; member::COUNT];
 
 #[map]
 pub(crate) static RING: RingBuf = RingBuf::with_byte_size(1 << 24, 0);

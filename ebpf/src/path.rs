@@ -2,7 +2,7 @@
 //! mounts.
 
 use aya_ebpf::{cty::c_void, helpers::generated::bpf_probe_read_kernel};
-use wire::{ArgHeader, item, kcfg::member as off};
+use wire::{ArgHeader, item, kcfg::member};
 
 use crate::args::{item_at, mark_cut, put_header};
 use crate::kread::{rd, rd_ptr};
@@ -60,14 +60,14 @@ pub(crate) fn file_path(file: *const u8) -> Option<FilePath> {
     let mut cut = false;
     let mut top = false;
     {
-        let path = file.wrapping_add(offset(off::FILE_F_PATH));
-        let mut dentry = rd_ptr(path.wrapping_add(offset(off::PATH_DENTRY)));
-        let mut vfsmnt = rd_ptr(path.wrapping_add(offset(off::PATH_MNT)));
-        let mut mnt = vfsmnt.wrapping_sub(offset(off::MOUNT_MNT));
+        let path = file.wrapping_add(offset(member::FILE_F_PATH));
+        let mut dentry = rd_ptr(path.wrapping_add(offset(member::PATH_DENTRY)));
+        let mut vfsmnt = rd_ptr(path.wrapping_add(offset(member::PATH_MNT)));
+        let mut mnt = vfsmnt.wrapping_sub(offset(member::MOUNT_MNT));
         let mut at = PATH_CAP;
         for _ in 0..PATH_DEPTH {
-            let root = rd_ptr(vfsmnt.wrapping_add(offset(off::VFSMOUNT_MNT_ROOT)));
-            let parent = rd_ptr(dentry.wrapping_add(offset(off::DENTRY_D_PARENT)));
+            let root = rd_ptr(vfsmnt.wrapping_add(offset(member::VFSMOUNT_MNT_ROOT)));
+            let parent = rd_ptr(dentry.wrapping_add(offset(member::DENTRY_D_PARENT)));
             // Its own parent but no mount's root: a detached dentry (a
             // memfd's, say). Its name is the whole path, as d_path gives it.
             let detached = dentry == parent && dentry != root;
@@ -78,11 +78,11 @@ pub(crate) fn file_path(file: *const u8) -> Option<FilePath> {
                 }
                 continue;
             }
-            let qstr = dentry.wrapping_add(offset(off::DENTRY_D_NAME));
+            let qstr = dentry.wrapping_add(offset(member::DENTRY_D_NAME));
             // Masked, not clamped: every path then reaches the loop head
             // with the same value ranges, which lets the verifier prune.
-            let nlen = rd::<u32>(qstr.wrapping_add(offset(off::QSTR_LEN))) as usize & NAME_MAX;
-            let name = rd_ptr(qstr.wrapping_add(offset(off::QSTR_NAME)));
+            let nlen = rd::<u32>(qstr.wrapping_add(offset(member::QSTR_LEN))) as usize & NAME_MAX;
+            let name = rd_ptr(qstr.wrapping_add(offset(member::QSTR_NAME)));
             if at <= nlen {
                 cut = true;
                 break;
@@ -109,7 +109,7 @@ pub(crate) fn file_path(file: *const u8) -> Option<FilePath> {
             // The steps ran out: the path is whole only if nothing but the
             // roots of mounts (no name) is left above.
             for _ in 0..3 {
-                let root = rd_ptr(vfsmnt.wrapping_add(offset(off::VFSMOUNT_MNT_ROOT)));
+                let root = rd_ptr(vfsmnt.wrapping_add(offset(member::VFSMOUNT_MNT_ROOT)));
                 if dentry != root {
                     break;
                 }
@@ -142,13 +142,13 @@ pub(crate) fn climb_mount(
     mnt: &mut *const u8,
     vfsmnt: &mut *const u8,
 ) -> bool {
-    let mparent = rd_ptr(mnt.wrapping_add(offset(off::MOUNT_PARENT)));
+    let mparent = rd_ptr(mnt.wrapping_add(offset(member::MOUNT_PARENT)));
     if mparent == *mnt {
         return true;
     }
-    *dentry = rd_ptr(mnt.wrapping_add(offset(off::MOUNT_MOUNTPOINT)));
+    *dentry = rd_ptr(mnt.wrapping_add(offset(member::MOUNT_MOUNTPOINT)));
     *mnt = mparent;
-    *vfsmnt = mparent.wrapping_add(offset(off::MOUNT_MNT));
+    *vfsmnt = mparent.wrapping_add(offset(member::MOUNT_MNT));
 
     false
 }

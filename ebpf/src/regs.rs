@@ -5,7 +5,7 @@ use aya_ebpf::{
     cty::c_void,
     helpers::generated::{bpf_probe_read_kernel, bpf_task_pt_regs},
 };
-use wire::kcfg::{self, member as off};
+use wire::kcfg::{self, member};
 
 use crate::kread::{current_task_btf, ld, rd};
 use crate::maps::{COMPAT, offset};
@@ -51,7 +51,7 @@ impl Regs {
 /// sys_exit sees it too.
 #[inline(always)]
 pub(crate) fn in_compat_syscall(task: *const u8) -> bool {
-    rd::<u32>(task.wrapping_add(offset(off::TASK_TI_STATUS))) & 2 /* TS_COMPAT */ != 0
+    rd::<u32>(task.wrapping_add(offset(member::TASK_TI_STATUS))) & 2 /* TS_COMPAT */ != 0
 }
 
 /// Offsets of the registers in x86_64's `struct pt_regs` (ABI, fixed).
@@ -101,7 +101,7 @@ pub(crate) fn reg_args(regs: *const u8, compat: bool) -> [u64; 6] {
 /// pointer) in `task` (a BTF pointer), `u64::MAX` if there is none.
 #[inline(always)]
 pub(crate) fn native_nr(task: *const u8, regs: *const u8) -> (u64, bool) {
-    let compat = ld::<u32>(task, offset(off::TASK_TI_STATUS)) & 2 /* TS_COMPAT */ != 0;
+    let compat = ld::<u32>(task, offset(member::TASK_TI_STATUS)) & 2 /* TS_COMPAT */ != 0;
     let raw = ld::<u64>(regs, pt::ORIG_AX);
     if !compat {
         return (raw, false);
@@ -118,7 +118,7 @@ pub(crate) fn native_nr(task: *const u8, regs: *const u8) -> (u64, bool) {
 #[inline(always)]
 pub(crate) fn current_syscall() -> u32 {
     let task = current_task_btf();
-    if ld::<u32>(task, offset(off::TASK_FLAGS)) & 0x0020_0000 /* PF_KTHREAD */ != 0 {
+    if ld::<u32>(task, offset(member::TASK_FLAGS)) & 0x0020_0000 /* PF_KTHREAD */ != 0 {
         return u32::MAX;
     }
     // SAFETY: the helper takes a BTF task and returns its user registers

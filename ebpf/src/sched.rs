@@ -13,7 +13,7 @@ use aya_ebpf::{
 };
 use wire::{
     ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item,
-    kcfg::{member as off, nr},
+    kcfg::{member, nr},
     lost_reason,
 };
 
@@ -35,8 +35,8 @@ pub(crate) fn try_fork(ctx: &BtfTracePointContext) {
     let parent: *const u8 = ctx.arg(0);
     let child: *const u8 = ctx.arg(1);
     crate::capture::inherit_writable(
-        rd::<u32>(parent.wrapping_add(offset(off::TASK_TGID))) as u64,
-        rd::<u32>(child.wrapping_add(offset(off::TASK_TGID))) as u64,
+        rd::<u32>(parent.wrapping_add(offset(member::TASK_TGID))) as u64,
+        rd::<u32>(child.wrapping_add(offset(member::TASK_TGID))) as u64,
     );
 
     if !event_enabled(event_id::SCHED_PROCESS_FORK) || is_self() {
@@ -62,15 +62,15 @@ pub(crate) fn try_fork(ctx: &BtfTracePointContext) {
         // parent_tid, parent_ns_tid, parent_pid, parent_ns_pid, child_tid,
         // child_ns_tid, child_pid, child_ns_pid, start_time.
         let values = [
-            rd::<u32>(at(parent, off::TASK_PID)) as u64,
+            rd::<u32>(at(parent, member::TASK_PID)) as u64,
             p_ns_tid as u64,
-            rd::<u32>(at(parent, off::TASK_TGID)) as u64,
+            rd::<u32>(at(parent, member::TASK_TGID)) as u64,
             p_ns_pid as u64,
-            rd::<u32>(at(child, off::TASK_PID)) as u64,
+            rd::<u32>(at(child, member::TASK_PID)) as u64,
             c_ns_tid as u64,
-            rd::<u32>(at(child, off::TASK_TGID)) as u64,
+            rd::<u32>(at(child, member::TASK_TGID)) as u64,
             c_ns_pid as u64,
-            rd::<u64>(at(child, off::TASK_START_TIME)),
+            rd::<u64>(at(child, member::TASK_START_TIME)),
         ];
         let mut pos = ARGS_OFFSET;
         for (i, v) in values.into_iter().enumerate() {
@@ -118,7 +118,7 @@ pub(crate) fn try_exit(ctx: &BtfTracePointContext) {
                 0,
                 0,
             );
-            let code = rd::<u32>(task.wrapping_add(offset(off::TASK_EXIT_CODE)));
+            let code = rd::<u32>(task.wrapping_add(offset(member::TASK_EXIT_CODE)));
             let mut pos = ARGS_OFFSET;
             pos = put_scalar(e, pos, 0, ((code >> 8) & 0xff) as u64);
             pos = put_scalar(e, pos, 1, (code & 0x7f) as u64);
@@ -176,11 +176,11 @@ pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
             0,
             0,
         );
-        let file = rd_ptr(bprm.wrapping_add(offset(off::BPRM_FILE)));
-        let inode = rd_ptr(file.wrapping_add(offset(off::FILE_F_INODE)));
-        let sb = rd_ptr(inode.wrapping_add(offset(off::INODE_I_SB)));
-        let filename = rd_ptr(bprm.wrapping_add(offset(off::BPRM_FILENAME)));
-        let interp = rd_ptr(bprm.wrapping_add(offset(off::BPRM_INTERP)));
+        let file = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILE)));
+        let inode = rd_ptr(file.wrapping_add(offset(member::FILE_F_INODE)));
+        let sb = rd_ptr(inode.wrapping_add(offset(member::INODE_I_SB)));
+        let filename = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILENAME)));
+        let interp = rd_ptr(bprm.wrapping_add(offset(member::BPRM_INTERP)));
 
         let mut pos = ARGS_OFFSET;
         pos = put_kernel_str::<REC_MAX>(e, pos, 0, filename);
@@ -189,17 +189,17 @@ pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
             e,
             pos,
             2,
-            rd::<u32>(sb.wrapping_add(offset(off::SB_S_DEV))) as u64,
+            rd::<u32>(sb.wrapping_add(offset(member::SB_S_DEV))) as u64,
         );
         pos = put_scalar(
             e,
             pos,
             3,
-            rd::<u64>(inode.wrapping_add(offset(off::INODE_I_INO))),
+            rd::<u64>(inode.wrapping_add(offset(member::INODE_I_INO))),
         );
-        let sec = rd::<i64>(inode.wrapping_add(offset(off::INODE_CTIME_SEC)));
+        let sec = rd::<i64>(inode.wrapping_add(offset(member::INODE_CTIME_SEC)));
         // Bit 31 of i_ctime_nsec is the multigrain "queried" flag (6.6+).
-        let nsec = rd::<u32>(inode.wrapping_add(offset(off::INODE_CTIME_NSEC))) & 0x3fff_ffff;
+        let nsec = rd::<u32>(inode.wrapping_add(offset(member::INODE_CTIME_NSEC))) & 0x3fff_ffff;
         pos = put_scalar(
             e,
             pos,
@@ -212,7 +212,7 @@ pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
             e,
             pos,
             5,
-            rd::<u16>(inode.wrapping_add(offset(off::INODE_I_MODE))) as u64,
+            rd::<u16>(inode.wrapping_add(offset(member::INODE_I_MODE))) as u64,
         );
         // The interpreter, when it is not the file itself (scripts).
         if interp != filename {
@@ -268,7 +268,7 @@ fn keep_compat_exec(bprm: *const u8, task: *const u8, tid: u32) {
     };
     // execve(filename, argv, envp); execveat(fd, filename, argv, ...).
     let first = if nr == nr::EXECVE { 0 } else { 1 };
-    let filename = rd_ptr(bprm.wrapping_add(offset(off::BPRM_FILENAME)));
+    let filename = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILENAME)));
     // SAFETY: `s` is this CPU's blob scratch, which nothing else uses
     // during this run; the writers keep within BLOB_CAP of its 2 * BLOB_CAP
     // data bytes.
@@ -300,9 +300,9 @@ pub(crate) unsafe fn put_exec_argv<const LIMIT: usize>(
         Ok(at) => at,
         Err(pos) => return pos,
     };
-    let mm = rd_ptr(task.wrapping_add(offset(off::TASK_MM)));
-    let start = rd::<u64>(mm.wrapping_add(offset(off::MM_ARG_START)));
-    let end = rd::<u64>(mm.wrapping_add(offset(off::MM_ARG_END)));
+    let mm = rd_ptr(task.wrapping_add(offset(member::TASK_MM)));
+    let start = rd::<u64>(mm.wrapping_add(offset(member::MM_ARG_START)));
+    let end = rd::<u64>(mm.wrapping_add(offset(member::MM_ARG_END)));
     let mut len = end.wrapping_sub(start) as usize;
     let mut flags = item::STR_ARRAY;
     if len > cap {

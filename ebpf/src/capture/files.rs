@@ -3,7 +3,7 @@
 
 use wire::{
     capture::{artifact, flags, ftype},
-    kcfg::{CAP_PATH_CAP, CAP_TYPE_ELF, CapFilter, member as off},
+    kcfg::{CAP_PATH_CAP, CAP_TYPE_ELF, CapFilter, member},
 };
 
 use super::send::{Scratch, send_range};
@@ -17,13 +17,13 @@ use crate::regs::Regs;
 #[inline(always)]
 pub(crate) fn fd_file(fd: u64) -> *const u8 {
     {
-        let files = rd_ptr(current_task().wrapping_add(offset(off::TASK_FILES)));
-        let fdt = rd_ptr(files.wrapping_add(offset(off::FILES_FDT)));
-        let max = rd::<u32>(fdt.wrapping_add(offset(off::FDT_MAX_FDS))) as u64;
+        let files = rd_ptr(current_task().wrapping_add(offset(member::TASK_FILES)));
+        let fdt = rd_ptr(files.wrapping_add(offset(member::FILES_FDT)));
+        let max = rd::<u32>(fdt.wrapping_add(offset(member::FDT_MAX_FDS))) as u64;
         if fd >= max {
             return core::ptr::null();
         }
-        let fds = rd_ptr(fdt.wrapping_add(offset(off::FDT_FD)));
+        let fds = rd_ptr(fdt.wrapping_add(offset(member::FDT_FD)));
         rd_ptr(fds.wrapping_add((fd as usize) * 8))
     }
 }
@@ -31,16 +31,20 @@ pub(crate) fn fd_file(fd: u64) -> *const u8 {
 /// A file's device (the kernel's dev_t), inode number and capture type.
 #[inline(always)]
 pub(crate) fn file_id(file: *const u8) -> (u32, u64, u8) {
-    let inode = rd_ptr(file.wrapping_add(offset(off::FILE_F_INODE)));
-    let ft = match rd::<u16>(inode.wrapping_add(offset(off::INODE_I_MODE))) & 0o170000 {
+    let inode = rd_ptr(file.wrapping_add(offset(member::FILE_F_INODE)));
+    let ft = match rd::<u16>(inode.wrapping_add(offset(member::INODE_I_MODE))) & 0o170000 {
         0o100000 => ftype::REGULAR,
         0o010000 => ftype::PIPE,
         0o140000 => ftype::SOCKET,
         _ => ftype::OTHER,
     };
-    let ino = rd::<u64>(inode.wrapping_add(offset(off::INODE_I_INO)));
-    let sb = rd_ptr(inode.wrapping_add(offset(off::INODE_I_SB)));
-    (rd::<u32>(sb.wrapping_add(offset(off::SB_S_DEV))), ino, ft)
+    let ino = rd::<u64>(inode.wrapping_add(offset(member::INODE_I_INO)));
+    let sb = rd_ptr(inode.wrapping_add(offset(member::INODE_I_SB)));
+    (
+        rd::<u32>(sb.wrapping_add(offset(member::SB_S_DEV))),
+        ino,
+        ft,
+    )
 }
 
 /// A write or read that moved `done` bytes: its file, if it passes the
@@ -75,16 +79,16 @@ pub(crate) fn file_io(
             // RWF_APPEND) lands at its end whatever offset it gave: where
             // the file now ends, less what the call wrote.
             let append = art == artifact::WRITE
-                && (rd::<u32>(file.wrapping_add(offset(off::FILE_F_FLAGS))) & O_APPEND != 0
+                && (rd::<u32>(file.wrapping_add(offset(member::FILE_F_FLAGS))) & O_APPEND != 0
                     || (rwf_flags && regs.arg(5) & RWF_APPEND != 0));
             let given = if positioned { regs.arg(3) } else { u64::MAX };
             at = if append {
-                let inode = rd_ptr(file.wrapping_add(offset(off::FILE_F_INODE)));
-                rd::<u64>(inode.wrapping_add(offset(off::INODE_I_SIZE))).wrapping_sub(done)
+                let inode = rd_ptr(file.wrapping_add(offset(member::FILE_F_INODE)));
+                rd::<u64>(inode.wrapping_add(offset(member::INODE_I_SIZE))).wrapping_sub(done)
             } else if given != u64::MAX {
                 given
             } else {
-                rd::<u64>(file.wrapping_add(offset(off::FILE_F_POS))).wrapping_sub(done)
+                rd::<u64>(file.wrapping_add(offset(member::FILE_F_POS))).wrapping_sub(done)
             };
         }
         if f.types != 0 {

@@ -3,7 +3,7 @@
 use aya_ebpf::{cty::c_void, helpers::generated::bpf_probe_read_kernel};
 use wire::{
     capture::{artifact, flags, ftype},
-    kcfg::member as off,
+    kcfg::member,
 };
 
 use super::files::{fd_file, file_id};
@@ -18,8 +18,8 @@ use crate::regs::Regs;
 #[inline(always)]
 pub(crate) fn may_load_modules() -> bool {
     const CAP_SYS_MODULE: u64 = 16;
-    let cred = rd_ptr(current_task().wrapping_add(offset(off::TASK_CRED)));
-    rd::<u64>(cred.wrapping_add(offset(off::CRED_CAP_EFFECTIVE))) & (1 << CAP_SYS_MODULE) != 0
+    let cred = rd_ptr(current_task().wrapping_add(offset(member::TASK_CRED)));
+    rd::<u64>(cred.wrapping_add(offset(member::CRED_CAP_EFFECTIVE))) & (1 << CAP_SYS_MODULE) != 0
 }
 
 /// init_module(image, len, params): the image. The call fails here
