@@ -147,6 +147,7 @@ fn one_line_exit_2(name: &str, args: &[&str], input: Vec<u8>, want: &str) {
         err.contains(want),
         "{name} {args:?}: {err:?} should mention {want:?}"
     );
+    assert_eq!(err.matches(want).count(), 1, "said more than once: {err:?}");
     assert!(!err.contains("panicked"), "{err}");
 }
 

@@ -15,12 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction, signal};
 
 /// True if the error means the reader went away: a clean stop, not a failure.
+#[inline]
 pub fn is_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
 
 /// What a write came to: `Ok(true)` if the reader has gone (a clean stop),
 /// `Ok(false)` if it was written, and any other failure as it was.
+#[inline]
 pub fn reader_gone(r: io::Result<()>) -> io::Result<bool> {
     match r {
         Ok(()) => Ok(false),
@@ -31,6 +33,7 @@ pub fn reader_gone(r: io::Result<()>) -> io::Result<bool> {
 
 /// `r`, with a reader that has gone counted as success: for a flush or an
 /// end whose only reader may already have stopped reading.
+#[inline]
 pub fn ignore_broken_pipe(r: io::Result<()>) -> io::Result<()> {
     reader_gone(r).map(|_| ())
 }

@@ -18,6 +18,7 @@ pub(crate) struct Group<T> {
 }
 
 impl Group<Vec<u8>> {
+    #[inline]
     pub(crate) fn add_str(&mut self, op: Op, v: &str) {
         let p = Pattern::new(v);
         match (op, p) {
@@ -27,15 +28,19 @@ impl Group<Vec<u8>> {
             (_, p) => self.ne_pat.push(p),
         }
     }
+    #[inline(always)]
     pub(crate) fn has_eq(&self) -> bool {
         !self.eq_set.is_empty() || !self.eq_pat.is_empty()
     }
+    #[inline(always)]
     pub(crate) fn eq_one(&self, s: &[u8]) -> bool {
         self.eq_set.contains(s) || self.eq_pat.iter().any(|p| p.matches(s))
     }
+    #[inline(always)]
     pub(crate) fn ne_one(&self, s: &[u8]) -> bool {
         self.ne_set.contains(s) || self.ne_pat.iter().any(|p| p.matches(s))
     }
+    #[inline(always)]
     pub(crate) fn matches_str(&self, s: &[u8]) -> bool {
         (!self.has_eq() || self.eq_one(s)) && !self.ne_one(s)
     }
@@ -43,11 +48,13 @@ impl Group<Vec<u8>> {
     /// so exact and prefix patterns say nothing of it (an `=` does not
     /// hold, a `!=` does not exclude it); suffix and contains patterns
     /// look at what is there.
+    #[inline(always)]
     pub(crate) fn matches_cut(&self, s: &[u8]) -> bool {
         let free = |ps: &[Pattern]| ps.iter().any(|p| !p.anchored() && p.matches(s));
         (!self.has_eq() || free(&self.eq_pat)) && !free(&self.ne_pat)
     }
     /// A string value, whole or cut.
+    #[inline(always)]
     pub(crate) fn matches_value(&self, s: &[u8], cut: bool) -> bool {
         if cut {
             self.matches_cut(s)
@@ -61,6 +68,7 @@ impl Group<Vec<u8>> {
     /// kernel cut, the last element may be cut too (elements keep their
     /// start): only prefix and contains patterns judge it, and elements
     /// past the cut, unseen, make no `=` hold and no `!=` exclude.
+    #[inline]
     pub(crate) fn matches_list<'a>(
         &self,
         items: impl Iterator<Item = &'a [u8]>,
@@ -89,6 +97,7 @@ impl Group<Vec<u8>> {
 }
 
 impl Group<i128> {
+    #[inline]
     pub(crate) fn add_num(&mut self, op: Op, v: i128) {
         match op {
             Op::Eq => drop(self.eq_set.insert(v)),
@@ -96,6 +105,7 @@ impl Group<i128> {
             _ => self.cmp.push((op, v)),
         }
     }
+    #[inline(always)]
     pub(crate) fn matches_num(&self, n: i128) -> bool {
         if !self.eq_set.is_empty() && !self.eq_set.contains(&n) {
             return false;

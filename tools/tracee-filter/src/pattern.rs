@@ -39,6 +39,7 @@ impl Pattern {
     pub fn anchored(&self) -> bool {
         matches!(self, Pattern::Exact(_) | Pattern::Prefix(_))
     }
+    #[inline]
     pub fn matches(&self, s: &[u8]) -> bool {
         match self {
             Pattern::Exact(p) => s == &p[..],

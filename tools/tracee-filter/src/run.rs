@@ -11,9 +11,9 @@ use crate::{Filter, Term};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    #[error(transparent)]
     Stream(#[from] StreamError),
-    #[error("{0}")]
+    #[error(transparent)]
     Compile(#[from] crate::CompileError),
     #[error("write error: {0}")]
     Write(io::Error),

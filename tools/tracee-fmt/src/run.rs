@@ -24,7 +24,7 @@ pub struct Summary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    #[error(transparent)]
     Stream(#[from] StreamError),
     #[error("write error: {0}")]
     Write(io::Error),
