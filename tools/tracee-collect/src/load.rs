@@ -284,32 +284,22 @@ pub fn load(
 /// Detaches every program, in the reverse of the order they were attached
 /// in: no event is produced after this returns.
 pub fn detach(ebpf: &mut Ebpf, links: &mut Links) -> anyhow::Result<()> {
+    // Each program type has its own detach (no trait covers it in aya).
+    macro_rules! detach_as {
+        ($ty:ty, $prog:expr, $link:expr) => {{
+            let p: &mut $ty = ebpf
+                .program_mut($prog)
+                .with_context(|| format!("program {}", $prog))?
+                .try_into()?;
+            p.detach($link)
+                .with_context(|| format!("detaching {}", $prog))?;
+        }};
+    }
     while let Some(link) = links.pop() {
         match link {
-            Link::Raw(prog, link) => {
-                let p: &mut RawTracePoint = ebpf
-                    .program_mut(prog)
-                    .with_context(|| format!("program {prog}"))?
-                    .try_into()?;
-                p.detach(link)
-                    .with_context(|| format!("detaching {prog}"))?;
-            }
-            Link::Btf(prog, link) => {
-                let p: &mut BtfTracePoint = ebpf
-                    .program_mut(prog)
-                    .with_context(|| format!("program {prog}"))?
-                    .try_into()?;
-                p.detach(link)
-                    .with_context(|| format!("detaching {prog}"))?;
-            }
-            Link::Tp(prog, link) => {
-                let p: &mut TracePoint = ebpf
-                    .program_mut(prog)
-                    .with_context(|| format!("program {prog}"))?
-                    .try_into()?;
-                p.detach(link)
-                    .with_context(|| format!("detaching {prog}"))?;
-            }
+            Link::Raw(prog, link) => detach_as!(RawTracePoint, prog, link),
+            Link::Btf(prog, link) => detach_as!(BtfTracePoint, prog, link),
+            Link::Tp(prog, link) => detach_as!(TracePoint, prog, link),
         }
     }
     Ok(())
