@@ -7,10 +7,10 @@ use aya_ebpf::helpers::{
     bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
     generated::{bpf_get_current_cgroup_id, bpf_get_smp_processor_id},
 };
-use wire::{EventContext, RecordHeader, kcfg::member};
+use wire::{EventContext, RecordHeader, ctx_flags, kcfg::member};
 
 use crate::kread::{current_comm_into, current_task, current_task_btf, ld, rd, rd_into, rd_ptr};
-use crate::maps::{THREAD_SCRATCH, Thread, generation, offset, thread_slot};
+use crate::maps::{STARTED, THREAD_SCRATCH, Thread, generation, offset, thread_slot};
 
 /// The number of `task`'s pid struct `pid` in namespace level `level`.
 #[inline(always)]
@@ -167,10 +167,17 @@ fn fill_rest(
     // checks the tag, so a race costs a refresh, never a borrowed value.
     let k = unsafe { &mut *t };
     let seen = generation();
-    if !(k.task == task as u64 && k.generation_seen == seen && k.parent == parent as u64) {
-        slow_context(k, current_task(), seen);
+    if !(k.task == task as u64
+        && k.generation_seen == seen
+        && k.parent == parent as u64
+        && k.cgroup_id == c.cgroup_id)
+    {
+        slow_context(k, current_task(), seen, c.cgroup_id);
     }
+    c.flags |= k.cgroup_flags;
     c.thread_start = k.thread_start;
+    c.leader_start = k.leader_start;
+    c.parent_start = k.parent_start;
     c.ppid = k.ppid;
     c.ns_tid = k.ns_tid;
     c.ns_pid = k.ns_pid;
@@ -183,13 +190,25 @@ fn fill_rest(
 /// The context fields that take pointer chasing, read from the kernel
 /// into the thread's slot.
 #[inline(always)]
-fn slow_context(k: &mut Thread, task: *const u8, generation_seen: u64) {
+fn slow_context(k: &mut Thread, task: *const u8, generation_seen: u64, cgroup_id: u64) {
     let parent = rd_ptr(task.wrapping_add(offset(member::TASK_REAL_PARENT)));
     let nsp = rd_ptr(task.wrapping_add(offset(member::TASK_NSPROXY)));
     k.task = task as u64;
     k.parent = parent as u64;
     k.generation_seen = generation_seen;
     k.thread_start = rd::<u64>(task.wrapping_add(offset(member::TASK_START_TIME)));
+    let leader = rd_ptr(task.wrapping_add(offset(member::TASK_GROUP_LEADER)));
+    k.leader_start = rd::<u64>(leader.wrapping_add(offset(member::TASK_START_TIME)));
+    // The parent process: the real parent's group leader (whose tgid is
+    // the context's ppid).
+    let pleader = rd_ptr(parent.wrapping_add(offset(member::TASK_GROUP_LEADER)));
+    k.parent_start = rd::<u64>(pleader.wrapping_add(offset(member::TASK_START_TIME)));
+    k.cgroup_id = cgroup_id;
+    k.cgroup_flags = if STARTED.get_ptr(&cgroup_id).is_some() {
+        ctx_flags::CONTAINER_STARTED
+    } else {
+        0
+    };
     k.ppid = rd::<u32>(parent.wrapping_add(offset(member::TASK_TGID)));
     let (ns_tid, ns_pid) = ns_ids(task);
     k.ns_tid = ns_tid;
@@ -197,7 +216,6 @@ fn slow_context(k: &mut Thread, task: *const u8, generation_seen: u64) {
     // The parent's process id in the child's namespace, 0 if outside it.
     let tp = rd_ptr(task.wrapping_add(offset(member::TASK_THREAD_PID)));
     let level = rd::<u32>(tp.wrapping_add(offset(member::PID_LEVEL)));
-    let pleader = rd_ptr(parent.wrapping_add(offset(member::TASK_GROUP_LEADER)));
     let pp = rd_ptr(pleader.wrapping_add(offset(member::TASK_THREAD_PID)));
     let plevel = rd::<u32>(pp.wrapping_add(offset(member::PID_LEVEL)));
     k.ns_ppid = if plevel >= level {

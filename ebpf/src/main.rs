@@ -22,6 +22,7 @@
 
 mod args;
 mod capture;
+mod cgroup;
 mod context;
 mod kread;
 mod limits;
@@ -78,6 +79,18 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     try_exec(&ctx);
+    0
+}
+
+#[btf_tracepoint(function = "cgroup_mkdir")]
+pub fn cgroup_mkdir(ctx: BtfTracePointContext) -> i32 {
+    cgroup::try_cgroup(&ctx, wire::event_id::CGROUP_MKDIR);
+    0
+}
+
+#[btf_tracepoint(function = "cgroup_rmdir")]
+pub fn cgroup_rmdir(ctx: BtfTracePointContext) -> i32 {
+    cgroup::try_cgroup(&ctx, wire::event_id::CGROUP_RMDIR);
     0
 }
 

@@ -26,6 +26,10 @@ pub(crate) static HAS_PEERS: u32 = 0;
 pub(crate) static SCOPE: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static SCOPE_NOT: u32 = 0;
+/// Which cgroups the container scope keeps (`kcfg::container_scope`),
+/// when `SCOPE` has `scope::CONTAINER`.
+#[unsafe(no_mangle)]
+pub(crate) static SCOPE_CONTAINER: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static WAKE_BYTES: u64 = 0;
 #[unsafe(no_mangle)]
@@ -115,6 +119,22 @@ pub(crate) static F_UID: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
 pub(crate) static F_MNTNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
 #[map]
 pub(crate) static F_PIDNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+/// cgroup v2 directories created while tracing, and containers
+/// (`kcfg::cgroup` says what a value means and who writes it).
+#[map]
+pub(crate) static CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(kcfg::cgroup::ENTRIES, 0);
+/// Cgroups of containers that have started (`ctx_flags::CONTAINER_STARTED`):
+/// added by `sched_process_exec` for a cgroup in [`CGROUPS`] when a task
+/// execs in a mount namespace other than its parent's, and by
+/// tracee-collect for containers running when tracing began; removed by
+/// tracee-collect when the cgroup is. Adding one starts a new
+/// [`generation`], so cached contexts read it again.
+#[map]
+pub(crate) static STARTED: HashMap<u64, u8> = HashMap::with_max_entries(kcfg::cgroup::ENTRIES, 0);
+/// Non-zero once [`CGROUPS`] had no room for a new cgroup: the container
+/// scope then passes everything, and user space decides.
+#[map]
+pub(crate) static CGROUPS_FULL: Array<u32> = Array::with_max_entries(1, 0);
 #[map]
 pub(crate) static F_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(1024, 0);
 
@@ -170,6 +190,13 @@ pub(crate) struct Thread {
     pub(crate) parent: u64,
     pub(crate) generation_seen: u64,
     pub(crate) thread_start: u64,
+    pub(crate) leader_start: u64,
+    pub(crate) parent_start: u64,
+    /// The cgroup the flags below were read for.
+    pub(crate) cgroup_id: u64,
+    /// `ctx_flags::CONTAINER_STARTED` if that cgroup is in [`STARTED`].
+    pub(crate) cgroup_flags: u32,
+    pub(crate) _pad: u32,
     pub(crate) uts: [u8; 16],
     pub(crate) ppid: u32,
     pub(crate) ns_tid: u32,

@@ -22,6 +22,18 @@ pub(crate) unsafe fn finish_and_output(e: *mut u8, len: usize) {
     if !scope_ok(unsafe { ctx_of(e) }) {
         return;
     }
+    // SAFETY: the caller's promise.
+    unsafe { output(e, len) }
+}
+
+/// Sends the event record of `len` bytes built at `e` whatever the
+/// pushed-down scope says: for records user space needs to see (a new
+/// cgroup), which it filters itself.
+///
+/// # Safety
+/// As [`finish_and_output`].
+#[inline(always)]
+pub(crate) unsafe fn output(e: *mut u8, len: usize) {
     // Writers never pass REC_MAX; the clamp restates it.
     let len = clamp_pos(len, REC_MAX);
     // SAFETY: the scratch starts with the record header (8-aligned).

@@ -138,6 +138,7 @@ pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
     forget_thread(old_tid, task);
     forget_thread(bpf_get_current_pid_tgid() as u32, task);
 
+    crate::cgroup::mark_started(task);
     if is_self() {
         return;
     }

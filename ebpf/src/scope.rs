@@ -2,12 +2,15 @@
 //! its pipeline, and events that are not selected.
 
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
-use wire::{EventContext, kcfg::scope};
+use wire::{
+    EventContext,
+    kcfg::{cgroup, container_scope, scope},
+};
 
 use crate::context::{ctx_of, fill_context, ids};
 use crate::maps::{
-    CFG, EVT_SCRATCH, F_CGROUP, F_COMM, F_MNTNS, F_PID, F_PIDNS, F_TID, F_UID, HAS_PEERS, PEERS,
-    Pending, SCOPE, SCOPE_NOT, SELF_TGID, global_u32,
+    CFG, CGROUPS, CGROUPS_FULL, EVT_SCRATCH, F_CGROUP, F_COMM, F_MNTNS, F_PID, F_PIDNS, F_TID,
+    F_UID, HAS_PEERS, PEERS, Pending, SCOPE, SCOPE_CONTAINER, SCOPE_NOT, SELF_TGID, global_u32,
 };
 
 /// Scope filters pushed down from the filter expressions, checked against
@@ -45,8 +48,33 @@ pub(crate) fn scope_ok(c: &EventContext) -> bool {
         {
             return false;
         }
+        if active & scope::CONTAINER != 0 && !container_ok(c.cgroup_id) {
+            return false;
+        }
     }
     true
+}
+
+/// Whether cgroup `id` passes the container scope. A cgroup user space
+/// has not classified yet passes, and so does every cgroup once the
+/// kernel's table overflowed: user space then decides, exactly.
+#[inline(never)]
+fn container_ok(id: u64) -> bool {
+    if CGROUPS_FULL.get(0).is_some_and(|f| *f != 0) {
+        return true;
+    }
+    // SAFETY: a value of CGROUPS, copied at once.
+    let v = CGROUPS.get_ptr(&id).map_or(0, |p| unsafe { *p });
+    if v & cgroup::PENDING != 0 {
+        return true;
+    }
+    let is_container = v & cgroup::CONTAINER != 0;
+    match global_u32(&SCOPE_CONTAINER) {
+        container_scope::ANY => is_container,
+        container_scope::NONE => !is_container,
+        container_scope::NEW => is_container && v & cgroup::NEW != 0,
+        _ => true,
+    }
 }
 
 /// Whether the event `p` will make passes the pushed-down scope, judged on

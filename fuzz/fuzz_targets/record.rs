@@ -17,6 +17,15 @@ fuzz_target!(|data: &[u8]| {
             }
             kind::LOST => drop(LostBody::from_record(r)),
             kind::END => drop(EndBody::from_record(r)),
+            kind::CONTAINER => {
+                if let Ok(c) = wire::container::Container::from_record(r) {
+                    // What decodes encodes, and decodes the same again.
+                    let again = c.to_record();
+                    let (r2, _) = RecordSlice::from_slice(&again, 0).expect("frames");
+                    let c2 = wire::container::Container::from_record(r2).expect("decodes");
+                    assert_eq!(c2.cgroup_id, c.cgroup_id);
+                }
+            }
             _ => {}
         }
         rest = next;

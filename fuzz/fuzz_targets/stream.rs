@@ -14,16 +14,23 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut f) = tracee_filter::Filter::compile(&terms, &pre.catalog, 0) else {
         return;
     };
-    let printers = [Format::Json, Format::Table, Format::TableVerbose]
+    let mut printers = [Format::Json, Format::Table, Format::TableVerbose]
         .map(|fmt| Printer::new(fmt, true, pre.clone()));
     let mut out = Vec::new();
     while let Ok(Some(rec)) = r.next_record(&mut || Ok(())) {
         if rec.kind() == kind::EVENT {
             let ev = EventSlice::from_record(rec).expect("event kind checked");
             let _ = f.matches(&ev);
-            for p in &printers {
+            for p in &mut printers {
                 out.clear();
                 let _ = p.event(&ev, &mut out);
+            }
+        } else if rec.kind() == kind::CONTAINER
+            && let Ok(c) = wire::container::Container::from_record(rec)
+        {
+            f.container(c.clone());
+            for p in &mut printers {
+                p.container(c.clone());
             }
         }
     }

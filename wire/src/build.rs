@@ -17,6 +17,16 @@ impl EventBuilder {
         EventBuilder { buf }
     }
 
+    /// An event of id `event_id` derived from `from`: the same context
+    /// (who, when), a return value of 0, and no arguments yet.
+    pub fn derived(from: &crate::EventSlice<'_>, event_id: u32) -> EventBuilder {
+        let mut buf = from.bytes()[..ARGS_OFFSET].to_vec();
+        buf[crate::off::EVENT_ID..crate::off::EVENT_ID + 4]
+            .copy_from_slice(&event_id.to_le_bytes());
+        buf[crate::off::RETVAL..crate::off::RETVAL + 8].copy_from_slice(&0i64.to_le_bytes());
+        EventBuilder { buf }
+    }
+
     pub fn item(mut self, index: u8, kind_flags: u8, data: &[u8]) -> Self {
         self.buf.push(index);
         self.buf.push(kind_flags);
@@ -32,6 +42,17 @@ impl EventBuilder {
 
     pub fn str(self, index: u8, s: &str) -> Self {
         self.item(index, item::STR, s.as_bytes())
+    }
+
+    /// A string argument of any bytes (cut to the kernel's bound, and
+    /// marked so).
+    pub fn bytes_str(self, index: u8, s: &[u8]) -> Self {
+        let max = crate::kcfg::STR_MAX - 1;
+        if s.len() > max {
+            self.item(index, item::STR | item::TRUNCATED, &s[s.len() - max..])
+        } else {
+            self.item(index, item::STR, s)
+        }
     }
 
     pub fn strs(self, index: u8, v: &[&str]) -> Self {

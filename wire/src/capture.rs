@@ -83,12 +83,15 @@ pub struct CaptureHeader {
     /// budgets are counted against, so one user cannot spend everyone's.
     pub uid: u32,
     pub gid: u32,
+    /// The cgroup (v2) of the process: its container, if a container
+    /// record names the cgroup.
+    pub cgroup_id: u64,
 }
 
 impl CaptureHeader {
     pub const LEN: usize = size_of::<Self>();
 }
-const _: () = assert!(CaptureHeader::LEN == 88);
+const _: () = assert!(CaptureHeader::LEN == 96);
 
 /// Largest payload of one capture record.
 pub const MAX_CHUNK: usize = 16 * 1024;
@@ -132,6 +135,7 @@ impl CaptureHeader {
             name,
             uid: u32_at(b, 80),
             gid: u32_at(b, 84),
+            cgroup_id: u64_at(b, 88),
         };
         if h.artifact == 0 || h.artifact > artifact::MAX {
             return Err(DecodeError::UnknownArtifact {
@@ -176,6 +180,7 @@ impl CaptureHeader {
         out.extend_from_slice(&self.name);
         out.extend_from_slice(&self.uid.to_le_bytes());
         out.extend_from_slice(&self.gid.to_le_bytes());
+        out.extend_from_slice(&self.cgroup_id.to_le_bytes());
         out.extend_from_slice(payload);
     }
 }

@@ -125,6 +125,39 @@ pub mod scope {
     pub const MNTNS: u32 = 16;
     pub const PIDNS: u32 = 32;
     pub const CGROUP: u32 = 64;
+    /// Containers: which kind is the `SCOPE_CONTAINER` global's
+    /// [`super::container_scope`] value (never negated).
+    pub const CONTAINER: u32 = 128;
+}
+
+/// Values of the `SCOPE_CONTAINER` global: which cgroups the pushed-down
+/// container scope keeps.
+pub mod container_scope {
+    /// Any container's.
+    pub const ANY: u32 = 1;
+    /// No container's (the host's).
+    pub const NONE: u32 = 2;
+    /// Containers created after tracing began.
+    pub const NEW: u32 = 3;
+}
+
+/// Bits of a `CGROUPS` map value: the kernel's record of cgroup v2
+/// directories. The kernel adds every cgroup created while tracing as
+/// `PENDING | NEW`; tracee-collect classifies it (a container or not, by
+/// its path) and replaces the value, or removes a cgroup that is not a
+/// container. Containers found at start are added by tracee-collect as
+/// `CONTAINER`. A cgroup not in the map is the host's.
+pub mod cgroup {
+    /// Not classified yet: every container scope passes it, and user space
+    /// decides.
+    pub const PENDING: u32 = 1;
+    pub const CONTAINER: u32 = 2;
+    /// Created after tracing began.
+    pub const NEW: u32 = 4;
+    /// Entries of the CGROUPS map. When it is full the kernel sets the
+    /// CGROUPS_FULL flag and stops judging containers (everything passes
+    /// to user space, which decides exactly).
+    pub const ENTRIES: u32 = 16384;
 }
 
 /// Slots of the OFFSETS global: kernel struct member offsets (and one
@@ -207,6 +240,8 @@ pub mod member {
         FILE_F_FLAGS,
         INODE_I_SIZE,
         CRED_CAP_EFFECTIVE,
+        CGROUP_ROOT,
+        CGROUP_ROOT_HIERARCHY_ID,
     );
 }
 

@@ -6,7 +6,7 @@ use core::mem::{offset_of, size_of};
 /// First eight bytes of every stream.
 pub const MAGIC: [u8; 8] = *b"TRACEERS";
 /// Format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// No record may be longer than this; a longer length prefix means the
 /// stream is corrupt, and the reader says so instead of allocating.
 pub const MAX_RECORD_LEN: usize = 1 << 20;
@@ -23,12 +23,19 @@ pub mod kind {
     pub const LOST: u16 = 2;
     pub const CAPTURE: u16 = 3;
     pub const END: u16 = 4;
+    /// A container (`wire::container`), written by tracee-collect before
+    /// the first event from it, and again when more is known.
+    pub const CONTAINER: u16 = 5;
 }
 
 /// Bits of [`EventContext::flags`].
 pub mod ctx_flags {
     /// The syscall was made through the 32-bit compat entry.
     pub const COMPAT: u32 = 1;
+    /// The task's cgroup is a container's that has started: a process in
+    /// it exec'd in a mount namespace other than its parent's, or the
+    /// container was running when tracing began (Tracee's rule). A reader
+    /// shows it only for a cgroup a container record names.
     pub const CONTAINER_STARTED: u32 = 2;
     /// Some argument could not be recorded at all (no room left in the
     /// record, or no room to keep it between entry and exit): it is absent
@@ -41,8 +48,13 @@ pub mod event_id {
     pub const SCHED_PROCESS_FORK: u32 = 1002;
     pub const SCHED_PROCESS_EXEC: u32 = 1003;
     pub const SCHED_PROCESS_EXIT: u32 = 1004;
-    /// One past the largest event id the kernel side knows.
-    pub const MAX: u32 = 1024 + 8;
+    pub const CGROUP_MKDIR: u32 = 1005;
+    pub const CGROUP_RMDIR: u32 = 1006;
+    /// Derived by tracee-collect from `cgroup_mkdir` and the runtime
+    /// (Tracee's id).
+    pub const CONTAINER_CREATE: u32 = 2018;
+    /// Derived by tracee-collect from `cgroup_rmdir` (Tracee's id).
+    pub const CONTAINER_REMOVE: u32 = 2019;
 }
 
 /// Why events were lost (the `reason` of a lost-events record).
@@ -104,6 +116,10 @@ const _: () = assert!(RecordHeader::LEN == 8);
 pub struct EventContext {
     pub ts: u64,
     pub thread_start: u64,
+    /// The start of the thread's process (its group leader).
+    pub leader_start: u64,
+    /// The start of the parent process (the real parent's group leader).
+    pub parent_start: u64,
     pub cgroup_id: u64,
     pub mnt_ns: u32,
     pub pid_ns: u32,
@@ -136,9 +152,9 @@ impl EventContext {
         unsafe { &*(self as *const EventContext).cast::<[u8; Self::LEN]>() }
     }
 }
-const _: () = assert!(EventContext::LEN == 120);
+const _: () = assert!(EventContext::LEN == 136);
 const _: () = assert!(
-    3 * 8 + 14 * 4 + 8 + 2 * 16 == EventContext::LEN,
+    5 * 8 + 14 * 4 + 8 + 2 * 16 == EventContext::LEN,
     "EventContext has padding"
 );
 
@@ -193,6 +209,10 @@ impl LostBody {
 }
 const _: () = assert!(LostBody::LEN == 24);
 
+/// The smallest container record (`wire::container`): header, 24 fixed
+/// bytes, eight empty strings.
+pub const CONTAINER_MIN_LEN: usize = RecordHeader::LEN + 24 + 2 * 8;
+
 /// Body of the end-of-stream record: totals for the whole run.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -212,6 +232,8 @@ pub mod off {
     const B: usize = RecordHeader::LEN;
     pub const TS: usize = B + offset_of!(C, ts);
     pub const THREAD_START: usize = B + offset_of!(C, thread_start);
+    pub const LEADER_START: usize = B + offset_of!(C, leader_start);
+    pub const PARENT_START: usize = B + offset_of!(C, parent_start);
     pub const CGROUP_ID: usize = B + offset_of!(C, cgroup_id);
     pub const MNT_NS: usize = B + offset_of!(C, mnt_ns);
     pub const PID_NS: usize = B + offset_of!(C, pid_ns);

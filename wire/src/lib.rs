@@ -35,6 +35,8 @@ mod slice;
 #[cfg(feature = "user")]
 pub mod build;
 #[cfg(feature = "user")]
+pub mod container;
+#[cfg(feature = "user")]
 pub mod preamble;
 #[cfg(feature = "user")]
 pub mod reader;

@@ -52,6 +52,7 @@ pub fn min_record_len(kind: u16) -> Option<usize> {
         kind::LOST => RecordHeader::LEN + LostBody::LEN,
         kind::END => RecordHeader::LEN + EndBody::LEN,
         kind::CAPTURE => RecordHeader::LEN,
+        kind::CONTAINER => CONTAINER_MIN_LEN,
         _ => return None,
     })
 }
@@ -86,6 +87,12 @@ impl<'a> EventSlice<'a> {
     }
     pub fn thread_start(&self) -> u64 {
         u64_at(self.b, off::THREAD_START)
+    }
+    pub fn leader_start(&self) -> u64 {
+        u64_at(self.b, off::LEADER_START)
+    }
+    pub fn parent_start(&self) -> u64 {
+        u64_at(self.b, off::PARENT_START)
     }
     pub fn cgroup_id(&self) -> u64 {
         u64_at(self.b, off::CGROUP_ID)

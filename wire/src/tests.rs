@@ -25,6 +25,8 @@ fn sample() -> Vec<u8> {
     let ctx = EventContext {
         ts: 11,
         thread_start: 22,
+        leader_start: 23,
+        parent_start: 24,
         cgroup_id: 33,
         mnt_ns: 44,
         pid_ns: 55,
@@ -64,11 +66,13 @@ fn event_round_trip() {
         (
             e.ts(),
             e.thread_start(),
+            e.leader_start(),
+            e.parent_start(),
             e.cgroup_id(),
             e.mnt_ns(),
             e.pid_ns()
         ),
-        (11, 22, 33, 44, 55)
+        (11, 22, 23, 24, 33, 44, 55)
     );
     assert_eq!(
         (
@@ -423,6 +427,7 @@ fn capture_records_round_trip_and_refuse_lies() {
         name: [0; 16],
         uid: 1000,
         gid: 100,
+        cgroup_id: 7,
     };
     let mut b = Vec::new();
     h.write_record(b"hello", &mut b);

@@ -6,7 +6,7 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-        generated::{bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user},
+        generated::{bpf_get_current_cgroup_id, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user},
     },
 };
 use wire::{
@@ -53,6 +53,8 @@ impl Scratch {
         h.name = [0; 16];
         h.uid = uid_gid as u32;
         h.gid = (uid_gid >> 32) as u32;
+        // SAFETY: the helper takes no argument.
+        h.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
         Some(s)
     }
 

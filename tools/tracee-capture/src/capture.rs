@@ -20,6 +20,7 @@ use std::os::unix::fs::FileExt;
 
 use sha2::{Digest, Sha256};
 use wire::capture::{CaptureHeader, artifact, flags};
+use wire::container::{Container, Containers};
 
 use crate::dir::Dir;
 use crate::open_files::OpenFiles;
@@ -38,6 +39,8 @@ const NEW_ARTIFACT_COST: u64 = 4096;
 
 /// What is known of an artifact being written (its file may be closed).
 struct Open {
+    /// Which of `Capture::dirs` it is in.
+    dir: usize,
     /// Name in the container directory (final for file contents,
     /// temporary for whole objects until their last chunk).
     name: String,
@@ -62,7 +65,13 @@ struct Open {
 type Key = (u8, u32, u64);
 
 pub struct Capture {
-    host: Dir,
+    out: Dir,
+    /// The artifact directories under out: `host` (index 0), and one per
+    /// container, named by its id (Tracee's layout).
+    dirs: Vec<(String, Dir)>,
+    dir_index: HashMap<String, usize>,
+    /// Containers, from the container records on the sidecar.
+    containers: Containers,
     index: File,
     boot_epoch_ns: u64,
     max_size: Option<u64>,
@@ -150,7 +159,10 @@ impl Capture {
             .seek(io::SeekFrom::End(0))
             .map_err(io_err("index.jsonl"))?;
         Ok(Capture {
-            host,
+            out,
+            dirs: vec![("host".to_string(), host)],
+            dir_index: HashMap::from([("host".to_string(), 0)]),
+            containers: Containers::default(),
             index,
             boot_epoch_ns,
             max_size: o.max_size,
@@ -231,6 +243,39 @@ impl Capture {
             .map_err(io_err("writing index.jsonl"))
     }
 
+    /// Takes in a container record.
+    pub fn container(&mut self, c: Container) {
+        self.containers.apply(c);
+    }
+
+    /// The directory (an index of `dirs`) for an artifact of cgroup
+    /// `cgroup_id`: its container's, made on first use, or `host`. An id
+    /// is made one bounded path component (it comes from a cgroup name);
+    /// a directory that cannot be made sends the artifact to `host`, said.
+    fn dir_for(&mut self, cgroup_id: u64) -> usize {
+        let Some(c) = self.containers.get(cgroup_id).filter(|c| !c.id.is_empty()) else {
+            return 0;
+        };
+        let name = sanitize(&c.id, 128);
+        if let Some(&i) = self.dir_index.get(&name) {
+            return i;
+        }
+        match self.out.subdir(&name) {
+            Ok(d) => {
+                self.dirs.push((name.clone(), d));
+                self.dir_index.insert(name, self.dirs.len() - 1);
+                self.dirs.len() - 1
+            }
+            Err(e) => {
+                eprintln!(
+                    "tracee-capture: out/{name}: {e}; that container's artifacts go to out/host"
+                );
+                self.dir_index.insert(name, 0);
+                0
+            }
+        }
+    }
+
     /// Handles one capture record.
     pub fn record(&mut self, h: &CaptureHeader, payload: &[u8]) -> Result<(), Error> {
         match h.artifact {
@@ -251,13 +296,15 @@ impl Capture {
         if self.refused.contains(&key) || !self.budget(h.uid, NEW_ARTIFACT_COST)? {
             return Ok(None);
         }
+        let dir = self.dir_for(h.cgroup_id);
         let made = (|| {
-            if fresh && self.host.exists(&name) {
+            let d = &self.dirs[dir].1;
+            if fresh && d.exists(&name) {
                 // Left by an earlier run that was killed: ours (the
                 // directory is), and replaced.
-                self.host.unlink(&name)?;
+                d.unlink(&name)?;
             }
-            let f = self.host.file(&name, fresh)?;
+            let f = d.file(&name, fresh)?;
             let end = f.metadata()?.len();
             self.open.insert(key, f);
             Ok::<u64, io::Error>(end)
@@ -267,13 +314,17 @@ impl Capture {
             Err(e) => {
                 self.summary.skipped += 1;
                 if self.summary.skipped <= SAY_MAX {
-                    eprintln!("tracee-capture: out/host/{name}: {e}; skipping that artifact");
+                    eprintln!(
+                        "tracee-capture: out/{}/{name}: {e}; skipping that artifact",
+                        self.dirs[dir].0
+                    );
                 }
                 self.refused.insert(key);
                 return Ok(None);
             }
         };
         Ok(Some(Open {
+            dir,
             name,
             kind: h.artifact,
             end,
@@ -293,7 +344,7 @@ impl Capture {
     /// system refusing the size, no space) is that artifact's, said once.
     fn write_at(
         open: &mut OpenFiles<Key>,
-        host: &Dir,
+        dirs: &[(String, Dir)],
         failed: &mut u64,
         key: Key,
         o: &mut Open,
@@ -303,14 +354,15 @@ impl Capture {
         if o.failed {
             return false;
         }
+        let (dname, dir) = &dirs[o.dir];
         let r = open
-            .get(host, key, &o.name)
+            .get(dir, key, &o.name)
             .and_then(|f| f.write_all_at(payload, at));
         if let Err(e) = r {
             *failed += 1;
             if *failed <= SAY_MAX {
                 eprintln!(
-                    "tracee-capture: writing out/host/{} at {at}: {e}; the artifact is incomplete",
+                    "tracee-capture: writing out/{dname}/{} at {at}: {e}; the artifact is incomplete",
                     o.name
                 );
             }
@@ -360,7 +412,7 @@ impl Capture {
         };
         if Self::write_at(
             &mut self.open,
-            &self.host,
+            &self.dirs,
             &mut self.summary.failed,
             key,
             o,
@@ -402,7 +454,7 @@ impl Capture {
             if let Some(o) = self.objects.get_mut(&key)
                 && Self::write_at(
                     &mut self.open,
-                    &self.host,
+                    &self.dirs,
                     &mut self.summary.failed,
                     key,
                     o,
@@ -424,14 +476,14 @@ impl Capture {
             if o.complete && h.off > o.size {
                 let r = self
                     .open
-                    .get(&self.host, key, &o.name)
+                    .get(&self.dirs[o.dir].1, key, &o.name)
                     .and_then(|f| f.set_len(h.off));
                 match r {
                     Ok(()) => o.size = h.off,
                     Err(e) => {
                         eprintln!(
-                            "tracee-capture: out/host/{}: a size of {}: {e}; the artifact is incomplete",
-                            o.name, h.off
+                            "tracee-capture: out/{}/{}: a size of {}: {e}; the artifact is incomplete",
+                            self.dirs[o.dir].0, o.name, h.off
                         );
                         o.complete = false;
                     }
@@ -444,11 +496,12 @@ impl Capture {
 
     /// The content of the artifact `key`, for the index.
     fn content(&mut self, key: Key, o: &Open) -> Result<Content, Error> {
+        let shown = format!("reading out/{}/{}", self.dirs[o.dir].0, o.name);
         let f = self
             .open
-            .get(&self.host, key, &o.name)
-            .map_err(io_err(format!("reading out/host/{}", o.name)))?;
-        digest_of(f).map_err(io_err(format!("reading out/host/{}", o.name)))
+            .get(&self.dirs[o.dir].1, key, &o.name)
+            .map_err(io_err(shown.clone()))?;
+        digest_of(f).map_err(io_err(shown))
     }
 
     /// Names a whole object by its content and records it.
@@ -467,7 +520,7 @@ impl Capture {
                     && !self.exec_seen.insert(sum)
                 {
                     // The same content was captured already.
-                    let _ = self.host.unlink(&o.name);
+                    let _ = self.dirs[o.dir].1.unlink(&o.name);
                     return Ok(());
                 }
                 // The file's base name; the process's name if there is none.
@@ -487,15 +540,15 @@ impl Capture {
             }
             _ => format!("bpf.name-{}.pid-{}.{id}", sanitize(&h.name, 16), h.pid),
         };
-        if self.host.exists(&name) {
+        let (dname, d) = &self.dirs[o.dir];
+        if d.exists(&name) {
             // Same name: same content (the name holds its hash), or a
             // planted file, which is left alone.
-            let _ = self.host.unlink(&o.name);
+            let _ = d.unlink(&o.name);
             return Ok(());
         }
-        self.host
-            .rename(&o.name, &name)
-            .map_err(io_err(format!("naming out/host/{name}")))?;
+        d.rename(&o.name, &name)
+            .map_err(io_err(format!("naming out/{dname}/{name}")))?;
         o.name = name;
         self.index_artifact(&o, hex)
     }
@@ -505,8 +558,11 @@ impl Capture {
         if !o.complete {
             self.summary.incomplete += 1;
         }
+        let (dname, _) = &self.dirs[o.dir];
+        let container = if o.dir == 0 { "" } else { dname.as_str() };
         let mut line = serde_json::json!({
-            "path": format!("host/{}", o.name),
+            "path": format!("{dname}/{}", o.name),
+            "containerId": container,
             "kind": kind_name(o.kind),
             "size": o.size,
             "sha256": sha256,
@@ -558,7 +614,7 @@ impl Capture {
             let d = self.content(key, &o)?;
             self.open.close(&key);
             let name = format!("{}.incomplete.{}.{}", kind_name(o.kind), o.pid, o.ts);
-            if self.host.rename(&o.name, &name).is_ok() {
+            if self.dirs[o.dir].1.rename(&o.name, &name).is_ok() {
                 o.name = name;
             }
             self.index_artifact(&o, d.hex())?;

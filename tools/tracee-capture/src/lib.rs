@@ -134,6 +134,10 @@ pub fn run(input: impl io::Read, o: &Options) -> Result<Summary, Error> {
                 Err(e) => break Err(Error::Stream(StreamError::Decode(e))),
             },
             kind::LOST => c.lost(wire::LostBody::from_record(rec).count),
+            kind::CONTAINER => match wire::container::Container::from_record(rec) {
+                Ok(k) => c.container(k),
+                Err(e) => break Err(Error::Stream(StreamError::Decode(e))),
+            },
             kind::END => {
                 ended = true;
                 break Ok(());

@@ -332,6 +332,11 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
     o.set(member::MM_ARG_START, f("mm_struct", "arg_start")?);
     o.set(member::MM_ARG_END, f("mm_struct", "arg_end")?);
     o.set(member::TASK_FILES, f("task_struct", "files")?);
+    o.set(member::CGROUP_ROOT, f("cgroup", "root")?);
+    o.set(
+        member::CGROUP_ROOT_HIERARCHY_ID,
+        f("cgroup_root", "hierarchy_id")?,
+    );
     o.set(member::FILES_FDT, f("files_struct", "fdt")?);
     o.set(member::FDT_FD, f("fdtable", "fd")?);
     o.set(member::FDT_MAX_FDS, f("fdtable", "max_fds")?);

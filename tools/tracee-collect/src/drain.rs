@@ -14,8 +14,10 @@ use tracee_cli::clock;
 use tracee_cli::out::Out;
 use tracee_cli::signals::{ignore_broken_pipe, reader_gone};
 use tracee_filter::Filter;
+use wire::preamble::Preamble;
 use wire::{EndBody, EventSlice, LostBody, RecordSlice, event_id, kcfg, lost_reason};
 
+use crate::containers::{self, Emit, KernelMaps, Tracker};
 use crate::load::fill_set;
 use crate::peers::pipeline_peers;
 use crate::run::{Config, SIDECAR_GRACE, Totals};
@@ -59,21 +61,38 @@ pub struct Drain<'c> {
     ring_reader: Option<u32>,
     /// Kernel records that did not frame, not yet reported.
     bad_records: u64,
+    /// Containers: who each cgroup belongs to.
+    containers: Tracker,
     /// The reader of the stream has gone: a clean stop.
     pub closed: bool,
     pub totals: Totals,
 }
 
+/// Whether an event goes out (selected and matching the filter); counts
+/// it if so.
+fn passes(cfg: &Config, filter: &mut Filter, totals: &mut Totals, ev: &EventSlice<'_>) -> bool {
+    let id = ev.event_id();
+    if !cfg.events.contains(&id) || !filter.matches(ev) {
+        return false;
+    }
+    totals.events += 1;
+    if let Some(c) = totals.per_event.get_mut(id as usize) {
+        *c += 1;
+    }
+    true
+}
+
 impl<'c> Drain<'c> {
     /// Takes the rings and counters out of the loaded programs, and writes
-    /// the preamble.
+    /// the preamble and the containers running at start.
     pub fn new(
         cfg: &'c Config,
         ebpf: &mut Ebpf,
         filter: Filter,
         mut out: Out,
         sidecar: Option<Sidecar>,
-        preamble: &[u8],
+        pre: &Preamble,
+        start: containers::Start,
     ) -> anyhow::Result<Drain<'c>> {
         let mut take = |name: &str| ebpf.take_map(name).with_context(|| format!("map {name}"));
         let ring = RingBuf::try_from(take("RING")?)?;
@@ -89,8 +108,13 @@ impl<'c> Drain<'c> {
             cap_lost_seen: vec![0; ncpu],
             cap_incomplete: BpfHashMap::try_from(take("CAP_INCOMPLETE")?)?,
         };
-        let closed = reader_gone(out.write_unit(preamble)).context("writing the stream")?;
-        Ok(Drain {
+        let maps = KernelMaps {
+            cgroups: BpfHashMap::try_from(take("CGROUPS")?)?,
+            started: BpfHashMap::try_from(take("STARTED")?)?,
+        };
+        let containers = Tracker::new(&cfg.containers, start, maps, pre.boot_epoch_ns);
+        let closed = reader_gone(out.write_unit(&pre.to_bytes())).context("writing the stream")?;
+        let mut d = Drain {
             cfg,
             filter,
             out,
@@ -101,6 +125,7 @@ impl<'c> Drain<'c> {
             losses,
             ring_reader: None,
             bad_records: 0,
+            containers,
             closed,
             totals: Totals {
                 per_event: vec![0; kcfg::CFG_ENTRIES as usize],
@@ -108,7 +133,81 @@ impl<'c> Drain<'c> {
                 lost: 0,
                 output_dropped: 0,
             },
-        })
+        };
+        let running: Vec<Emit> = d
+            .containers
+            .containers()
+            .cloned()
+            .map(Emit::Container)
+            .collect();
+        d.emit(running)?;
+        Ok(d)
+    }
+
+    /// Writes what the container tracker has for the stream, in order.
+    fn emit(&mut self, emits: Vec<Emit>) -> anyhow::Result<()> {
+        self.emit_around(emits, None)
+    }
+
+    /// [`Self::emit`], with `this` (an event record) where [`Emit::This`]
+    /// is, or last.
+    fn emit_around(&mut self, mut emits: Vec<Emit>, this: Option<&[u8]>) -> anyhow::Result<()> {
+        if this.is_some() && !emits.iter().any(|e| matches!(e, Emit::This)) {
+            emits.push(Emit::This);
+        }
+        for e in emits {
+            if self.closed {
+                break;
+            }
+            match e {
+                Emit::Container(c) => {
+                    let rec = c.to_record();
+                    if let Some(sc) = &mut self.sidecar {
+                        sc.container(rec.clone());
+                    }
+                    self.filter.container(c);
+                    let r = self.out.write_unit(&rec);
+                    self.write(r)?;
+                }
+                Emit::Event(rec) => self.forward(&rec)?,
+                Emit::This => {
+                    if let Some(rec) = this {
+                        self.forward(rec)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an event record made or held in user space, if it passes.
+    fn forward(&mut self, rec: &[u8]) -> anyhow::Result<()> {
+        let Some(ev) = kernel_event(rec) else {
+            return Ok(());
+        };
+        if passes(self.cfg, &mut self.filter, &mut self.totals, &ev) {
+            let r = self.out.write_unit(rec);
+            self.write(r)?;
+        }
+        Ok(())
+    }
+
+    /// Takes in what the container runtimes answered.
+    pub fn containers(&mut self) -> anyhow::Result<()> {
+        let mut emits = Vec::new();
+        self.containers.poll(&mut emits);
+        self.emit(emits)
+    }
+
+    /// A `cgroup_mkdir` or `cgroup_rmdir` from the kernel: what it tells
+    /// of containers goes out first, then the record itself if asked for.
+    fn cgroup_record(&mut self, rec: &[u8]) -> anyhow::Result<()> {
+        let Some(ev) = kernel_event(rec) else {
+            return Ok(());
+        };
+        let mut emits = Vec::new();
+        self.containers.on_cgroup(&ev, &mut emits);
+        self.emit_around(emits, Some(rec))
     }
 
     /// Writes a unit unless the reader has gone; a reader that goes is a
@@ -149,6 +248,15 @@ impl<'c> Drain<'c> {
                 continue;
             };
             let id = ev.event_id();
+            if id == event_id::CGROUP_MKDIR || id == event_id::CGROUP_RMDIR {
+                let rec = item.to_vec();
+                drop(item);
+                self.cgroup_record(&rec)?;
+                if self.closed {
+                    break;
+                }
+                continue;
+            }
             if self.capture_exec
                 && id == event_id::SCHED_PROCESS_EXEC
                 && let Some(sc) = &mut self.sidecar
@@ -156,12 +264,8 @@ impl<'c> Drain<'c> {
             {
                 sc.exec(&ev);
             }
-            if !self.cfg.events.contains(&id) || !self.filter.matches(&ev) {
+            if !passes(self.cfg, &mut self.filter, &mut self.totals, &ev) {
                 continue;
-            }
-            self.totals.events += 1;
-            if let Some(c) = self.totals.per_event.get_mut(id as usize) {
-                *c += 1;
             }
             self.closed |= reader_gone(self.out.write_unit(&item)).context("writing the stream")?;
             if self.closed {

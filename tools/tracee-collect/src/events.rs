@@ -74,7 +74,54 @@ pub static LIFECYCLE: &[SyscallSpec] = &[
             a("process_group_exit", "bool", ArgType::Bool),
         ],
     },
+    // The container events, with Tracee v0.24's (Go-style) type names.
+    SyscallSpec {
+        nr: event_id::CGROUP_MKDIR,
+        name: "cgroup_mkdir",
+        args: CGROUP_ARGS,
+    },
+    SyscallSpec {
+        nr: event_id::CGROUP_RMDIR,
+        name: "cgroup_rmdir",
+        args: CGROUP_ARGS,
+    },
+    SyscallSpec {
+        nr: event_id::CONTAINER_CREATE,
+        name: "container_create",
+        args: &[
+            a("runtime", "string", ArgType::Str),
+            a("container_id", "string", ArgType::Str),
+            a("ctime", "uint64", ArgType::U64),
+            a("container_image", "string", ArgType::Str),
+            a("container_image_digest", "string", ArgType::Str),
+            a("container_name", "string", ArgType::Str),
+            a("pod_name", "string", ArgType::Str),
+            a("pod_namespace", "string", ArgType::Str),
+            a("pod_uid", "string", ArgType::Str),
+            a("pod_sandbox", "bool", ArgType::Bool),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::CONTAINER_REMOVE,
+        name: "container_remove",
+        args: &[
+            a("runtime", "string", ArgType::Str),
+            a("container_id", "string", ArgType::Str),
+        ],
+    },
 ];
+
+const CGROUP_ARGS: &[ArgSpec] = &[
+    a("cgroup_id", "uint64", ArgType::U64),
+    a("cgroup_path", "string", ArgType::Str),
+    a("hierarchy_id", "uint32", ArgType::U32),
+];
+
+/// Events tracee-collect makes in user space (from other events and the
+/// container runtime); the kernel has no program for them.
+pub fn is_derived(id: u32) -> bool {
+    matches!(id, event_id::CONTAINER_CREATE | event_id::CONTAINER_REMOVE)
+}
 
 pub fn all() -> impl Iterator<Item = &'static SyscallSpec> {
     SYSCALLS.iter().chain(LIFECYCLE.iter())
@@ -284,6 +331,14 @@ const DEFAULT: &[&str] = &[
     "memfd_create",
     "unshare",
     "setns",
+    "container_create",
+    "container_remove",
+];
+const CONTAINERS: &[&str] = &[
+    "cgroup_mkdir",
+    "cgroup_rmdir",
+    "container_create",
+    "container_remove",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -309,6 +364,7 @@ fn set(name: &str) -> Option<Vec<u32>> {
         "proc" => ids(PROC),
         "fs" => ids(FS),
         "net" => ids(NET),
+        "containers" => ids(CONTAINERS),
         "all" => all().map(|s| s.nr).collect(),
         _ => return None,
     })

@@ -6,6 +6,7 @@
 //! from the per-CPU drop counters, and the end-of-stream record.
 pub mod btf;
 pub mod capture;
+pub mod containers;
 pub mod drain;
 pub mod events;
 pub mod files;

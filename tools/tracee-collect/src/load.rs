@@ -52,12 +52,21 @@ fn ensure_tracefs() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What [`load`] leaves running.
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    /// The events the kernel sends.
+    pub enabled: BTreeSet<u32>,
+    /// The pipeline's processes left out.
+    pub peers: Vec<u32>,
+    pub links: Links,
+    /// Containers running when tracing began.
+    pub containers: crate::containers::Start,
+}
+
 /// Loads and attaches the programs; returns the handle that keeps them
 /// attached.
-pub fn load(
-    cfg: &Config,
-    filter: &Filter,
-) -> anyhow::Result<(Ebpf, BTreeSet<u32>, Vec<u32>, Links)> {
+pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     if EBPF.is_empty() {
         bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
     }
@@ -113,6 +122,10 @@ pub fn load(
     if let Some((n, _)) = &push.cgroup {
         mark(scope::CGROUP, *n);
     }
+    let container_scope = push.container.unwrap_or(0);
+    if container_scope != 0 {
+        mark(scope::CONTAINER, false);
+    }
 
     let self_tgid = std::process::id();
     let mut peers = if cfg.trace_pipeline || cfg.no_events {
@@ -141,6 +154,7 @@ pub fn load(
         .set_global("HAS_PEERS", &has_peers, true)
         .set_global("SCOPE", &active, true)
         .set_global("SCOPE_NOT", &not, true)
+        .set_global("SCOPE_CONTAINER", &container_scope, true)
         .set_global("WAKE_BYTES", &wake, true)
         .set_global("OFFSETS", &offsets, true)
         .set_global("CAPTURE", &cfg.capture.mask, true)
@@ -206,6 +220,11 @@ pub fn load(
     // programs keep an exec's entry for it), and the entry tracepoints
     // last; detaching goes the other way. An exec caught between the two
     // would otherwise keep an entry no exit takes, and count as lost.
+    //
+    // The cgroup programs go first of all, and the containers running are
+    // looked for after them: a container made meanwhile is then seen by
+    // both (which is harmless), never by neither.
+    const CGROUP_PROGS: [&str; 2] = ["cgroup_mkdir", "cgroup_rmdir"];
     const BTF_PROGS: [&str; 4] = [
         "sys_exit",
         "sched_process_exit",
@@ -219,7 +238,7 @@ pub fn load(
             .try_into()?;
         p.load().context("loading capture_exit")?;
     }
-    for prog in BTF_PROGS {
+    for prog in CGROUP_PROGS.into_iter().chain(BTF_PROGS) {
         let p: &mut BtfTracePoint = ebpf
             .program_mut(prog)
             .with_context(|| format!("program {prog}"))?
@@ -245,6 +264,8 @@ pub fn load(
     }
 
     let mut links = Links::new();
+    attach_btf(&mut ebpf, &mut links, &CGROUP_PROGS)?;
+    let containers = find_containers(&mut ebpf, cfg)?;
     // The capture program is attached only when capturing.
     if cfg.capture.mask != 0 {
         let p: &mut RawTracePoint = ebpf
@@ -256,16 +277,7 @@ pub fn load(
             .context("attaching capture_exit to raw tracepoint sys_exit")?;
         links.push(Link::Raw("capture_exit", link));
     }
-    for prog in BTF_PROGS {
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("program {prog}"))?
-            .try_into()?;
-        let link = p
-            .attach()
-            .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
-        links.push(Link::Btf(prog, link));
-    }
+    attach_btf(&mut ebpf, &mut links, &BTF_PROGS)?;
     if !entries.is_empty() {
         let p: &mut TracePoint = ebpf
             .program_mut("syscall_entry")
@@ -278,7 +290,74 @@ pub fn load(
             links.push(Link::Tp("syscall_entry", link));
         }
     }
-    Ok((ebpf, enabled, peers, links))
+    Ok(Loaded {
+        ebpf,
+        enabled,
+        peers,
+        links,
+        containers,
+    })
+}
+
+fn attach_btf(ebpf: &mut Ebpf, links: &mut Links, progs: &[&'static str]) -> anyhow::Result<()> {
+    for &prog in progs {
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut(prog)
+            .with_context(|| format!("program {prog}"))?
+            .try_into()?;
+        let link = p
+            .attach()
+            .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
+        links.push(Link::Btf(prog, link));
+    }
+    Ok(())
+}
+
+/// The containers running now, put in the kernel's maps. With no cgroup
+/// v2 mount, there are none to find (and none to make).
+fn find_containers(ebpf: &mut Ebpf, cfg: &Config) -> anyhow::Result<crate::containers::Start> {
+    use crate::containers::cgroupfs;
+    let Some(root) = cfg
+        .containers
+        .cgroupfs
+        .clone()
+        .or_else(cgroupfs::mount_point)
+    else {
+        eprintln!("tracee-collect: no cgroup v2 mount found: no containers will be recognised");
+        return Ok(Default::default());
+    };
+    let (mut found, cut) = cgroupfs::walk(&root);
+    if cut {
+        eprintln!(
+            "tracee-collect: {} is too large or deep to walk whole: containers past the cut are not recognised until they make a cgroup",
+            root.display()
+        );
+    }
+    let room = (kcfg::cgroup::ENTRIES as usize).saturating_sub(1024);
+    if found.len() > room {
+        eprintln!(
+            "tracee-collect: {} container cgroups at start; the first {room} are recognised in the kernel, the rest in user space only",
+            found.len()
+        );
+        let mut full: Array<&mut MapData, u32> =
+            Array::try_from(ebpf.map_mut("CGROUPS_FULL").context("map CGROUPS_FULL")?)?;
+        full.set(0, 1, 0)?;
+    }
+    let mut cgroups: BpfHashMap<&mut MapData, u64, u32> =
+        BpfHashMap::try_from(ebpf.map_mut("CGROUPS").context("map CGROUPS")?)?;
+    for c in found.iter().take(room) {
+        cgroups.insert(c.cgroup_id, kcfg::cgroup::CONTAINER, 0)?;
+    }
+    let mut started: BpfHashMap<&mut MapData, u64, u8> =
+        BpfHashMap::try_from(ebpf.map_mut("STARTED").context("map STARTED")?)?;
+    for c in found.iter().take(room) {
+        started.insert(c.cgroup_id, 1, 0)?;
+    }
+    found.sort_by_key(|c| c.cgroup_id);
+    Ok(crate::containers::Start {
+        cgroupfs: Some(root),
+        existing: found,
+    })
 }
 
 /// Detaches every program, in the reverse of the order they were attached

@@ -19,7 +19,7 @@ struct Cli {
     /// tracee-filter expressions, evaluated in the kernel where possible
     #[arg(value_name = "EXPR")]
     exprs: Vec<String>,
-    /// Events: names, wildcards (open*, *at), sets (default, syscalls, fs, net,
+    /// Events: names, wildcards (open*, *at), sets (default, syscalls, fs, net, containers,
     /// proc, all) and exclusions (-close); comma-separated or repeated.
     /// Without -e: the default set
     #[arg(
@@ -58,6 +58,11 @@ struct Cli {
     /// left out: their events would feed back)
     #[arg(long)]
     trace_pipeline: bool,
+    /// Containers, in Tracee's syntax: enrich=true|false (ask the runtime
+    /// for names), sockets.RUNTIME=PATH (docker, podman; replaces the
+    /// default sockets), cgroupfs.path=PATH; repeatable
+    #[arg(long, value_name = "OPT")]
+    containers: Vec<String>,
     /// Print the events and their arguments, then exit
     #[arg(long)]
     list: bool,
@@ -101,6 +106,8 @@ fn collect(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let capture = tracee_collect::capture::parse(&cli.capture).map_err(anyhow::Error::msg)?;
+    let containers =
+        tracee_collect::containers::parse_options(&cli.containers).map_err(anyhow::Error::msg)?;
     let no_events = cli.output.as_deref() == Some("none");
     let output = cli.output.filter(|o| o != "none" && o != "-");
     if no_events {
@@ -131,6 +138,7 @@ fn collect(cli: Cli) -> anyhow::Result<ExitCode> {
         capture,
         capture_fd: cli.capture_fd,
         capture_bytes: cli.capture_buffer,
+        containers,
     })?;
     let cat = events::catalog();
     let mut kinds: Vec<(u64, &str)> = totals

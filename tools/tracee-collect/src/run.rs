@@ -14,7 +14,7 @@ use crate::capture::CaptureCfg;
 use crate::drain::{DRAIN_BATCH, Drain};
 use crate::events;
 use crate::host::preamble;
-use crate::load::{detach, load};
+use crate::load::{Loaded, detach, load};
 use crate::sidecar::Sidecar;
 
 /// A checked configuration, built from the command line.
@@ -37,6 +37,8 @@ pub struct Config {
     pub capture_fd: i32,
     /// Size of the kernel's capture ring buffer.
     pub capture_bytes: u32,
+    /// `--containers` options.
+    pub containers: crate::containers::Options,
 }
 
 /// How long a stopping collector waits for a reader that takes nothing.
@@ -69,8 +71,13 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     } else {
         None
     };
-    let (mut ebpf, enabled, peers, mut links) =
-        load(&cfg, &filter).context("cannot start tracing")?;
+    let Loaded {
+        mut ebpf,
+        enabled,
+        peers,
+        mut links,
+        containers,
+    } = load(&cfg, &filter).context("cannot start tracing")?;
 
     let stop = tracee_cli::signals::stop_flag();
     // A reader stuck after the stop signal must not keep us running.
@@ -90,7 +97,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         },
     );
 
-    let mut d = Drain::new(&cfg, &mut ebpf, filter, out, sidecar, &pre.to_bytes())?;
+    let mut d = Drain::new(&cfg, &mut ebpf, filter, out, sidecar, &pre, containers)?;
     let mut last_report = Instant::now();
     let mut stopped_at = None;
     while !d.closed {
@@ -112,6 +119,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
             last_report = Instant::now();
             d.report(&mut ebpf)?;
         }
+        d.containers()?;
         d.flush_if_due()?;
         if drained {
             break;

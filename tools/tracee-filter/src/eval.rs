@@ -6,8 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use wire::container::{Container, Containers, flags as cflags};
 use wire::preamble::{ArgType, Catalog, EventDef};
-use wire::{EventSlice, event_id, item};
+use wire::{EventSlice, ctx_flags, event_id, item};
 
 use crate::expr::{Expr, Key, Op, ScopeKey, Term, parse_num};
 use crate::group::Group;
@@ -41,6 +42,17 @@ pub(crate) enum Cond {
     /// `pid=new`: the thread started after the stream did.
     New,
     Tree,
+    /// `container` (true) or `not-container` (false): in a container that
+    /// has started (Tracee's rule: the kernel's started flag, for a cgroup
+    /// a container record names).
+    InContainer(bool),
+    /// `container=new` (true) or `container!=new` (false, with
+    /// `InContainer(true)`): in a started container created after tracing
+    /// began.
+    NewContainer(bool),
+    /// `container=PREFIX,...` (any of them) or `container!=PREFIX,...`
+    /// (none of them): a started container whose id starts so.
+    ContainerIds(bool, Vec<Vec<u8>>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,6 +63,10 @@ pub(crate) enum StrField {
     Arg(u8),
     /// A string array argument (argv, envp).
     ArgList(u8),
+    /// The container record's fields (empty outside a container).
+    ContainerId,
+    ContainerName,
+    ContainerImage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,6 +97,8 @@ pub struct Filter {
     track_exe: bool,
     start_mono: u64,
     matched: u64,
+    /// What the stream's container records said.
+    containers: Containers,
 }
 
 /// Argument names Tracee users know, for the kernel's own names.
@@ -114,6 +132,7 @@ impl Filter {
             track_exe: false,
             start_mono,
             matched: 0,
+            containers: Containers::default(),
         };
         // Group expressions by (event, key) so values of one key combine.
         let mut str_groups: Groups<StrField, Vec<u8>> = Vec::new();
@@ -188,10 +207,16 @@ impl Filter {
                                 }
                             }
                         }
+                        ScopeKey::Container => {
+                            container_conds(&mut f, ev, e);
+                        }
                         k if k.is_string() => {
                             let field = match k {
                                 ScopeKey::Comm => StrField::Comm,
                                 ScopeKey::Uts => StrField::Uts,
+                                ScopeKey::ContainerId => StrField::ContainerId,
+                                ScopeKey::ContainerName => StrField::ContainerName,
+                                ScopeKey::ContainerImage => StrField::ContainerImage,
                                 _ => {
                                     f.track_exe = true;
                                     StrField::Executable
@@ -315,6 +340,19 @@ impl Filter {
         self.follow || self.has_tree || self.track_exe
     }
 
+    /// Takes in a container record from the stream.
+    pub fn container(&mut self, c: Container) {
+        self.containers.apply(c);
+    }
+
+    /// The started container event `ev` is in, if any.
+    fn started(&self, ev: &EventSlice<'_>) -> Option<&Container> {
+        if ev.flags() & ctx_flags::CONTAINER_STARTED == 0 {
+            return None;
+        }
+        self.containers.get(ev.cgroup_id())
+    }
+
     /// Evaluates one event, updating process tracking.
     pub fn matches(&mut self, ev: &EventSlice<'_>) -> bool {
         let id = ev.event_id();
@@ -375,6 +413,20 @@ impl Filter {
         match c {
             Cond::New => ev.thread_start() >= self.start_mono,
             Cond::Tree => self.tree.contains(&ev.pid()),
+            Cond::InContainer(want) => self.started(ev).is_some() == *want,
+            Cond::NewContainer(want) => {
+                self.started(ev).is_some_and(|c| c.has(cflags::NEW)) == *want
+            }
+            Cond::ContainerIds(eq, ids) => {
+                let hit = self
+                    .started(ev)
+                    .is_some_and(|c| ids.iter().any(|p| c.id.starts_with(p)));
+                if *eq {
+                    hit
+                } else {
+                    !hit && self.started(ev).is_some()
+                }
+            }
             Cond::Str(field, g) => match field {
                 StrField::Comm => g.matches_str(ev.comm()),
                 StrField::Uts => g.matches_str(ev.uts()),
@@ -382,6 +434,16 @@ impl Filter {
                     Some((path, cut)) => g.matches_value(path, *cut),
                     None => g.matches_str(b""),
                 },
+                StrField::ContainerId | StrField::ContainerName | StrField::ContainerImage => {
+                    let c = self.containers.get(ev.cgroup_id());
+                    let v: &[u8] = match (field, c) {
+                        (_, None) => b"",
+                        (StrField::ContainerId, Some(c)) => &c.id,
+                        (StrField::ContainerName, Some(c)) => &c.name,
+                        (_, Some(c)) => &c.image,
+                    };
+                    g.matches_str(v)
+                }
                 StrField::Arg(i) => match ev.arg(*i) {
                     Some(a) => g.matches_value(a.data, a.truncated && a.kind == item::STR),
                     None => g.matches_str(b""),
@@ -414,6 +476,30 @@ impl Filter {
                 g.matches_num(n)
             }
         }
+    }
+}
+
+/// Tracee's `container` scope: bare (`container`, `not-container`),
+/// `new`, or container id prefixes.
+fn container_conds(f: &mut Filter, ev: Option<u32>, e: &Expr) {
+    let eq = e.op == Op::Eq;
+    if e.values.is_empty() {
+        push_cond(f, ev, Cond::InContainer(eq));
+        return;
+    }
+    let ids: Vec<Vec<u8>> = e
+        .values
+        .iter()
+        .filter(|v| *v != "new")
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
+    if e.values.iter().any(|v| v == "new") {
+        // container!=new: a container, but not a new one.
+        push_cond(f, ev, Cond::InContainer(true));
+        push_cond(f, ev, Cond::NewContainer(eq));
+    }
+    if !ids.is_empty() {
+        push_cond(f, ev, Cond::ContainerIds(eq, ids));
     }
 }
 

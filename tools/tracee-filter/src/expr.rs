@@ -41,6 +41,12 @@ pub enum ScopeKey {
     Cgroup,
     Executable,
     Tree,
+    /// `container` (any started container), `not-container`,
+    /// `container=new`, `container=ID-PREFIX` (Tracee's scope).
+    Container,
+    ContainerId,
+    ContainerName,
+    ContainerImage,
 }
 
 impl ScopeKey {
@@ -59,12 +65,25 @@ impl ScopeKey {
             "cgroup" | "cgroupid" => Cgroup,
             "executable" | "exec" | "binary" | "bin" => Executable,
             "tree" => Tree,
+            "container" => Container,
+            "containerId" | "container.id" => ContainerId,
+            "containerName" | "container.name" => ContainerName,
+            "containerImage" | "container.image" => ContainerImage,
             _ => return None,
         })
     }
 
     pub fn is_string(self) -> bool {
-        matches!(self, ScopeKey::Comm | ScopeKey::Uts | ScopeKey::Executable)
+        matches!(
+            self,
+            ScopeKey::Comm
+                | ScopeKey::Uts
+                | ScopeKey::Executable
+                | ScopeKey::Container
+                | ScopeKey::ContainerId
+                | ScopeKey::ContainerName
+                | ScopeKey::ContainerImage
+        )
     }
 }
 
@@ -122,6 +141,18 @@ pub fn parse(text: &str) -> Result<Term, ParseError> {
     let t = text.trim();
     if t == "follow" {
         return Ok(Term::Follow);
+    }
+    // Tracee's bare container scopes: no value means "any".
+    if t == "container" || t == "not-container" {
+        return Ok(Term::Expr(Expr {
+            text: text.to_string(),
+            key: Key::Scope {
+                event: None,
+                key: ScopeKey::Container,
+            },
+            op: if t == "container" { Op::Eq } else { Op::Ne },
+            values: Vec::new(),
+        }));
     }
     if t.is_empty() {
         return Err(err(text, 0, "empty expression"));

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use crate::eval::{Cond, Filter, NumField, StrField};
 use crate::group::Group;
+use wire::kcfg::container_scope;
 
 /// What tracee-collect may evaluate in the kernel: exact `=` or `!=` sets
 /// of context fields, and the event set. Anything else stays in user space.
@@ -19,6 +20,12 @@ pub struct Pushdown {
     pub mntns: Option<(bool, Vec<u32>)>,
     pub pidns: Option<(bool, Vec<u32>)>,
     pub cgroup: Option<(bool, Vec<u64>)>,
+    /// The container scope the kernel can judge (`kcfg::container_scope`):
+    /// started containers, none, or new ones. Ids and names are judged in
+    /// user space, on what the kernel lets through: it keeps every started
+    /// container for them, a superset (tracee-collect applies the whole
+    /// filter to what comes up).
+    pub container: Option<u32>,
 }
 
 impl Filter {
@@ -77,6 +84,23 @@ impl Filter {
                 _ => {}
             }
         }
+        // Every condition holds of a kept event, so any one of them is a
+        // superset the kernel may apply; the narrowest is chosen.
+        let has = |want: &dyn Fn(&Cond) -> bool| self.scope.iter().any(want);
+        p.container = if has(&|c| matches!(c, Cond::NewContainer(true))) {
+            Some(container_scope::NEW)
+        } else if has(&|c| {
+            matches!(
+                c,
+                Cond::InContainer(true) | Cond::ContainerIds(..) | Cond::NewContainer(false)
+            )
+        }) {
+            Some(container_scope::ANY)
+        } else if has(&|c| matches!(c, Cond::InContainer(false))) {
+            Some(container_scope::NONE)
+        } else {
+            None
+        };
         p
     }
 }

@@ -53,6 +53,14 @@ pub fn run<R: Read>(input: R, terms: &[Term], out: &mut Out) -> Result<Outcome, 
                 let ev = EventSlice::from_record(rec).map_err(StreamError::from)?;
                 filter.matches(&ev)
             }
+            kind::CONTAINER => {
+                // One whose content does not decode goes on as it is:
+                // tracee-fmt counts it.
+                if let Ok(c) = wire::container::Container::from_record(rec) {
+                    filter.container(c);
+                }
+                true
+            }
             _ => true,
         };
         if keep && reader_gone(out.write_unit(rec.bytes())).map_err(RunError::Write)? {

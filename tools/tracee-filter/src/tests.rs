@@ -357,3 +357,98 @@ fn a_forked_child_has_its_parent_s_executable() {
     assert!(keep(&mut f, &openat("evil", 11, 0, "/etc/passwd", 3)));
     assert!(!keep(&mut f, &openat("sh", 12, 0, "/etc/passwd", 3)));
 }
+
+/// An openat from cgroup `cgroup`, flagged started or not.
+fn openat_in(cgroup: u64, started: bool) -> Vec<u8> {
+    let mut c = ctx(OPENAT, "sh", 7, 1, 0, 0);
+    c.cgroup_id = cgroup;
+    if started {
+        c.flags |= wire::ctx_flags::CONTAINER_STARTED;
+    }
+    EventBuilder::new(&c)
+        .scalar(0, 0)
+        .str(1, "/x")
+        .scalar(2, 0)
+        .finish()
+}
+
+fn with_containers(exprs: &[&str]) -> Filter {
+    use wire::container::{Container, Runtime, flags};
+    let mut f = filter(exprs);
+    for (cgroup, id, name, new) in [
+        (10u64, "aaaa1111", "web", false),
+        (11, "bbbb2222", "db\x1b[31m", true),
+    ] {
+        f.container(Container {
+            cgroup_id: cgroup,
+            flags: flags::ROOT | if new { flags::NEW } else { 0 },
+            runtime: Runtime::Podman,
+            id: id.into(),
+            name: name.into(),
+            image: b"localhost/img:1".to_vec(),
+            ..Default::default()
+        });
+    }
+    f
+}
+
+#[test]
+fn container_scopes() {
+    let host = openat_in(1, false);
+    let web = openat_in(10, true);
+    let db = openat_in(11, true);
+    // A container's cgroup before its first exec (runc init): Tracee's
+    // "container-init", neither a started container nor the host's.
+    let init = openat_in(11, false);
+    // Started, but no record names the cgroup: not a container.
+    let unknown = openat_in(12, true);
+    let cases: &[(&[&str], [bool; 5])] = &[
+        (&["container"], [false, true, true, false, false]),
+        (&["not-container"], [true, false, false, true, true]),
+        (&["container=new"], [false, false, true, false, false]),
+        (&["container!=new"], [false, true, false, false, false]),
+        (&["container=aaaa"], [false, true, false, false, false]),
+        (
+            &["container=aaaa,bbbb2222"],
+            [false, true, true, false, false],
+        ),
+        (&["container!=aaaa"], [false, false, true, false, false]),
+        (&["containerId=bbbb2222"], [false, false, true, true, false]),
+        (&["containerName=web"], [false, true, false, false, false]),
+        (&["containerName!=web"], [true, false, true, true, true]),
+        (
+            &["containerImage=localhost/*"],
+            [false, true, true, true, false],
+        ),
+        (
+            &["container", "comm=bash"],
+            [false, false, false, false, false],
+        ),
+    ];
+    for (exprs, want) in cases {
+        let mut f = with_containers(exprs);
+        let got: Vec<bool> = [&host, &web, &db, &init, &unknown]
+            .iter()
+            .map(|r| keep(&mut f, r))
+            .collect();
+        assert_eq!(got, want, "{exprs:?}");
+    }
+    // Tracee's syntax errors.
+    assert!(parse_all(&["container<3"]).is_err());
+    assert!(parse_all(&["containerName>a"]).is_err());
+}
+
+#[test]
+fn container_pushdown_is_a_superset_the_kernel_can_judge() {
+    use wire::kcfg::container_scope as cs;
+    let p = |e: &[&str]| filter(e).pushdown().container;
+    assert_eq!(p(&["container"]), Some(cs::ANY));
+    assert_eq!(p(&["not-container"]), Some(cs::NONE));
+    assert_eq!(p(&["container=new"]), Some(cs::NEW));
+    assert_eq!(p(&["container!=new"]), Some(cs::ANY));
+    assert_eq!(p(&["container=abc"]), Some(cs::ANY));
+    assert_eq!(p(&["container!=abc"]), Some(cs::ANY));
+    assert_eq!(p(&["containerName=web"]), None);
+    assert_eq!(p(&["comm=bash"]), None);
+    assert_eq!(p(&["container", "follow"]), None);
+}

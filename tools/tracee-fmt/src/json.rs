@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use wire::EventSlice;
 use wire::preamble::EventDef;
 
+use crate::procs::entity_id;
 use crate::value::push_list;
 use crate::{Arg, Printer, Value, sockaddr};
 
@@ -66,9 +67,42 @@ impl Printer {
         }
         s.push_str(",\"processName\":");
         json_str(s, ev.comm());
-        s.push_str(",\"hostName\":");
+        s.push_str(",\"executable\":{\"path\":");
+        json_str(s, self.procs.exe(ev.pid()));
+        s.push_str("},\"hostName\":");
         json_str(s, ev.uts());
-        s.push_str(",\"container\":{},\"kubernetes\":{},\"eventId\":\"");
+        let c = self.procs.container_of(ev);
+        s.push_str(",\"containerId\":");
+        json_str(s, c.map_or(&[][..], |c| &c.id));
+        s.push_str(",\"container\":{");
+        if let Some(c) = c {
+            // Go's omitempty: an empty field is left out.
+            let mut first = true;
+            for (k, v) in [
+                ("id", &c.id),
+                ("name", &c.name),
+                ("image", &c.image),
+                ("imageDigest", &c.image_digest),
+            ] {
+                json_field(s, &mut first, k, v);
+            }
+        }
+        s.push_str("},\"kubernetes\":{");
+        if let Some(c) = c {
+            let mut first = true;
+            for (k, v) in [
+                ("podName", &c.pod_name),
+                ("podNamespace", &c.pod_namespace),
+                ("podUID", &c.pod_uid),
+            ] {
+                json_field(s, &mut first, k, v);
+            }
+            if c.has(wire::container::flags::POD_SANDBOX) {
+                s.push_str(if first { "" } else { "," });
+                s.push_str("\"podSandbox\":true");
+            }
+        }
+        s.push_str("},\"eventId\":\"");
         push_int(s, ev.event_id().into());
         s.push_str("\",\"eventName\":");
         json_str(s, def.name.as_bytes());
@@ -78,11 +112,32 @@ impl Printer {
         push_int(s, ev.retval().into());
         s.push_str(",\"syscall\":");
         json_str(s, self.syscall_name(ev).as_bytes());
-        s.push_str(
-            ",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":false,\"isCompat\":",
-        );
+        s.push_str(",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":");
+        s.push_str(if self.procs.started(ev) {
+            "true"
+        } else {
+            "false"
+        });
+        s.push_str(",\"isCompat\":");
         s.push_str(if ev.is_compat() { "true" } else { "false" });
         s.push('}');
+        let thread = entity_id(ev.tid(), epoch(ev.thread_start()));
+        let process = if ev.tid() == ev.pid() && ev.thread_start() == ev.leader_start() {
+            thread
+        } else {
+            entity_id(ev.pid(), epoch(ev.leader_start()))
+        };
+        for (key, n) in [
+            (",\"threadEntityId\":", thread),
+            (",\"processEntityId\":", process),
+            (
+                ",\"parentEntityId\":",
+                entity_id(ev.ppid(), epoch(ev.parent_start())),
+            ),
+        ] {
+            s.push_str(key);
+            push_u64(s, n.into());
+        }
         if ev.flags() & wire::ctx_flags::ARGS_CUT != 0 {
             s.push_str(",\"argsCut\":true");
         }
@@ -117,6 +172,21 @@ impl Printer {
         }
         s.push_str("}\n");
     }
+}
+
+/// `,"key":"value"` (no comma first), unless the value is empty.
+fn json_field(s: &mut String, first: &mut bool, key: &str, v: &[u8]) {
+    if v.is_empty() {
+        return;
+    }
+    if !*first {
+        s.push(',');
+    }
+    *first = false;
+    s.push('"');
+    s.push_str(key);
+    s.push_str("\":");
+    json_str(s, v);
 }
 
 /// Bytes of a JSON string by what they need: 0 copied as they are, 1 an

@@ -6,13 +6,14 @@
 //! use wire::preamble::{Catalog, Preamble};
 //! let pre = Preamble { version: 1, boot_epoch_ns: 0, start_mono_ns: 0, hostname: "h".into(),
 //!     kernel_release: "6.18".into(), catalog: Catalog::default() };
-//! let p = Printer::new(Format::Json, false, pre);
+//! let mut p = Printer::new(Format::Json, false, pre);
 //! let mut out = Vec::new();
 //! p.header(&mut out);
 //! assert!(out.is_empty());
 //! ```
 mod json;
 pub mod parse;
+pub mod procs;
 pub mod run;
 mod sockaddr;
 mod table;
@@ -51,6 +52,7 @@ pub struct Printer {
     pub(crate) format: Format,
     pub(crate) parse_args: bool,
     pub(crate) pre: Preamble,
+    pub(crate) procs: procs::Procs,
 }
 
 impl Printer {
@@ -59,7 +61,13 @@ impl Printer {
             format,
             parse_args,
             pre,
+            procs: procs::Procs::default(),
         }
+    }
+
+    /// Takes in a container record.
+    pub fn container(&mut self, c: wire::container::Container) {
+        self.procs.container(c);
     }
 
     pub fn preamble(&self) -> &Preamble {
@@ -70,7 +78,14 @@ impl Printer {
     /// not all decode is still printed, with what decoded and the error
     /// marked (`"decodeError"` in JSON, `[decode error: ...]` in tables);
     /// the error is returned so that the caller can count it.
-    pub fn event(&self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Option<wire::DecodeError> {
+    pub fn event(&mut self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Option<wire::DecodeError> {
+        self.procs.event(ev);
+        let bad = self.print(ev, out);
+        self.procs.after(ev);
+        bad
+    }
+
+    fn print(&self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Option<wire::DecodeError> {
         let id = ev.event_id();
         let unknown;
         let def = match self.pre.catalog.get(id) {
@@ -98,6 +113,23 @@ impl Printer {
         match ev.syscall() {
             u32::MAX => "",
             n => self.pre.catalog.get(n).map_or("", |d| d.name.as_str()),
+        }
+    }
+
+    /// A container record whose content does not decode: said in the
+    /// output (it is counted with the undecodable events).
+    pub fn bad_record(&self, e: &wire::DecodeError, out: &mut Vec<u8>) {
+        match self.format {
+            Format::Json => {
+                let mut s = String::from("{\"decodeError\":");
+                json_str(&mut s, e.to_string().as_bytes());
+                s.push_str("}\n");
+                out.extend_from_slice(s.as_bytes());
+            }
+            Format::Table | Format::TableVerbose => {
+                let _ = writeln!(out_string(out), "[decode error: {e}]");
+            }
+            Format::None => {}
         }
     }
 

@@ -55,6 +55,14 @@ fn main() -> ExitCode {
             } else {
                 String::new()
             };
+            let bad = if s.bad_containers > 0 {
+                format!(
+                    "{bad} ({} container records that did not decode, said in place)",
+                    s.bad_containers
+                )
+            } else {
+                bad
+            };
             eprintln!("tracee-fmt: {} events{bad}, {} lost", s.events, s.lost);
         }
         Ok(ExitCode::SUCCESS)

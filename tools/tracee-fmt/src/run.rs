@@ -16,6 +16,8 @@ pub struct Summary {
     pub lost: u64,
     /// Events whose arguments did not all decode (printed, marked).
     pub undecodable: u64,
+    /// Container records that did not decode (said in the output).
+    pub bad_containers: u64,
     /// The collector's totals, if the stream ended cleanly.
     pub end: Option<EndBody>,
     /// The reader downstream went away.
@@ -37,7 +39,7 @@ pub fn run<R: Read>(
     out: &mut Out,
 ) -> Result<Summary, RunError> {
     let mut r = StreamReader::new(input)?;
-    let p = Printer::new(format, parse_args, r.preamble().clone());
+    let mut p = Printer::new(format, parse_args, r.preamble().clone());
     let mut sum = Summary::default();
     let mut buf = Vec::with_capacity(4096);
     p.header(&mut buf);
@@ -75,6 +77,13 @@ pub fn run<R: Read>(
                 p.lost(&l, &mut buf);
             }
             kind::END => sum.end = Some(EndBody::from_record(rec)),
+            kind::CONTAINER => match wire::container::Container::from_record(rec) {
+                Ok(c) => p.container(c),
+                Err(e) => {
+                    sum.bad_containers += 1;
+                    p.bad_record(&e, &mut buf);
+                }
+            },
             _ => {}
         }
         if !buf.is_empty() && reader_gone(out.write_unit(&buf)).map_err(RunError::Write)? {

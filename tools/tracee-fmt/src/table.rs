@@ -23,9 +23,10 @@ impl Printer {
             ),
             Format::TableVerbose => out.extend_from_slice(
                 format!(
-                    "{:<16}{:<16}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}{}\n",
+                    "{:<16}{:<16}{:<13}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}{}\n",
                     "TIME",
                     "UTS",
+                    "CONTAINER",
                     "CGROUP_ID",
                     "MNT_NS",
                     "PID_NS",
@@ -73,10 +74,16 @@ impl Printer {
             _ => ev.retval().to_string(),
         };
         if self.format == Format::TableVerbose {
+            // The container's short id (Docker's 12 characters), or "host".
+            let cid = match self.procs.container_of(ev) {
+                Some(c) => escaped(&c.id[..c.id.len().min(12)]).to_string(),
+                None => "host".into(),
+            };
             let _ = write!(
                 s,
-                "{:<16}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}",
+                "{:<16}{:<13}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}",
                 escaped(ev.uts()),
+                cid,
                 ev.cgroup_id(),
                 ev.mnt_ns(),
                 ev.pid_ns(),

@@ -64,7 +64,7 @@ fn openat() -> Vec<u8> {
         .finish()
 }
 
-fn print(p: &Printer, rec: &[u8]) -> String {
+fn print(p: &mut Printer, rec: &[u8]) -> String {
     let (r, _) = RecordSlice::from_slice(rec, 0).unwrap();
     let mut out = Vec::new();
     let bad = p.event(&EventSlice::from_record(r).unwrap(), &mut out);
@@ -74,8 +74,8 @@ fn print(p: &Printer, rec: &[u8]) -> String {
 
 #[test]
 fn json_has_tracee_fields() {
-    let p = Printer::new(Format::Json, false, pre());
-    let line = print(&p, &openat());
+    let mut p = Printer::new(Format::Json, false, pre());
+    let line = print(&mut p, &openat());
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["timestamp"], 1_000_000_000_000_000_005u64);
     assert_eq!(v["eventId"], "257");
@@ -116,8 +116,8 @@ fn json_has_tracee_fields() {
 
 #[test]
 fn parsed_arguments_become_strings() {
-    let p = Printer::new(Format::Json, true, pre());
-    let v: serde_json::Value = serde_json::from_str(&print(&p, &openat())).unwrap();
+    let mut p = Printer::new(Format::Json, true, pre());
+    let v: serde_json::Value = serde_json::from_str(&print(&mut p, &openat())).unwrap();
     assert_eq!(v["args"][0]["value"], "AT_FDCWD");
     assert_eq!(v["args"][2]["value"], "O_WRONLY|O_CREAT|O_TRUNC");
     assert_eq!(v["args"][2]["type"], "string");
@@ -125,8 +125,8 @@ fn parsed_arguments_become_strings() {
 
 #[test]
 fn table_line() {
-    let p = Printer::new(Format::Table, true, pre());
-    let line = print(&p, &openat());
+    let mut p = Printer::new(Format::Table, true, pre());
+    let line = print(&mut p, &openat());
     assert!(line.contains("-2 -ENOENT"), "{line}");
     assert!(line.contains("openat"));
     assert!(line.contains("flags: O_WRONLY|O_CREAT|O_TRUNC"), "{line}");
@@ -171,7 +171,7 @@ fn sockaddrs() {
         .scalar(2, 16)
         .finish();
     let v: serde_json::Value =
-        serde_json::from_str(&print(&Printer::new(Format::Json, false, pre()), &rec)).unwrap();
+        serde_json::from_str(&print(&mut Printer::new(Format::Json, false, pre()), &rec)).unwrap();
     assert_eq!(v["args"][1]["value"]["sin_addr"], "127.0.0.1");
 }
 
@@ -209,7 +209,7 @@ fn a_bad_item_marks_its_event_and_keeps_what_decoded() {
     let (r, _) = RecordSlice::from_slice(&rec, 0).unwrap();
     let ev = EventSlice::from_record(r).unwrap();
     for fmt in [Format::Json, Format::Table, Format::TableVerbose] {
-        let p = Printer::new(fmt, false, pre());
+        let mut p = Printer::new(fmt, false, pre());
         let mut out = Vec::new();
         let bad = p.event(&ev, &mut out).expect("a decode error");
         assert!(bad.to_string().contains("truncated argument"), "{bad}");
@@ -249,7 +249,7 @@ fn hostile_text_is_escaped_in_every_format() {
         .item(1, item::BYTES, &sun)
         .finish();
     for fmt in [Format::Table, Format::TableVerbose, Format::Json] {
-        let text = print(&Printer::new(fmt, false, pre()), &rec);
+        let text = print(&mut Printer::new(fmt, false, pre()), &rec);
         assert_eq!(text.matches('\n').count(), 1, "{fmt:?}: one line: {text:?}");
         let bad = text
             .trim_end_matches('\n')
@@ -282,7 +282,7 @@ fn unknown_event_ids_still_print() {
     };
     let rec = EventBuilder::new(&ctx).finish();
     let v: serde_json::Value =
-        serde_json::from_str(&print(&Printer::new(Format::Json, false, pre()), &rec)).unwrap();
+        serde_json::from_str(&print(&mut Printer::new(Format::Json, false, pre()), &rec)).unwrap();
     assert_eq!(v["eventName"], "event_999");
 }
 
@@ -297,12 +297,13 @@ fn unreadable_arguments_are_marked() {
         .item(1, item::STR | item::FAULT, b"")
         .finish();
     let v: serde_json::Value =
-        serde_json::from_str(&print(&Printer::new(Format::Json, false, pre()), &rec)).unwrap();
+        serde_json::from_str(&print(&mut Printer::new(Format::Json, false, pre()), &rec)).unwrap();
     assert_eq!(v["args"][1]["fault"], true);
     assert_eq!(v["args"][1]["value"], "");
     assert!(v["args"][0].get("fault").is_none());
     assert!(
-        print(&Printer::new(Format::Table, false, pre()), &rec).contains("filename: (unreadable)")
+        print(&mut Printer::new(Format::Table, false, pre()), &rec)
+            .contains("filename: (unreadable)")
     );
 }
 

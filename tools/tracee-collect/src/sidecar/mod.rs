@@ -259,6 +259,12 @@ impl Sidecar {
         }
     }
 
+    /// A container record, so that tracee-capture files artifacts by
+    /// container.
+    pub fn container(&mut self, rec: Vec<u8>) {
+        self.queue.put(rec);
+    }
+
     pub fn lost(&mut self, l: &LostBody) {
         self.queue.put(l.to_record().to_vec());
     }
@@ -324,6 +330,7 @@ impl Sidecar {
             name: wire::build::name16(base),
             uid: ev.uid(),
             gid: ev.gid(),
+            cgroup_id: ev.cgroup_id(),
             ..Default::default()
         };
         let comm = ev.comm();
