@@ -5,7 +5,8 @@
 set -euo pipefail
 
 need_apt=()
-for p in llvm-22-dev libpolly-22-dev libzstd-dev strace linux-libc-dev binutils; do
+for p in llvm-22-dev libpolly-22-dev libzstd-dev strace linux-libc-dev binutils \
+    podman runc busybox-static; do
     dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -616,3 +616,68 @@ fn lost_counts_add_up_without_wrapping() {
         "{err}"
     );
 }
+
+/// Container records: what filter and fmt know of a cgroup, also when
+/// read later, as any user; one whose strings run past its record is said
+/// in place and counted, and the stream goes on.
+#[test]
+fn container_records_name_events_and_a_bad_one_is_said() {
+    use wire::container::{Container, Runtime, flags};
+    let mut s = preamble().to_bytes();
+    s.extend(
+        Container {
+            cgroup_id: 77,
+            flags: flags::ROOT | flags::NAMED | flags::LOOKED_UP,
+            runtime: Runtime::Podman,
+            id: b"c0ffee".repeat(10),
+            name: b"web\x1b[2J".to_vec(),
+            image: b"localhost/img:1".to_vec(),
+            lookup: b"ok".to_vec(),
+            ..Default::default()
+        }
+        .to_record(),
+    );
+    let mut ctx = EventContext {
+        event_id: 257,
+        comm: name16("bash"),
+        cgroup_id: 77,
+        flags: wire::ctx_flags::CONTAINER_STARTED,
+        ..Default::default()
+    };
+    s.extend(EventBuilder::new(&ctx).scalar(0, 1).finish());
+    let mut bad = Container::default().to_record();
+    // The first string claims 9 bytes the record does not have.
+    bad[wire::RecordHeader::LEN + 24] = 9;
+    s.extend(&bad);
+    ctx.cgroup_id = 1;
+    ctx.flags = 0;
+    s.extend(EventBuilder::new(&ctx).scalar(0, 2).finish());
+    let (rc, kept, err) = run_with_input("tracee-filter", &["container"], s.clone());
+    assert_eq!(rc, 0, "{err}");
+    let (rc, json, err) = run_with_input("tracee-fmt", &["json"], kept);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("1 container records that did not decode"),
+        "{err}"
+    );
+    let lines = json_lines(&json);
+    let evs: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|e| e.get("eventName").is_some())
+        .collect();
+    assert_eq!(evs.len(), 1, "only the container's event is kept");
+    assert_eq!(evs[0]["containerId"], "c0ffee".repeat(10));
+    assert_eq!(evs[0]["container"]["name"], "web\u{1b}[2J");
+    assert_eq!(evs[0]["container"]["image"], "localhost/img:1");
+    assert_eq!(evs[0]["contextFlags"]["containerStarted"], true);
+    assert!(lines.iter().any(|e| {
+        e["decodeError"]
+            .as_str()
+            .is_some_and(|m| m.contains("container record string"))
+    }));
+    let (rc, table, _) = run_with_input("tracee-fmt", &["table-verbose"], s);
+    assert_eq!(rc, 0);
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("c0ffeec0ffee"), "{table}");
+    assert!(!table.contains('\u{1b}'));
+}

@@ -1,0 +1,655 @@
+//! Containers with the real eBPF and a real runtime: podman (with runc)
+//! runs local busybox images; events carry the container's id, name and
+//! image; the filter's container scopes; container and cgroup events;
+//! artifacts filed per container; and hostile cgroups and runtimes.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::capture::Run;
+use crate::util::*;
+
+const IMAGE: &str = "localhost/tracee-rs-test:1";
+
+/// The test image: busybox-static as a root filesystem, imported once.
+fn image() -> &'static str {
+    static MADE: OnceLock<()> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    MADE.get_or_init(|| {
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let exists = Command::new("podman")
+            .args(["image", "exists", IMAGE])
+            .status()
+            .expect("podman (the test command installs it)");
+        if exists.success() {
+            return;
+        }
+        let root = TempDir::new("rootfs");
+        std::fs::create_dir_all(root.path("bin")).unwrap();
+        std::fs::create_dir_all(root.path("tmp")).unwrap();
+        std::fs::create_dir_all(root.path("etc")).unwrap();
+        std::fs::copy("/bin/busybox", root.path("bin/busybox")).expect("busybox-static");
+        for l in ["sh", "sleep", "cat", "echo", "true", "ls"] {
+            std::os::unix::fs::symlink("busybox", root.path(&format!("bin/{l}"))).unwrap();
+        }
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(&root.0)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("tar");
+        let o = Command::new("podman")
+            .args(["import", "-", IMAGE])
+            .stdin(tar.stdout.take().expect("tar stdout"))
+            .output()
+            .expect("podman import");
+        assert!(
+            tar.wait().expect("tar").success(),
+            "tar of the root filesystem"
+        );
+        assert!(
+            o.status.success(),
+            "podman import: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    });
+    IMAGE
+}
+
+/// `podman run` as this machine allows it (see DESIGN.md): runc, cgroupfs,
+/// no network, rlimits within the hard limits.
+fn podman_run(name: &str, extra: &[&str], cmd: &[&str]) -> Command {
+    let mut c = Command::new("podman");
+    c.args([
+        "--runtime",
+        "runc",
+        "--cgroup-manager=cgroupfs",
+        "run",
+        "--network=none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--name",
+        name,
+    ])
+    .args(extra)
+    .arg(image())
+    .args(cmd);
+    c
+}
+
+/// Removes the container when the test ends, however it ends.
+struct Gone(String);
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["rm", "-f", "-t", "0", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn arg<'a>(ev: &'a Value, name: &str) -> &'a Value {
+    ev["args"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == name))
+        .map(|x| &x["value"])
+        .unwrap_or(&Value::Null)
+}
+
+/// A tool run as nobody on a saved stream (the file opened here).
+fn as_nobody_on(tool: &str, args: &[&str], input: &Path) -> Vec<u8> {
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin(tool))
+        .args(args)
+        .stdin(File::open(input).expect("saved stream"))
+        .output()
+        .expect("setpriv");
+    assert!(
+        o.status.success(),
+        "{tool} {args:?} as nobody: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+fn json_as_nobody(args: &[&str], input: &Path, filter: &[&str]) -> Vec<Value> {
+    if filter.is_empty() {
+        return json_lines(&as_nobody_on("tracee-fmt", args, input));
+    }
+    let dir = nobody_dir("flt");
+    let mid = dir.path("filtered.bin");
+    std::fs::write(&mid, as_nobody_on("tracee-filter", filter, input)).unwrap();
+    json_lines(&as_nobody_on("tracee-fmt", args, &mid))
+}
+
+fn ids(evs: &[Value]) -> std::collections::BTreeSet<String> {
+    evs.iter()
+        .map(|e| e["containerId"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn podman_containers_are_known_by_id_name_and_image() {
+    if !need_root("podman_containers_are_known_by_id_name_and_image") {
+        return;
+    }
+    let tag = std::process::id();
+    let (old, new) = (format!("tr-old-{tag}"), format!("tr-new-{tag}"));
+    let _g = (Gone(old.clone()), Gone(new.clone()));
+    // Running before tracing starts: found by the walk of the cgroup tree.
+    let old_id = stdout_of(
+        &mut podman_run(
+            &old,
+            &["-d"],
+            &[
+                "sh",
+                "-c",
+                "while :; do cat /etc/hostname >/dev/null; sleep 0.1; done",
+            ],
+        ),
+        "podman run -d",
+    )
+    .trim()
+    .to_string();
+    assert_eq!(old_id.len(), 64, "{old_id}");
+
+    let dir = nobody_dir("ctr");
+    let saved = dir.path("trace.bin");
+    let pushed = dir.path("pushed.bin");
+    let all = Collector::start(
+        &["-e", "containers,sched_process_exec,openat"],
+        Stdio::from(File::create(&saved).unwrap()),
+    );
+    // The same, with container=new evaluated in the kernel.
+    let only_new = Collector::start(
+        &["-e", "sched_process_exec,openat", "container=new"],
+        Stdio::from(File::create(&pushed).unwrap()),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let cidfile = dir.path("new.cid");
+    let said = stdout_of(
+        &mut podman_run(
+            &new,
+            &["--rm", "--cidfile", cidfile.to_str().unwrap()],
+            &[
+                "sh",
+                "-c",
+                "cat /etc/hostname; sleep 1; cat /etc/hostname >/dev/null",
+            ],
+        ),
+        "podman run",
+    );
+    let new_id = std::fs::read_to_string(&cidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(new_id.len(), 64);
+    assert_eq!(said.trim(), &new_id[..12], "the container's hostname");
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, err) = all.stop();
+    assert_eq!(code, 0, "{err}");
+    let (code, err2) = only_new.stop();
+    assert_eq!(code, 0, "{err2}");
+
+    // Read back as an unprivileged user, from the saved stream.
+    let evs = json_as_nobody(&["json"], &saved, &[]);
+    let of = |id: &str| -> Vec<&Value> { evs.iter().filter(|e| e["containerId"] == id).collect() };
+    let (in_new, in_old) = (of(&new_id), of(&old_id));
+    assert!(
+        in_new.iter().any(|e| e["eventName"] == "sched_process_exec"
+            && arg(e, "argv").to_string().contains("cat /etc/hostname")),
+        "the new container's exec: {err}"
+    );
+    assert!(
+        in_old.iter().any(|e| e["eventName"] == "openat"),
+        "the old container's opens"
+    );
+    // Every event carries the id at once; the names follow as soon as the
+    // runtime answered (no event waits for them), and are right.
+    for (evs, id, name) in [(&in_new, &new_id, &new), (&in_old, &old_id, &old)] {
+        let mut named = 0;
+        for e in evs {
+            let c = &e["container"];
+            assert_eq!(c["id"], **id, "{e}");
+            assert_eq!(e["kubernetes"], serde_json::json!({}), "{e}");
+            if c.get("name").is_none() {
+                continue;
+            }
+            named += 1;
+            assert_eq!(c["name"], **name, "{e}");
+            assert_eq!(c["image"], IMAGE, "{e}");
+            assert!(
+                c["imageDigest"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("localhost/tracee-rs-test@sha256:")),
+                "{e}"
+            );
+        }
+        // At the latest, what the container did a second after it began.
+        let last = evs.last().unwrap();
+        assert_eq!(last["container"]["name"], **name, "{last}");
+        assert!(named > 0);
+    }
+    // Host events: empty container fields.
+    let host: Vec<&Value> = evs.iter().filter(|e| e["containerId"] == "").collect();
+    assert!(!host.is_empty());
+    assert!(host.iter().all(|e| e["container"] == serde_json::json!({})
+        && e["contextFlags"]["containerStarted"] == false));
+
+    // The container and cgroup events.
+    let by_name = |n: &str| -> Vec<&Value> { evs.iter().filter(|e| e["eventName"] == n).collect() };
+    let creates = by_name("container_create");
+    let create: Vec<&&Value> = creates
+        .iter()
+        .filter(|e| arg(e, "container_id") == new_id.as_str())
+        .collect();
+    assert_eq!(
+        create.len(),
+        1,
+        "one container_create: {:?}",
+        by_name("container_create")
+    );
+    let c = create[0];
+    assert_eq!(arg(c, "runtime"), "podman");
+    assert_eq!(arg(c, "container_name"), new.as_str());
+    assert_eq!(arg(c, "container_image"), IMAGE);
+    assert!(arg(c, "ctime").as_u64().unwrap() > 1_600_000_000_000_000_000);
+    assert_eq!(
+        by_name("container_remove")
+            .iter()
+            .filter(|e| arg(e, "container_id") == new_id.as_str() && arg(e, "runtime") == "podman")
+            .count(),
+        1
+    );
+    let new_cgroup = in_new[0]["cgroupId"].as_u64().unwrap();
+    for n in ["cgroup_mkdir", "cgroup_rmdir"] {
+        let all = by_name(n);
+        let v2: Vec<&&Value> = all
+            .iter()
+            .filter(|e| arg(e, "hierarchy_id") == 0)
+            .filter(|e| {
+                arg(e, "cgroup_path")
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(&format!("/libpod-{new_id}")))
+            })
+            .collect();
+        assert_eq!(v2.len(), 1, "{n}");
+        assert_eq!(arg(v2[0], "cgroup_id"), new_cgroup, "{n}");
+    }
+
+    // The filter's container scopes, as nobody on the saved stream.
+    let started: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["contextFlags"]["containerStarted"] == true)
+        .collect();
+    let kept = json_as_nobody(&["json"], &saved, &["container"]);
+    assert_eq!(kept.len(), started.len());
+    assert_eq!(
+        ids(&kept),
+        [old_id.clone(), new_id.clone()].into_iter().collect()
+    );
+    let kept = json_as_nobody(&["json"], &saved, &["container=new"]);
+    assert_eq!(
+        ids(&kept),
+        [new_id.clone()].into_iter().collect(),
+        "container=new"
+    );
+    let kept = json_as_nobody(&["json"], &saved, &["not-container"]);
+    assert!(
+        kept.iter()
+            .all(|e| e["contextFlags"]["containerStarted"] == false)
+    );
+    assert_eq!(kept.len(), evs.len() - started.len());
+    let kept = json_as_nobody(
+        &["json"],
+        &saved,
+        &[&format!("container={}", &old_id[..12])],
+    );
+    assert_eq!(ids(&kept), [old_id.clone()].into_iter().collect());
+    let kept = json_as_nobody(&["json"], &saved, &[&format!("containerName=tr-new-{tag}")]);
+    assert_eq!(ids(&kept), [new_id.clone()].into_iter().collect());
+    let kept = json_as_nobody(&["json"], &saved, &["containerImage=localhost/tracee-rs-*"]);
+    assert_eq!(
+        ids(&kept),
+        [old_id.clone(), new_id.clone()].into_iter().collect()
+    );
+
+    // Pushed into the kernel: the new container only, all of its events.
+    let pushed_evs = json_as_nobody(&["json"], &pushed, &[]);
+    assert_eq!(
+        ids(&pushed_evs),
+        [new_id.clone()].into_iter().collect(),
+        "{err2}"
+    );
+    let want = in_new
+        .iter()
+        .filter(|e| {
+            e["contextFlags"]["containerStarted"] == true && e["eventName"] != "cgroup_mkdir"
+        })
+        .count();
+    assert_eq!(
+        pushed_evs.len(),
+        want,
+        "kernel container=new keeps what the filter keeps"
+    );
+
+    // table-verbose names the container.
+    let table = String::from_utf8(as_nobody_on("tracee-fmt", &["table-verbose"], &saved)).unwrap();
+    assert!(table.lines().next().unwrap().contains("CONTAINER"));
+    assert!(table.lines().any(|l| l.contains(&new_id[..12])));
+}
+
+#[test]
+fn entity_ids_are_stable_across_fork_and_exec() {
+    if !need_root("entity_ids_are_stable_across_fork_and_exec") {
+        return;
+    }
+    let dir = TempDir::new("ent");
+    let marker = dir.path("entity-marker");
+    let m = marker.to_str().unwrap().to_string();
+    // sh opens the marker, forks a child that opens it, then execs cat,
+    // which opens it again: one process, then its child.
+    let script = format!("cat {m} >/dev/null; (cat {m} >/dev/null); exec cat {m}");
+    std::fs::write(&marker, "x").unwrap();
+    let (evs, err, _) = run_pipeline(
+        &["-e", "openat,sched_process_fork,sched_process_exec"],
+        &["comm=sh,cat"],
+        || {
+            let _ = Command::new("sh").args(["-c", &script]).status();
+        },
+    );
+    let opens: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["eventName"] == "openat" && arg(e, "filename") == m.as_str())
+        .collect();
+    assert_eq!(opens.len(), 3, "{err}");
+    // The last open is the exec'd sh: the same process, the same ids.
+    let shell = evs
+        .iter()
+        .find(|e| {
+            e["eventName"] == "sched_process_exec"
+                && e["hostProcessId"] == opens[2]["hostProcessId"]
+        })
+        .expect("the exec");
+    for e in [shell, opens[2]] {
+        assert_eq!(e["processEntityId"], shell["processEntityId"]);
+        assert_eq!(
+            e["threadEntityId"], e["processEntityId"],
+            "a one-thread process"
+        );
+    }
+    // A child's parent entity is its parent's process entity.
+    for o in &opens[..2] {
+        if o["hostParentProcessId"] == opens[2]["hostProcessId"] {
+            assert_eq!(o["parentEntityId"], shell["processEntityId"], "{o}");
+        }
+    }
+    // Each id is Tracee's hash of its pid and start time.
+    for e in &opens {
+        let start = e["threadStartTime"].as_u64().unwrap();
+        let tid = e["hostThreadId"].as_u64().unwrap() as u32;
+        assert_eq!(
+            e["threadEntityId"].as_u64().unwrap() as u32,
+            tracee_fmt::procs::entity_id(tid, start)
+        );
+    }
+}
+
+#[test]
+fn capture_files_a_containers_writes_under_its_id() {
+    if !need_root("capture_files_a_containers_writes_under_its_id") {
+        return;
+    }
+    let tag = std::process::id();
+    let name = format!("tr-cap-{tag}");
+    let _g = Gone(name.clone());
+    let file = format!("/tmp/tracee-ctr-{tag}.txt");
+    let run = Run::start(&["--capture", "write=/tmp/tracee-ctr*"], &[]);
+    let cidfile = run.dir.path("cid");
+    stdout_of(
+        &mut podman_run(
+            &name,
+            &["--rm", "--cidfile", cidfile.to_str().unwrap()],
+            &[
+                "sh",
+                "-c",
+                &format!("echo hello-from-the-container > {file}"),
+            ],
+        ),
+        "podman run",
+    );
+    let id = std::fs::read_to_string(&cidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = run.out();
+    let (_dir, index, cap_err, _) = run.stop();
+    let line = index
+        .iter()
+        .find(|l| l["containerId"] == id.as_str())
+        .unwrap_or_else(|| panic!("no artifact of the container in {index:?}: {cap_err}"));
+    let path = line["path"].as_str().unwrap();
+    assert!(path.starts_with(&format!("{id}/write.dev-")), "{path}");
+    assert_eq!(
+        std::fs::read_to_string(out.join(path)).unwrap(),
+        "hello-from-the-container\n"
+    );
+    assert!(
+        index
+            .iter()
+            .filter(|l| l["path"].as_str().unwrap().starts_with("host/"))
+            .all(|l| l["containerId"] == "")
+    );
+}
+
+/// A cgroup of this test's own, delegated to nobody (who can then make
+/// cgroups under it, as a user with a delegated subtree can), removed
+/// (deepest first) at the end.
+struct Delegated(std::path::PathBuf);
+impl Delegated {
+    fn new(tag: &str) -> Delegated {
+        let root = std::path::PathBuf::from("/sys/fs/cgroup/unified");
+        let root = if root.join("cgroup.procs").exists() {
+            root
+        } else {
+            "/sys/fs/cgroup".into()
+        };
+        let d = root.join(format!("tracee-rs-{tag}-{}", std::process::id()));
+        std::fs::create_dir(&d).expect("a test cgroup");
+        let c = std::ffi::CString::new(d.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        Delegated(d)
+    }
+}
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        fn rm(d: &Path) {
+            if let Ok(es) = std::fs::read_dir(d) {
+                for e in es.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        rm(&e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
+        rm(&self.0);
+    }
+}
+
+/// What nobody does: cgroups named like containers, with odd bytes, at
+/// the name's length limit, past the path limit of the tracepoint, and
+/// one removed at once; while opening a marker file every 50 ms.
+const HOSTILE_CGROUPS: &str = r#"
+import os, sys, time
+base, hexid, hexid2, hexid3, marker = sys.argv[1:6]
+b = base.encode()
+os.mkdir(b + b"/docker-" + hexid.encode() + b".scope")
+os.mkdir(b + b"/docker-\x1b]0;owned\x07\xff\xfe" + b"A" * 30 + b".scope")
+os.mkdir(b + b"/crio-" + b"b" * 250)
+p = b
+for i in range(5):
+    p += b"/" + b"d" * 200
+    os.mkdir(p)
+os.mkdir(p + b"/libpod-" + hexid2.encode())
+q = b + b"/libpod-" + hexid3.encode()
+os.mkdir(q)
+os.rmdir(q)
+for i in range(30):
+    open(marker).close()
+    time.sleep(0.05)
+print("done")
+"#;
+
+#[test]
+fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
+    if !need_root("hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream") {
+        return;
+    }
+    let deleg = Delegated::new("hostile");
+    let dir = nobody_dir("hostile");
+    let marker = dir.path("hostile-marker");
+    std::fs::write(&marker, "x").unwrap();
+    // A docker socket that takes connections and never answers.
+    let sock = dir.path("docker.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let (hold_tx, hold_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        l.set_nonblocking(true).unwrap();
+        loop {
+            if let Ok((s, _)) = l.accept() {
+                held.push(s);
+            }
+            if hold_rx.try_recv().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let hex = |c: char| c.to_string().repeat(64);
+    let (h1, h2, h3) = (hex('a'), hex('b'), hex('c'));
+    let sockopt = format!("sockets.docker={}", sock.display());
+    let mut c = Collector::start(
+        &[
+            "-e",
+            "containers,openat",
+            "--containers",
+            &sockopt,
+            "uid=65534",
+        ],
+        Stdio::piped(),
+    );
+    let mut fmt = Command::new(bin("tracee-fmt"))
+        .arg("json")
+        .stdin(c.child.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<(Instant, String)>();
+    let out = fmt.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send((Instant::now(), l));
+        }
+    });
+    let t0 = Instant::now();
+    let said = nobody_runs(
+        HOSTILE_CGROUPS,
+        &[
+            deleg.0.to_str().unwrap(),
+            &h1,
+            &h2,
+            &h3,
+            marker.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(said.trim(), "done");
+    // Every open reached the output while the runtime still hung: the
+    // stream did not wait for the lookup.
+    let mut lines: Vec<(Instant, String)> = Vec::new();
+    let m = marker.to_str().unwrap();
+    while lines.iter().filter(|(_, l)| l.contains(m)).count() < 30 {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(x) => lines.push(x),
+            Err(_) => panic!("the opens stopped coming: {lines:?}"),
+        }
+    }
+    let last_open = lines.iter().rev().find(|(_, l)| l.contains(m)).unwrap().0;
+    assert!(
+        last_open.duration_since(t0) < Duration::from_millis(1900),
+        "the opens came late: {:?}",
+        last_open.duration_since(t0)
+    );
+    // Then every container-looking cgroup gets its container_create.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let creates = |lines: &[(Instant, String)]| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|(_, l)| l.contains("\"container_create\""))
+            .map(|(_, l)| serde_json::from_str(l).expect("JSON"))
+            .collect()
+    };
+    while creates(&lines).len() < 5 && Instant::now() < deadline {
+        if let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(x);
+        }
+    }
+    let (code, err) = c.stop();
+    let _ = hold_tx.send(());
+    assert_eq!(code, 0, "{err}");
+    let _ = fmt.wait();
+    lines.extend(rx.try_iter());
+    let cr = creates(&lines);
+    let by_id = |id: &str| cr.iter().find(|e| arg(e, "container_id") == id);
+    let docker = by_id(&h1).unwrap_or_else(|| panic!("{cr:?}\n{err}"));
+    assert_eq!(arg(docker, "runtime"), "docker");
+    assert_eq!(arg(docker, "container_name"), "", "unknown, not made up");
+    assert!(by_id(&h2).is_some(), "the deep one");
+    assert!(by_id(&h3).is_some(), "the one gone before its lookup");
+    assert!(by_id(&"b".repeat(250)).is_some(), "the longest name");
+    let odd = cr
+        .iter()
+        .find(|e| {
+            arg(e, "container_id")
+                .as_str()
+                .is_some_and(|s| s.contains('\u{1b}'))
+        })
+        .expect("the odd one");
+    assert!(
+        arg(odd, "container_id")
+            .as_str()
+            .unwrap()
+            .contains('\u{fffd}')
+    );
+    // The one gone at once is removed too.
+    assert!(
+        lines
+            .iter()
+            .any(|(_, l)| l.contains("\"container_remove\"") && l.contains(&h3))
+    );
+    // The docker container's create waited for the hung socket, not the
+    // stream: it came after the last open.
+    let docker_at = lines
+        .iter()
+        .find(|(_, l)| l.contains("\"container_create\"") && l.contains(&h1))
+        .unwrap()
+        .0;
+    assert!(docker_at >= last_open);
+    // No raw control byte reaches a terminal.
+    assert!(lines.iter().all(|(_, l)| !l.contains('\u{1b}')));
+}
