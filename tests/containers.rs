@@ -134,9 +134,13 @@ fn json_as_nobody(args: &[&str], input: &Path, filter: &[&str]) -> Vec<Value> {
     json_lines(&as_nobody_on("tracee-fmt", args, &mid))
 }
 
-fn ids(evs: &[Value]) -> std::collections::BTreeSet<String> {
+/// The container ids of `evs` among `of` (other tests run containers of
+/// their own meanwhile).
+fn ids(evs: &[Value], of: &[&str]) -> std::collections::BTreeSet<String> {
     evs.iter()
-        .map(|e| e["containerId"].as_str().unwrap_or("?").to_string())
+        .filter_map(|e| e["containerId"].as_str())
+        .filter(|id| of.contains(id))
+        .map(String::from)
         .collect()
 }
 
@@ -177,6 +181,13 @@ fn podman_containers_are_known_by_id_name_and_image() {
         &["-e", "sched_process_exec,openat", "container=new"],
         Stdio::from(File::create(&pushed).unwrap()),
     );
+    // And not-container in the kernel: it must keep what user space keeps,
+    // runc's work in the new container's cgroup before it starts included.
+    let not_in = dir.path("not-container.bin");
+    let host_only = Collector::start(
+        &["-e", "sched_process_exec,openat", "not-container"],
+        Stdio::from(File::create(&not_in).unwrap()),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let cidfile = dir.path("new.cid");
     let said = stdout_of(
@@ -202,6 +213,8 @@ fn podman_containers_are_known_by_id_name_and_image() {
     assert_eq!(code, 0, "{err}");
     let (code, err2) = only_new.stop();
     assert_eq!(code, 0, "{err2}");
+    let (code, err3) = host_only.stop();
+    assert_eq!(code, 0, "{err3}");
 
     // Read back as an unprivileged user, from the saved stream.
     let evs = json_as_nobody(&["json"], &saved, &[]);
@@ -290,6 +303,7 @@ fn podman_containers_are_known_by_id_name_and_image() {
     }
 
     // The filter's container scopes, as nobody on the saved stream.
+    let ours = [old_id.as_str(), new_id.as_str()];
     let started: Vec<&Value> = evs
         .iter()
         .filter(|e| e["contextFlags"]["containerStarted"] == true)
@@ -297,12 +311,12 @@ fn podman_containers_are_known_by_id_name_and_image() {
     let kept = json_as_nobody(&["json"], &saved, &["container"]);
     assert_eq!(kept.len(), started.len());
     assert_eq!(
-        ids(&kept),
+        ids(&kept, &ours),
         [old_id.clone(), new_id.clone()].into_iter().collect()
     );
     let kept = json_as_nobody(&["json"], &saved, &["container=new"]);
     assert_eq!(
-        ids(&kept),
+        ids(&kept, &ours),
         [new_id.clone()].into_iter().collect(),
         "container=new"
     );
@@ -317,19 +331,19 @@ fn podman_containers_are_known_by_id_name_and_image() {
         &saved,
         &[&format!("container={}", &old_id[..12])],
     );
-    assert_eq!(ids(&kept), [old_id.clone()].into_iter().collect());
+    assert_eq!(ids(&kept, &ours), [old_id.clone()].into_iter().collect());
     let kept = json_as_nobody(&["json"], &saved, &[&format!("containerName=tr-new-{tag}")]);
-    assert_eq!(ids(&kept), [new_id.clone()].into_iter().collect());
+    assert_eq!(ids(&kept, &ours), [new_id.clone()].into_iter().collect());
     let kept = json_as_nobody(&["json"], &saved, &["containerImage=localhost/tracee-rs-*"]);
     assert_eq!(
-        ids(&kept),
+        ids(&kept, &ours),
         [old_id.clone(), new_id.clone()].into_iter().collect()
     );
 
     // Pushed into the kernel: the new container only, all of its events.
     let pushed_evs = json_as_nobody(&["json"], &pushed, &[]);
     assert_eq!(
-        ids(&pushed_evs),
+        ids(&pushed_evs, &ours),
         [new_id.clone()].into_iter().collect(),
         "{err2}"
     );
@@ -339,10 +353,32 @@ fn podman_containers_are_known_by_id_name_and_image() {
             e["contextFlags"]["containerStarted"] == true && e["eventName"] != "cgroup_mkdir"
         })
         .count();
+    let pushed_new = pushed_evs
+        .iter()
+        .filter(|e| e["containerId"] == new_id.as_str())
+        .count();
     assert_eq!(
-        pushed_evs.len(),
-        want,
+        pushed_new, want,
         "kernel container=new keeps what the filter keeps"
+    );
+
+    let in_cgroup = |evs: &[Value]| {
+        evs.iter()
+            .filter(|e| e["cgroupId"] == new_cgroup)
+            .filter(|e| e["eventName"] == "openat" || e["eventName"] == "sched_process_exec")
+            .count()
+    };
+    let user = json_as_nobody(&["json"], &saved, &["not-container"]);
+    let kernel = json_as_nobody(&["json"], &not_in, &[]);
+    assert!(
+        in_cgroup(&user) > 0,
+        "runc's work before the container starts"
+    );
+    assert_eq!(in_cgroup(&kernel), in_cgroup(&user), "kernel not-container");
+    assert!(
+        kernel
+            .iter()
+            .all(|e| e["contextFlags"]["containerStarted"] == false)
     );
 
     // table-verbose names the container.
@@ -456,8 +492,8 @@ fn capture_files_a_containers_writes_under_its_id() {
 }
 
 /// A cgroup of this test's own, delegated to nobody (who can then make
-/// cgroups under it, as a user with a delegated subtree can), removed
-/// (deepest first) at the end.
+/// cgroups under it and move itself between them, as a user with a
+/// delegated subtree can), removed (deepest first) at the end.
 struct Delegated(std::path::PathBuf);
 impl Delegated {
     fn new(tag: &str) -> Delegated {
@@ -469,9 +505,12 @@ impl Delegated {
         };
         let d = root.join(format!("tracee-rs-{tag}-{}", std::process::id()));
         std::fs::create_dir(&d).expect("a test cgroup");
-        let c = std::ffi::CString::new(d.to_str().unwrap()).unwrap();
-        // SAFETY: a valid path.
-        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let st = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&d)
+            .status()
+            .unwrap();
+        assert!(st.success());
         Delegated(d)
     }
 }
@@ -485,20 +524,28 @@ impl Drop for Delegated {
                     }
                 }
             }
+            // Whatever is left in it goes to the root cgroup first.
+            if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                for p in procs.lines() {
+                    let _ = std::fs::write("/sys/fs/cgroup/unified/cgroup.procs", p);
+                }
+            }
             let _ = std::fs::remove_dir(d);
         }
         rm(&self.0);
     }
 }
 
-/// What nobody does: cgroups named like containers, with odd bytes, at
-/// the name's length limit, past the path limit of the tracepoint, and
-/// one removed at once; while opening a marker file every 50 ms.
+/// What nobody does, from inside the delegated cgroup: cgroups named like
+/// containers, with odd bytes, at the name's length limit, past the path
+/// limit of the tracepoint, and one removed at once; while opening a
+/// marker file every 50 ms. Then it makes a cgroup with the id of a real
+/// (root-made) container, moves into it, and runs cat in a mount
+/// namespace of its own, to pass for that container.
 const HOSTILE_CGROUPS: &str = r#"
 import os, sys, time
-base, hexid, hexid2, hexid3, marker = sys.argv[1:6]
+base, hexid2, hexid3, victim, marker, marker2 = sys.argv[1:7]
 b = base.encode()
-os.mkdir(b + b"/docker-" + hexid.encode() + b".scope")
 os.mkdir(b + b"/docker-\x1b]0;owned\x07\xff\xfe" + b"A" * 30 + b".scope")
 os.mkdir(b + b"/crio-" + b"b" * 250)
 p = b
@@ -512,8 +559,44 @@ os.rmdir(q)
 for i in range(30):
     open(marker).close()
     time.sleep(0.05)
-print("done")
+fake = b + b"/x/libpod-" + victim.encode()
+os.makedirs(fake)
+with open(fake + b"/cgroup.procs", "w") as f:
+    f.write(str(os.getpid()))
+sys.stdout.write("done\n")
+sys.stdout.flush()
+os.execvp("unshare", ["unshare", "-Urm", "cat", marker2])
 "#;
+
+/// A fake Podman API: knows one container, `victim`, by `id`.
+fn fake_podman(sock: &Path, id: String) {
+    let l = UnixListener::bind(sock).unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut req = [0u8; 1024];
+            let n = std::io::Read::read(&mut s, &mut req).unwrap_or(0);
+            let req = String::from_utf8_lossy(&req[..n]).into_owned();
+            let body = if req.starts_with(&format!("GET /containers/{id}/json ")) {
+                r#"{"Name":"/victim","Config":{"Image":"localhost/victim:1","Labels":{}},"Image":"sha256:feed"}"#
+            } else if req.starts_with("GET /images/sha256:feed/json ") {
+                r#"{"RepoTags":["localhost/victim:1"],"RepoDigests":["localhost/victim@sha256:feed"]}"#
+            } else {
+                ""
+            };
+            let head = if body.is_empty() {
+                "404 Not Found"
+            } else {
+                "200 OK"
+            };
+            let _ = std::io::Write::write_all(
+                &mut s,
+                format!("HTTP/1.0 {head}\r\nContent-Type: application/json\r\n\r\n{body}")
+                    .as_bytes(),
+            );
+        }
+    });
+}
 
 #[test]
 fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
@@ -523,7 +606,9 @@ fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
     let deleg = Delegated::new("hostile");
     let dir = nobody_dir("hostile");
     let marker = dir.path("hostile-marker");
+    let marker2 = dir.path("hostile-marker-2");
     std::fs::write(&marker, "x").unwrap();
+    std::fs::write(&marker2, "y").unwrap();
     // A docker socket that takes connections and never answers.
     let sock = dir.path("docker.sock");
     let l = UnixListener::bind(&sock).unwrap();
@@ -542,15 +627,17 @@ fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
         }
     });
     let hex = |c: char| c.to_string().repeat(64);
-    let (h1, h2, h3) = (hex('a'), hex('b'), hex('c'));
-    let sockopt = format!("sockets.docker={}", sock.display());
+    let (h1, h2, h3, h4) = (hex('a'), hex('b'), hex('c'), hex('d'));
+    let api = dir.path("podman.sock");
+    fake_podman(&api, h4.clone());
     let mut c = Collector::start(
         &[
             "-e",
             "containers,openat",
             "--containers",
-            &sockopt,
-            "uid=65534",
+            &format!("sockets.docker={}", sock.display()),
+            "--containers",
+            &format!("sockets.podman={}", api.display()),
         ],
         Stdio::piped(),
     );
@@ -568,17 +655,34 @@ fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
         }
     });
     let t0 = Instant::now();
-    let said = nobody_runs(
-        HOSTILE_CGROUPS,
-        &[
+    // Root's containers (as a runtime makes them): one whose runtime
+    // hangs, one the runtime names.
+    std::fs::create_dir(deleg.0.join(format!("docker-{h1}.scope"))).unwrap();
+    std::fs::create_dir(deleg.0.join(format!("libpod-{h4}"))).unwrap();
+    // Nobody, moved into the delegated cgroup first.
+    let attacker = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c \"$0\" \"$@\"",
+            deleg.0.display()
+        ))
+        .arg(HOSTILE_CGROUPS)
+        .args([
             deleg.0.to_str().unwrap(),
-            &h1,
             &h2,
             &h3,
+            &h4,
             marker.to_str().unwrap(),
-        ],
+            marker2.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        attacker.status.success(),
+        "{}",
+        String::from_utf8_lossy(&attacker.stderr)
     );
-    assert_eq!(said.trim(), "done");
+    assert!(String::from_utf8_lossy(&attacker.stdout).starts_with("done"));
     // Every open reached the output while the runtime still hung: the
     // stream did not wait for the lookup.
     let mut lines: Vec<(Instant, String)> = Vec::new();
@@ -604,7 +708,10 @@ fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
             .map(|(_, l)| serde_json::from_str(l).expect("JSON"))
             .collect()
     };
-    while creates(&lines).len() < 5 && Instant::now() < deadline {
+    let m2 = marker2.to_str().unwrap();
+    while (creates(&lines).len() < 7 || !lines.iter().any(|(_, l)| l.contains(m2)))
+        && Instant::now() < deadline
+    {
         if let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
             lines.push(x);
         }
@@ -615,13 +722,23 @@ fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
     let _ = fmt.wait();
     lines.extend(rx.try_iter());
     let cr = creates(&lines);
-    let by_id = |id: &str| cr.iter().find(|e| arg(e, "container_id") == id);
-    let docker = by_id(&h1).unwrap_or_else(|| panic!("{cr:?}\n{err}"));
-    assert_eq!(arg(docker, "runtime"), "docker");
-    assert_eq!(arg(docker, "container_name"), "", "unknown, not made up");
-    assert!(by_id(&h2).is_some(), "the deep one");
-    assert!(by_id(&h3).is_some(), "the one gone before its lookup");
-    assert!(by_id(&"b".repeat(250)).is_some(), "the longest name");
+    let by_id =
+        |id: &str| -> Vec<&Value> { cr.iter().filter(|e| arg(e, "container_id") == id).collect() };
+    let docker = by_id(&h1);
+    assert_eq!(docker.len(), 1, "{cr:?}\n{err}");
+    assert_eq!(arg(docker[0], "runtime"), "docker");
+    assert_eq!(arg(docker[0], "container_name"), "", "unknown, not made up");
+    assert_eq!(by_id(&h2).len(), 1, "the deep one");
+    assert_eq!(by_id(&h3).len(), 1, "the one gone at once");
+    assert_eq!(by_id(&"b".repeat(250)).len(), 1, "the longest name");
+    // The real one is named; the one nobody made with its id is not.
+    let h4s = by_id(&h4);
+    assert_eq!(h4s.len(), 2, "{h4s:?}");
+    for e in &h4s {
+        let by_root = e["userId"] == 0;
+        let name = arg(e, "container_name");
+        assert_eq!(name, if by_root { "victim" } else { "" }, "{e}");
+    }
     let odd = cr
         .iter()
         .find(|e| {
@@ -636,20 +753,33 @@ fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
             .unwrap()
             .contains('\u{fffd}')
     );
-    // The one gone at once is removed too.
+    assert_eq!(arg(odd, "container_name"), "");
     assert!(
         lines
             .iter()
             .any(|(_, l)| l.contains("\"container_remove\"") && l.contains(&h3))
     );
     // The docker container's create waited for the hung socket, not the
-    // stream: it came after the last open.
-    let docker_at = lines
+    // stream: it came after the last open. Nobody's came at once.
+    let at = |id: &str| {
+        lines
+            .iter()
+            .find(|(_, l)| l.contains("\"container_create\"") && l.contains(id))
+            .unwrap()
+            .0
+    };
+    assert!(at(&h1) >= last_open);
+    assert!(at(&h3) < last_open);
+    // cat in the fake cgroup: the victim's id (its cgroup's name says so),
+    // started (its own mount namespace), but not the victim's names.
+    let cat: Value = lines
         .iter()
-        .find(|(_, l)| l.contains("\"container_create\"") && l.contains(&h1))
-        .unwrap()
-        .0;
-    assert!(docker_at >= last_open);
+        .find(|(_, l)| l.contains(m2) && l.contains("\"openat\""))
+        .map(|(_, l)| serde_json::from_str(l).unwrap())
+        .expect("cat's open");
+    assert_eq!(cat["containerId"], h4.as_str());
+    assert_eq!(cat["contextFlags"]["containerStarted"], true);
+    assert!(cat["container"].get("name").is_none(), "{cat}");
     // No raw control byte reaches a terminal.
     assert!(lines.iter().all(|(_, l)| !l.contains('\u{1b}')));
 }

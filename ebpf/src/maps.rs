@@ -122,7 +122,8 @@ pub(crate) static F_PIDNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0)
 /// cgroup v2 directories created while tracing, and containers
 /// (`kcfg::cgroup` says what a value means and who writes it).
 #[map]
-pub(crate) static CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(kcfg::cgroup::ENTRIES, 0);
+pub(crate) static CGROUPS: HashMap<u64, u32> =
+    HashMap::with_max_entries(kcfg::cgroup::ENTRIES, 1 /* BPF_F_NO_PREALLOC */);
 /// Cgroups of containers that have started (`ctx_flags::CONTAINER_STARTED`):
 /// added by `sched_process_exec` for a cgroup in [`CGROUPS`] when a task
 /// execs in a mount namespace other than its parent's, and by
@@ -130,7 +131,8 @@ pub(crate) static CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(kcfg::c
 /// tracee-collect when the cgroup is. Adding one starts a new
 /// [`generation`], so cached contexts read it again.
 #[map]
-pub(crate) static STARTED: HashMap<u64, u8> = HashMap::with_max_entries(kcfg::cgroup::ENTRIES, 0);
+pub(crate) static STARTED: HashMap<u64, u8> =
+    HashMap::with_max_entries(kcfg::cgroup::ENTRIES, 1 /* BPF_F_NO_PREALLOC */);
 /// Non-zero once [`CGROUPS`] had no room for a new cgroup: the container
 /// scope then passes everything, and user space decides.
 #[map]

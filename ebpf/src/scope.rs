@@ -3,7 +3,7 @@
 
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use wire::{
-    EventContext,
+    EventContext, ctx_flags,
     kcfg::{cgroup, container_scope, scope},
 };
 
@@ -48,18 +48,21 @@ pub(crate) fn scope_ok(c: &EventContext) -> bool {
         {
             return false;
         }
-        if active & scope::CONTAINER != 0 && !container_ok(c.cgroup_id) {
+        if active & scope::CONTAINER != 0 && !container_ok(c.cgroup_id, c.flags) {
             return false;
         }
     }
     true
 }
 
-/// Whether cgroup `id` passes the container scope. A cgroup user space
-/// has not classified yet passes, and so does every cgroup once the
-/// kernel's table overflowed: user space then decides, exactly.
+/// Whether the event of cgroup `id` (whose context `flags` say if its
+/// container started) passes the container scope, judged as user space
+/// judges it: a started container is one whose cgroup is a container's
+/// and flagged started. A cgroup user space has not classified yet
+/// passes, and so does every cgroup once the kernel's table overflowed:
+/// user space then decides.
 #[inline(never)]
-fn container_ok(id: u64) -> bool {
+fn container_ok(id: u64, flags: u32) -> bool {
     if CGROUPS_FULL.get(0).is_some_and(|f| *f != 0) {
         return true;
     }
@@ -68,11 +71,11 @@ fn container_ok(id: u64) -> bool {
     if v & cgroup::PENDING != 0 {
         return true;
     }
-    let is_container = v & cgroup::CONTAINER != 0;
+    let started = flags & ctx_flags::CONTAINER_STARTED != 0 && v & cgroup::CONTAINER != 0;
     match global_u32(&SCOPE_CONTAINER) {
-        container_scope::ANY => is_container,
-        container_scope::NONE => !is_container,
-        container_scope::NEW => is_container && v & cgroup::NEW != 0,
+        container_scope::ANY => started,
+        container_scope::NONE => !started,
+        container_scope::NEW => started && v & cgroup::NEW != 0,
         _ => true,
     }
 }

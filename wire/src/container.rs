@@ -286,8 +286,11 @@ impl Container {
 }
 
 /// Most containers a reader keeps: a stream (from a file, say) can name
-/// any number of them, and a reader's memory must stay bounded. Past it,
-/// removed containers are forgotten first.
+/// any number of them, and a reader's memory must stay bounded. When it is
+/// reached, removed containers are forgotten, and if that is not an
+/// eighth of the table, others too (tracee-collect never tells more than
+/// this many live ones), so the cost of forgetting is spread over an
+/// eighth of the table's inserts.
 pub const TABLE_MAX: usize = 65536;
 
 /// What a reader knows of containers, by cgroup id, from the container
@@ -302,10 +305,17 @@ impl Containers {
     pub fn apply(&mut self, c: Container) {
         if self.by_cgroup.len() >= TABLE_MAX && !self.by_cgroup.contains_key(&c.cgroup_id) {
             self.by_cgroup.retain(|_, v| !v.has(flags::REMOVED));
-            if self.by_cgroup.len() >= TABLE_MAX
-                && let Some(&k) = self.by_cgroup.keys().next()
-            {
-                self.by_cgroup.remove(&k);
+            let keep = TABLE_MAX - TABLE_MAX / 8;
+            if self.by_cgroup.len() > keep {
+                let extra: Vec<u64> = self
+                    .by_cgroup
+                    .keys()
+                    .take(self.by_cgroup.len() - keep)
+                    .copied()
+                    .collect();
+                for k in extra {
+                    self.by_cgroup.remove(&k);
+                }
             }
         }
         self.by_cgroup.insert(c.cgroup_id, c);
@@ -459,5 +469,16 @@ mod tests {
         }
         assert!(t.len() <= TABLE_MAX);
         assert!(t.get(TABLE_MAX as u64 + 9).is_some());
+        // Live ones past the bound: forgetting is spread out, not paid on
+        // every insert (this would take minutes otherwise).
+        let mut t = Containers::default();
+        for i in 0..(TABLE_MAX as u64 * 3) {
+            t.apply(Container {
+                cgroup_id: i,
+                ..Default::default()
+            });
+        }
+        assert!(t.len() <= TABLE_MAX);
+        assert!(t.get(TABLE_MAX as u64 * 3 - 1).is_some());
     }
 }

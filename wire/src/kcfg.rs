@@ -154,10 +154,13 @@ pub mod cgroup {
     pub const CONTAINER: u32 = 2;
     /// Created after tracing began.
     pub const NEW: u32 = 4;
-    /// Entries of the CGROUPS map. When it is full the kernel sets the
-    /// CGROUPS_FULL flag and stops judging containers (everything passes
-    /// to user space, which decides exactly).
-    pub const ENTRIES: u32 = 16384;
+    /// Entries of the CGROUPS and STARTED maps (allocated as used, not
+    /// up front). Filling them takes that many cgroups at once, each of
+    /// which costs kernel memory its maker is charged for. When CGROUPS is
+    /// full the kernel sets the CGROUPS_FULL flag and stops judging
+    /// containers (everything passes to user space), and a container made
+    /// then is not seen to start (its events are not `container`'s).
+    pub const ENTRIES: u32 = 1 << 20;
 }
 
 /// Slots of the OFFSETS global: kernel struct member offsets (and one

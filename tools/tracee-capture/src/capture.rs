@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use wire::capture::{CaptureHeader, artifact, flags};
 use wire::container::{Container, Containers};
 
-use crate::dir::Dir;
+use crate::dir::{Dir, Dirs, dir_name};
 use crate::open_files::OpenFiles;
 use crate::{Error, Options, Summary, kind_name, sanitize};
 
@@ -41,6 +41,8 @@ const NEW_ARTIFACT_COST: u64 = 4096;
 struct Open {
     /// Which of `Capture::dirs` it is in.
     dir: usize,
+    /// Its container's id (empty: the host's).
+    container: Vec<u8>,
     /// Name in the container directory (final for file contents,
     /// temporary for whole objects until their last chunk).
     name: String,
@@ -65,11 +67,11 @@ struct Open {
 type Key = (u8, u32, u64);
 
 pub struct Capture {
-    out: Dir,
     /// The artifact directories under out: `host` (index 0), and one per
     /// container, named by its id (Tracee's layout).
-    dirs: Vec<(String, Dir)>,
-    dir_index: HashMap<String, usize>,
+    dirs: Dirs,
+    /// Directories that could not be made, said this many times.
+    dir_failures: u64,
     /// Containers, from the container records on the sidecar.
     containers: Containers,
     index: File,
@@ -159,9 +161,8 @@ impl Capture {
             .seek(io::SeekFrom::End(0))
             .map_err(io_err("index.jsonl"))?;
         Ok(Capture {
-            out,
-            dirs: vec![("host".to_string(), host)],
-            dir_index: HashMap::from([("host".to_string(), 0)]),
+            dirs: Dirs::new(out, host),
+            dir_failures: 0,
             containers: Containers::default(),
             index,
             boot_epoch_ns,
@@ -249,28 +250,24 @@ impl Capture {
     }
 
     /// The directory (an index of `dirs`) for an artifact of cgroup
-    /// `cgroup_id`: its container's, made on first use, or `host`. An id
-    /// is made one bounded path component (it comes from a cgroup name);
-    /// a directory that cannot be made sends the artifact to `host`, said.
+    /// `cgroup_id`: its container's, made on first use (see
+    /// [`dir_name`]), or `host`. A directory that cannot be made sends the
+    /// artifact to `host`, said (a few times).
     fn dir_for(&mut self, cgroup_id: u64) -> usize {
         let Some(c) = self.containers.get(cgroup_id).filter(|c| !c.id.is_empty()) else {
             return 0;
         };
-        let name = sanitize(&c.id, 128);
-        if let Some(&i) = self.dir_index.get(&name) {
-            return i;
-        }
-        match self.out.subdir(&name) {
-            Ok(d) => {
-                self.dirs.push((name.clone(), d));
-                self.dir_index.insert(name, self.dirs.len() - 1);
-                self.dirs.len() - 1
-            }
+        let i = self.dirs.named(dir_name(&c.id));
+        match self.dirs.get(i) {
+            Ok(_) => i,
             Err(e) => {
-                eprintln!(
-                    "tracee-capture: out/{name}: {e}; that container's artifacts go to out/host"
-                );
-                self.dir_index.insert(name, 0);
+                self.dir_failures += 1;
+                if self.dir_failures <= SAY_MAX {
+                    eprintln!(
+                        "tracee-capture: out/{}: {e}; that container's artifacts go to out/host",
+                        self.dirs.name(i)
+                    );
+                }
                 0
             }
         }
@@ -298,7 +295,7 @@ impl Capture {
         }
         let dir = self.dir_for(h.cgroup_id);
         let made = (|| {
-            let d = &self.dirs[dir].1;
+            let d = self.dirs.get(dir)?;
             if fresh && d.exists(&name) {
                 // Left by an earlier run that was killed: ours (the
                 // directory is), and replaced.
@@ -316,15 +313,24 @@ impl Capture {
                 if self.summary.skipped <= SAY_MAX {
                     eprintln!(
                         "tracee-capture: out/{}/{name}: {e}; skipping that artifact",
-                        self.dirs[dir].0
+                        self.dirs.name(dir)
                     );
                 }
                 self.refused.insert(key);
                 return Ok(None);
             }
         };
+        let container = if dir == 0 {
+            Vec::new()
+        } else {
+            self.containers
+                .get(h.cgroup_id)
+                .map(|c| c.id.clone())
+                .unwrap_or_default()
+        };
         Ok(Some(Open {
             dir,
+            container,
             name,
             kind: h.artifact,
             end,
@@ -344,7 +350,7 @@ impl Capture {
     /// system refusing the size, no space) is that artifact's, said once.
     fn write_at(
         open: &mut OpenFiles<Key>,
-        dirs: &[(String, Dir)],
+        dirs: &mut Dirs,
         failed: &mut u64,
         key: Key,
         o: &mut Open,
@@ -354,10 +360,11 @@ impl Capture {
         if o.failed {
             return false;
         }
-        let (dname, dir) = &dirs[o.dir];
-        let r = open
-            .get(dir, key, &o.name)
+        let r = dirs
+            .get(o.dir)
+            .and_then(|d| open.get(d, key, &o.name))
             .and_then(|f| f.write_all_at(payload, at));
+        let dname = dirs.name(o.dir);
         if let Err(e) = r {
             *failed += 1;
             if *failed <= SAY_MAX {
@@ -412,7 +419,7 @@ impl Capture {
         };
         if Self::write_at(
             &mut self.open,
-            &self.dirs,
+            &mut self.dirs,
             &mut self.summary.failed,
             key,
             o,
@@ -454,7 +461,7 @@ impl Capture {
             if let Some(o) = self.objects.get_mut(&key)
                 && Self::write_at(
                     &mut self.open,
-                    &self.dirs,
+                    &mut self.dirs,
                     &mut self.summary.failed,
                     key,
                     o,
@@ -474,16 +481,20 @@ impl Capture {
             // The last record's offset is the object's size: a hole at its
             // end (a sparse executable) is part of it.
             if o.complete && h.off > o.size {
+                let open = &mut self.open;
                 let r = self
-                    .open
-                    .get(&self.dirs[o.dir].1, key, &o.name)
+                    .dirs
+                    .get(o.dir)
+                    .and_then(|d| open.get(d, key, &o.name))
                     .and_then(|f| f.set_len(h.off));
                 match r {
                     Ok(()) => o.size = h.off,
                     Err(e) => {
                         eprintln!(
                             "tracee-capture: out/{}/{}: a size of {}: {e}; the artifact is incomplete",
-                            self.dirs[o.dir].0, o.name, h.off
+                            self.dirs.name(o.dir),
+                            o.name,
+                            h.off
                         );
                         o.complete = false;
                     }
@@ -496,10 +507,12 @@ impl Capture {
 
     /// The content of the artifact `key`, for the index.
     fn content(&mut self, key: Key, o: &Open) -> Result<Content, Error> {
-        let shown = format!("reading out/{}/{}", self.dirs[o.dir].0, o.name);
+        let shown = format!("reading out/{}/{}", self.dirs.name(o.dir), o.name);
+        let open = &mut self.open;
         let f = self
-            .open
-            .get(&self.dirs[o.dir].1, key, &o.name)
+            .dirs
+            .get(o.dir)
+            .and_then(|d| open.get(d, key, &o.name))
             .map_err(io_err(shown.clone()))?;
         digest_of(f).map_err(io_err(shown))
     }
@@ -520,7 +533,9 @@ impl Capture {
                     && !self.exec_seen.insert(sum)
                 {
                     // The same content was captured already.
-                    let _ = self.dirs[o.dir].1.unlink(&o.name);
+                    if let Ok(d) = self.dirs.get(o.dir) {
+                        let _ = d.unlink(&o.name);
+                    }
                     return Ok(());
                 }
                 // The file's base name; the process's name if there is none.
@@ -540,7 +555,11 @@ impl Capture {
             }
             _ => format!("bpf.name-{}.pid-{}.{id}", sanitize(&h.name, 16), h.pid),
         };
-        let (dname, d) = &self.dirs[o.dir];
+        let dname = self.dirs.name(o.dir).to_string();
+        let d = self
+            .dirs
+            .get(o.dir)
+            .map_err(io_err(format!("opening out/{dname}")))?;
         if d.exists(&name) {
             // Same name: same content (the name holds its hash), or a
             // planted file, which is left alone.
@@ -558,11 +577,10 @@ impl Capture {
         if !o.complete {
             self.summary.incomplete += 1;
         }
-        let (dname, _) = &self.dirs[o.dir];
-        let container = if o.dir == 0 { "" } else { dname.as_str() };
+        let dname = self.dirs.name(o.dir);
         let mut line = serde_json::json!({
             "path": format!("{dname}/{}", o.name),
-            "containerId": container,
+            "containerId": String::from_utf8_lossy(&o.container),
             "kind": kind_name(o.kind),
             "size": o.size,
             "sha256": sha256,
@@ -614,7 +632,11 @@ impl Capture {
             let d = self.content(key, &o)?;
             self.open.close(&key);
             let name = format!("{}.incomplete.{}.{}", kind_name(o.kind), o.pid, o.ts);
-            if self.dirs[o.dir].1.rename(&o.name, &name).is_ok() {
+            if self
+                .dirs
+                .get(o.dir)
+                .is_ok_and(|d| d.rename(&o.name, &name).is_ok())
+            {
                 o.name = name;
             }
             self.index_artifact(&o, d.hex())?;

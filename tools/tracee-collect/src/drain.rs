@@ -411,6 +411,9 @@ impl<'c> Drain<'c> {
     /// own grace bounds it), then the sidecar's, by `SIDECAR_GRACE` after
     /// the stop.
     pub fn finish(mut self, stopped_at: Option<Instant>) -> anyhow::Result<Totals> {
+        let mut emits = Vec::new();
+        self.containers.finish(&mut emits);
+        self.emit(emits)?;
         // Events the output dropped (a ring whose reader lagged) were
         // counted as handed over; they are lost, not written.
         let dropped = self.out.dropped();

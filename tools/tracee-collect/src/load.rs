@@ -345,15 +345,15 @@ fn find_containers(ebpf: &mut Ebpf, cfg: &Config) -> anyhow::Result<crate::conta
     }
     let mut cgroups: BpfHashMap<&mut MapData, u64, u32> =
         BpfHashMap::try_from(ebpf.map_mut("CGROUPS").context("map CGROUPS")?)?;
-    for c in found.iter().take(room) {
+    for (c, _) in found.iter().take(room) {
         cgroups.insert(c.cgroup_id, kcfg::cgroup::CONTAINER, 0)?;
     }
     let mut started: BpfHashMap<&mut MapData, u64, u8> =
         BpfHashMap::try_from(ebpf.map_mut("STARTED").context("map STARTED")?)?;
-    for c in found.iter().take(room) {
+    for (c, _) in found.iter().take(room) {
         started.insert(c.cgroup_id, 1, 0)?;
     }
-    found.sort_by_key(|c| c.cgroup_id);
+    found.sort_by_key(|(c, _)| c.cgroup_id);
     Ok(crate::containers::Start {
         cgroupfs: Some(root),
         existing: found,

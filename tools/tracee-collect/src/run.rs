@@ -97,6 +97,26 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         },
     );
 
+    let mut by_runtime: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (c, _) in &containers.existing {
+        if c.has(wire::container::flags::ROOT) {
+            *by_runtime.entry(c.runtime.name()).or_default() += 1;
+        }
+    }
+    let running: Vec<String> = by_runtime.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    eprintln!(
+        "tracee-collect: containers from cgroup v2 ({}); {} running at start{}",
+        containers
+            .cgroupfs
+            .as_ref()
+            .map_or("none mounted".into(), |p| p.display().to_string()),
+        by_runtime.values().sum::<usize>(),
+        if running.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", running.join(", "))
+        }
+    );
     let mut d = Drain::new(&cfg, &mut ebpf, filter, out, sidecar, &pre, containers)?;
     let mut last_report = Instant::now();
     let mut stopped_at = None;

@@ -103,10 +103,12 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The containers under `root` now: every cgroup directory whose path is
-/// a container's (its own cgroup, and those its processes made below it).
-/// A cgroup's id is its directory's inode number.
-pub fn walk(root: &Path) -> (Vec<Container>, bool) {
+/// The containers under `root` now, with their paths: every cgroup
+/// directory whose path is a container's (its own cgroup, and those its
+/// processes made below it). A cgroup's id is its directory's inode
+/// number. One a user other than root made is not looked up (see
+/// [`super::not_a_runtimes`]).
+pub fn walk(root: &Path) -> (Vec<(Container, String)>, bool) {
     let mut found = Vec::new();
     let mut stack: Vec<(PathBuf, String, usize)> = vec![(root.to_path_buf(), String::new(), 0)];
     let mut seen = 0usize;
@@ -130,7 +132,7 @@ pub fn walk(root: &Path) -> (Vec<Container>, bool) {
             if let Some(f) = classify(&path)
                 && let Ok(m) = e.metadata()
             {
-                found.push(Container {
+                let mut c = Container {
                     cgroup_id: m.ino(),
                     ctime: (m.ctime() as u64)
                         .wrapping_mul(1_000_000_000)
@@ -139,7 +141,12 @@ pub fn walk(root: &Path) -> (Vec<Container>, bool) {
                     runtime: f.runtime,
                     id: f.id.into_bytes(),
                     ..Default::default()
-                });
+                };
+                if f.root && m.uid() != 0 {
+                    c.flags |= flags::LOOKED_UP;
+                    c.lookup = super::not_a_runtimes(m.uid()).into_bytes();
+                }
+                found.push((c, path.clone()));
             }
             if depth + 1 < DEPTH_MAX {
                 stack.push((e.path(), path, depth + 1));

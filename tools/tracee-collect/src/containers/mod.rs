@@ -93,8 +93,8 @@ pub fn parse_options(values: &[String]) -> Result<Options, String> {
 pub struct Start {
     /// The cgroup v2 mount, if there is one.
     pub cgroupfs: Option<PathBuf>,
-    /// The containers running.
-    pub existing: Vec<Container>,
+    /// The containers running, with their cgroup paths.
+    pub existing: Vec<(Container, String)>,
 }
 
 /// What the tracker has for the stream, in order.
@@ -115,8 +115,22 @@ pub struct KernelMaps {
     pub started: BpfHashMap<MapData, u64, u8>,
 }
 
+/// Container cgroups remembered at most (the readers' bound): past it a
+/// new one is still told to the stream, but not remembered, so its names
+/// and its removal do not follow. Only someone who may make cgroups (a
+/// delegated subtree) can make that many.
+const KNOWN_MAX: usize = wire::container::TABLE_MAX;
+
 pub struct Tracker {
     known: HashMap<u64, Container>,
+    /// A container's own cgroup by its path, for the cgroups made below it.
+    roots: HashMap<String, u64>,
+    /// The path of each container cgroup known.
+    paths: HashMap<u64, String>,
+    /// The cgroups of each container id, for the runtime's answer.
+    by_id: HashMap<Vec<u8>, Vec<u64>>,
+    /// Said once: the table was full.
+    told_full: bool,
     /// `cgroup_mkdir` records of container cgroups whose names are being
     /// looked up: their `container_create` goes out with the answer.
     creates: HashMap<u64, Vec<u8>>,
@@ -166,18 +180,60 @@ impl Tracker {
         };
         let mut t = Tracker {
             known: HashMap::new(),
+            roots: HashMap::new(),
+            paths: HashMap::new(),
+            by_id: HashMap::new(),
+            told_full: false,
             creates: HashMap::new(),
             lookups,
             maps,
             boot_epoch_ns,
             cgroupfs,
         };
-        for c in existing {
+        for (c, path) in existing {
             let cgid = c.cgroup_id;
-            t.known.insert(cgid, c);
+            t.remember(c, &path);
             t.ask(cgid);
         }
         t
+    }
+
+    fn remember(&mut self, c: Container, path: &str) {
+        let cgid = c.cgroup_id;
+        if c.has(flags::ROOT) {
+            self.roots.insert(path.to_string(), cgid);
+        }
+        self.paths.insert(cgid, path.to_string());
+        self.by_id.entry(c.id.clone()).or_default().push(cgid);
+        self.known.insert(cgid, c);
+    }
+
+    fn forget(&mut self, cgid: u64) -> Option<Container> {
+        let c = self.known.remove(&cgid)?;
+        if let Some(p) = self.paths.remove(&cgid)
+            && self.roots.get(&p) == Some(&cgid)
+        {
+            self.roots.remove(&p);
+        }
+        if let Some(v) = self.by_id.get_mut(&c.id) {
+            v.retain(|&x| x != cgid);
+            if v.is_empty() {
+                self.by_id.remove(&c.id);
+            }
+        }
+        Some(c)
+    }
+
+    /// The container's own cgroup that `path` is below, if known.
+    fn root_above(&self, path: &str) -> Option<&Container> {
+        let mut p = path;
+        while let Some(i) = p.rfind('/') {
+            p = &p[..i];
+            if let Some(cgid) = self.roots.get(p) {
+                return self.known.get(cgid);
+            }
+        }
+        None
     }
 
     /// The containers known now (at start: those found by the walk).
@@ -192,7 +248,8 @@ impl Tracker {
         let (Some(l), Some(c)) = (&self.lookups, self.known.get_mut(&cgid)) else {
             return false;
         };
-        if !c.has(flags::ROOT) {
+        // Not below a container's, nor named already (or refused).
+        if !c.has(flags::ROOT) || c.has(flags::LOOKED_UP) {
             return false;
         }
         let r = Request {
@@ -253,12 +310,9 @@ impl Tracker {
             id: f.id.into_bytes(),
             ..Default::default()
         };
-        // A cgroup below a container's takes what is known of it.
+        // A cgroup below a container's own takes what is known of it.
         if !f.root
-            && let Some(top) = self
-                .known
-                .values()
-                .find(|k| k.id == c.id && k.has(flags::ROOT))
+            && let Some(top) = self.root_above(path).filter(|k| k.id == c.id)
         {
             c.ctime = top.ctime;
             c.flags |= top.flags & (flags::LOOKED_UP | flags::NAMED | flags::POD_SANDBOX);
@@ -274,13 +328,36 @@ impl Tracker {
             .maps
             .cgroups
             .insert(cgid, cgroup::CONTAINER | cgroup::NEW, 0);
+        if self.known.len() >= KNOWN_MAX {
+            if !self.told_full {
+                self.told_full = true;
+                eprintln!(
+                    "tracee-collect: {KNOWN_MAX} container cgroups known: newer ones are told without their names or removal"
+                );
+            }
+            name_into(
+                &mut c,
+                &Answer::Unknown("too many containers; not asked".into()),
+            );
+            out.push(Emit::Container(c.clone()));
+            out.push(Emit::This);
+            if f.root {
+                out.push(Emit::Event(create_event(ev, &c)));
+            }
+            return;
+        }
         if f.root && self.lookups.is_none() {
             name_into(
                 &mut c,
                 &Answer::Unknown("not asked (--containers enrich=false)".into()),
             );
+        } else if f.root && ev.uid() != 0 {
+            // Its name was chosen by whoever may make cgroups there: the
+            // runtime's names for that id (another container's, maybe)
+            // are not theirs to wear.
+            name_into(&mut c, &Answer::Unknown(not_a_runtimes(ev.uid())));
         }
-        self.known.insert(cgid, c);
+        self.remember(c, path);
         let asked = self.ask(cgid);
         let c = self.known[&cgid].clone();
         out.push(Emit::Container(c.clone()));
@@ -299,7 +376,7 @@ impl Tracker {
         out.push(Emit::This);
         let _ = self.maps.cgroups.remove(&cgid);
         let _ = self.maps.started.remove(&cgid);
-        let Some(mut c) = self.known.remove(&cgid) else {
+        let Some(mut c) = self.forget(cgid) else {
             return;
         };
         // A container gone before its names came: its create still goes
@@ -334,11 +411,22 @@ impl Tracker {
         let Some(l) = &self.lookups else { return };
         let answers: Vec<(Request, Answer)> = l.answers().collect();
         for (r, a) in answers {
-            let id = r.id.as_bytes();
             let mut updated: Vec<Container> = Vec::new();
-            for c in self.known.values_mut().filter(|c| c.id == id) {
-                name_into(c, &a);
-                updated.push(c.clone());
+            let Some(root) = self.paths.get(&r.cgroup_id).map(|p| format!("{p}/")) else {
+                // Gone meanwhile: its create went out at its removal.
+                continue;
+            };
+            for cgid in self.by_id.get(r.id.as_bytes()).into_iter().flatten() {
+                // Only the cgroup asked about and those below it: another
+                // cgroup claiming the same id is not that container.
+                let below = self.paths.get(cgid).is_some_and(|p| p.starts_with(&root));
+                if *cgid != r.cgroup_id && !below {
+                    continue;
+                }
+                if let Some(c) = self.known.get_mut(cgid) {
+                    name_into(c, &a);
+                    updated.push(c.clone());
+                }
             }
             // The container's own cgroup first, then those below it.
             updated.sort_by_key(|c| !c.has(flags::ROOT));
@@ -351,6 +439,37 @@ impl Tracker {
                 {
                     out.push(Emit::Event(create_event(&mk, &c)));
                 }
+            }
+        }
+    }
+}
+
+/// Why a cgroup made by `uid` is not looked up.
+pub fn not_a_runtimes(uid: u32) -> String {
+    format!("made by uid {uid}, not by a runtime running as root: names not asked")
+}
+
+impl Tracker {
+    /// At the stop: the answers that came, then a `container_create` for
+    /// every container still waiting for one, saying so.
+    pub fn finish(&mut self, out: &mut Vec<Emit>) {
+        self.poll(out);
+        let mut waiting: Vec<(u64, Vec<u8>)> = self.creates.drain().collect();
+        waiting.sort_by_key(|(cgid, _)| *cgid);
+        for (cgid, mk) in waiting {
+            let Some(c) = self.known.get_mut(&cgid) else {
+                continue;
+            };
+            name_into(
+                c,
+                &Answer::Unknown("tracing stopped before the runtime answered".into()),
+            );
+            let c = c.clone();
+            out.push(Emit::Container(c.clone()));
+            if let Ok((r, _)) = wire::RecordSlice::from_slice(&mk, 0)
+                && let Ok(mk) = EventSlice::from_record(r)
+            {
+                out.push(Emit::Event(create_event(&mk, &c)));
             }
         }
     }
