@@ -783,3 +783,95 @@ fn hostile_cgroups_and_a_hung_runtime_do_not_stall_the_stream() {
     // No raw control byte reaches a terminal.
     assert!(lines.iter().all(|(_, l)| !l.contains('\u{1b}')));
 }
+
+/// The names from Podman's own API (its Docker-compatible service on a
+/// socket), rather than its state on disk: the container record says
+/// where they came from.
+#[test]
+fn podmans_api_names_a_container() {
+    if !need_root("podmans_api_names_a_container") {
+        return;
+    }
+    let dir = TempDir::new("papi");
+    let sock = dir.path("podman.sock");
+    let mut service = Command::new("podman")
+        .args([
+            "--runtime",
+            "runc",
+            "--cgroup-manager=cgroupfs",
+            "system",
+            "service",
+            "--time=0",
+        ])
+        .arg(format!("unix://{}", sock.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("podman system service");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let t = Instant::now();
+    while !sock.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "podman's API never came up"
+        );
+        if let Some(st) = service.try_wait().unwrap() {
+            panic!("podman system service ended: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _service = Kill(service);
+    let name = format!("tr-api-{}", std::process::id());
+    let _g = Gone(name.clone());
+    let saved = dir.path("trace.bin");
+    let c = Collector::start(
+        &[
+            "-e",
+            "containers",
+            "--containers",
+            &format!("sockets.podman={}", sock.display()),
+        ],
+        Stdio::from(File::create(&saved).unwrap()),
+    );
+    let cidfile = dir.path("cid");
+    stdout_of(
+        &mut podman_run(
+            &name,
+            &["--rm", "--cidfile", cidfile.to_str().unwrap()],
+            &["sh", "-c", "sleep 0.5"],
+        ),
+        "podman run",
+    );
+    let id = std::fs::read_to_string(&cidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let mut r = wire::reader::StreamReader::new(File::open(&saved).unwrap()).unwrap();
+    let mut named = None;
+    while let Some(rec) = r.next_record(&mut || Ok(())).unwrap() {
+        if rec.kind() == wire::kind::CONTAINER {
+            let k = wire::container::Container::from_record(rec).unwrap();
+            if k.id == id.as_bytes() && k.has(wire::container::flags::NAMED) {
+                named = Some(k);
+            }
+        }
+    }
+    let k = named.unwrap_or_else(|| panic!("no named record for {id}: {err}"));
+    let lookup = String::from_utf8_lossy(&k.lookup);
+    assert!(lookup.starts_with("ok: podman API at "), "{lookup}");
+    assert_eq!(k.name, name.as_bytes());
+    assert_eq!(k.image, IMAGE.as_bytes());
+    assert!(
+        k.image_digest
+            .starts_with(b"localhost/tracee-rs-test@sha256:")
+    );
+    assert_eq!(k.runtime, wire::container::Runtime::Podman);
+}

@@ -187,7 +187,8 @@ pub struct Container {
     pub pod_namespace: Vec<u8>,
     pub pod_uid: Vec<u8>,
     /// What the runtime lookup came to, in words: empty while it has not
-    /// been tried; "ok", or why the names are unknown.
+    /// been tried; "ok: " and where the names came from, or why they are
+    /// unknown.
     pub lookup: Vec<u8>,
 }
 

@@ -156,7 +156,7 @@ fn name_into(c: &mut Container, a: &Answer) {
             c.pod_name = n.pod_name.clone().into_bytes();
             c.pod_namespace = n.pod_namespace.clone().into_bytes();
             c.pod_uid = n.pod_uid.clone().into_bytes();
-            c.lookup = b"ok".to_vec();
+            c.lookup = format!("ok: {}", n.source).into_bytes();
         }
         Answer::Unknown(why) => c.lookup = why.clone().into_bytes(),
     }

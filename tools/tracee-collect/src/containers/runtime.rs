@@ -28,6 +28,8 @@ pub struct Names {
     pub pod_namespace: String,
     pub pod_uid: String,
     pub sandbox: bool,
+    /// Where the names came from (said in the container record).
+    pub source: String,
 }
 
 /// The outcome of a lookup.
@@ -171,7 +173,10 @@ pub fn lookup(
             continue;
         }
         match docker_api(sock, id, src.socket_deadline) {
-            Ok(n) => return Answer::Named(n),
+            Ok(mut n) => {
+                n.source = format!("{} API at {}", rt.name(), sock.display());
+                return Answer::Named(n);
+            }
             Err(e) => {
                 if matches!(e, http::HttpError::Timeout(_)) {
                     slow.insert(sock.clone(), Instant::now());
@@ -182,19 +187,28 @@ pub fn lookup(
     }
     if mine(Runtime::Podman) || mine(Runtime::Crio) {
         match storage_state(&src.storage, id) {
-            Ok(n) => return Answer::Named(n),
+            Ok(mut n) => {
+                n.source = format!("containers/storage at {}", src.storage.display());
+                return Answer::Named(n);
+            }
             Err(e) => why.push(e),
         }
     }
     if mine(Runtime::Docker) {
         match docker_state(&src.docker, id) {
-            Ok(n) => return Answer::Named(n),
+            Ok(mut n) => {
+                n.source = format!("docker's state at {}", src.docker.display());
+                return Answer::Named(n);
+            }
             Err(e) => why.push(e),
         }
     }
     if mine(Runtime::Containerd) {
         match containerd_state(&src.containerd_tasks, id) {
-            Ok(n) => return Answer::Named(n),
+            Ok(mut n) => {
+                n.source = format!("containerd's bundle at {}", src.containerd_tasks.display());
+                return Answer::Named(n);
+            }
             Err(e) => why.push(e),
         }
     }
@@ -441,6 +455,7 @@ mod tests {
                 name: "web".into(),
                 image: "localhost/tr-busybox:1".into(),
                 image_digest: "localhost/tr-busybox@sha256:b827".into(),
+                source: format!("containers/storage at {}", root.join("storage").display()),
                 ..Default::default()
             })
         );
@@ -472,6 +487,7 @@ mod tests {
                 pod_namespace: "prod".into(),
                 pod_uid: "u-1".into(),
                 sandbox: true,
+                source: format!("containerd's bundle at {}", root.join("tasks").display()),
                 ..Default::default()
             })
         );
