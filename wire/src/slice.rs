@@ -82,73 +82,96 @@ impl<'a> EventSlice<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         self.b
     }
+    #[inline]
     pub fn ts(&self) -> u64 {
         u64_at(self.b, off::TS)
     }
+    #[inline]
     pub fn thread_start(&self) -> u64 {
         u64_at(self.b, off::THREAD_START)
     }
+    #[inline]
     pub fn leader_start(&self) -> u64 {
         u64_at(self.b, off::LEADER_START)
     }
+    #[inline]
     pub fn parent_start(&self) -> u64 {
         u64_at(self.b, off::PARENT_START)
     }
+    #[inline]
     pub fn cgroup_id(&self) -> u64 {
         u64_at(self.b, off::CGROUP_ID)
     }
+    #[inline]
     pub fn mnt_ns(&self) -> u32 {
         u32_at(self.b, off::MNT_NS)
     }
+    #[inline]
     pub fn pid_ns(&self) -> u32 {
         u32_at(self.b, off::PID_NS)
     }
+    #[inline]
     pub fn event_id(&self) -> u32 {
         u32_at(self.b, off::EVENT_ID)
     }
+    #[inline]
     pub fn syscall(&self) -> u32 {
         u32_at(self.b, off::SYSCALL)
     }
+    #[inline]
     pub fn cpu(&self) -> u32 {
         u32_at(self.b, off::CPU)
     }
+    #[inline]
     pub fn flags(&self) -> u32 {
         u32_at(self.b, off::FLAGS)
     }
+    #[inline]
     pub fn pid(&self) -> u32 {
         u32_at(self.b, off::PID)
     }
+    #[inline]
     pub fn tid(&self) -> u32 {
         u32_at(self.b, off::TID)
     }
+    #[inline]
     pub fn ppid(&self) -> u32 {
         u32_at(self.b, off::PPID)
     }
+    #[inline]
     pub fn ns_pid(&self) -> u32 {
         u32_at(self.b, off::NS_PID)
     }
+    #[inline]
     pub fn ns_tid(&self) -> u32 {
         u32_at(self.b, off::NS_TID)
     }
+    #[inline]
     pub fn ns_ppid(&self) -> u32 {
         u32_at(self.b, off::NS_PPID)
     }
+    #[inline]
     pub fn uid(&self) -> u32 {
         u32_at(self.b, off::UID)
     }
+    #[inline]
     pub fn gid(&self) -> u32 {
         u32_at(self.b, off::GID)
     }
+    #[inline]
     pub fn retval(&self) -> i64 {
         u64_at(self.b, off::RETVAL) as i64
     }
     /// The comm bytes up to the first NUL.
+    #[inline]
     pub fn comm(&self) -> &'a [u8] {
         cstr(&self.b[off::COMM..off::COMM + 16])
     }
+    #[inline]
     pub fn uts(&self) -> &'a [u8] {
         cstr(&self.b[off::UTS..off::UTS + 16])
     }
+    #[inline]
     pub fn is_compat(&self) -> bool {
         self.flags() & ctx_flags::COMPAT != 0
     }
@@ -166,6 +189,7 @@ impl<'a> EventSlice<'a> {
     }
 }
 
+#[inline]
 fn cstr(b: &[u8]) -> &[u8] {
     match b.iter().position(|&c| c == 0) {
         Some(n) => &b[..n],

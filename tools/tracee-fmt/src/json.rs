@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use wire::EventSlice;
 use wire::preamble::EventDef;
 
-use crate::procs::entity_id;
 use crate::value::push_list;
 use crate::{Arg, Printer, Value, sockaddr};
 
@@ -121,19 +120,11 @@ impl Printer {
         s.push_str(",\"isCompat\":");
         s.push_str(if ev.is_compat() { "true" } else { "false" });
         s.push('}');
-        let thread = entity_id(ev.tid(), epoch(ev.thread_start()));
-        let process = if ev.tid() == ev.pid() && ev.thread_start() == ev.leader_start() {
-            thread
-        } else {
-            entity_id(ev.pid(), epoch(ev.leader_start()))
-        };
+        let [thread, process, parent] = self.procs.entity;
         for (key, n) in [
             (",\"threadEntityId\":", thread),
             (",\"processEntityId\":", process),
-            (
-                ",\"parentEntityId\":",
-                entity_id(ev.ppid(), epoch(ev.parent_start())),
-            ),
+            (",\"parentEntityId\":", parent),
         ] {
             s.push_str(key);
             push_u64(s, n.into());

@@ -79,7 +79,7 @@ impl Printer {
     /// marked (`"decodeError"` in JSON, `[decode error: ...]` in tables);
     /// the error is returned so that the caller can count it.
     pub fn event(&mut self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Option<wire::DecodeError> {
-        self.procs.event(ev);
+        self.procs.event(ev, self.pre.boot_epoch_ns);
         let bad = self.print(ev, out);
         self.procs.after(ev);
         bad

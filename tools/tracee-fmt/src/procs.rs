@@ -25,10 +25,29 @@ pub fn entity_id(id: u32, start_epoch_ns: u64) -> u32 {
 /// starts again, as a hostile stream could name any number of them.
 const PROCS_MAX: usize = 1 << 16;
 
-#[derive(Default)]
+/// Entity ids remembered, direct-mapped by id: a thread's events come in
+/// runs, and hashing each again would cost more than printing them.
+const IDS_CACHED: usize = 256;
+
 pub struct Procs {
     pub containers: Containers,
     exe: HashMap<u32, Vec<u8>>,
+    /// (id, start, hash) by `id % IDS_CACHED`.
+    ids: Vec<(u32, u64, u32)>,
+    /// The current event's thread, process and parent entity ids.
+    pub entity: [u32; 3],
+}
+
+impl Default for Procs {
+    fn default() -> Self {
+        Procs {
+            containers: Containers::default(),
+            exe: HashMap::new(),
+            // A start of u64::MAX is never a key asked for.
+            ids: vec![(0, u64::MAX, 0); IDS_CACHED],
+            entity: [0; 3],
+        }
+    }
 }
 
 impl Procs {
@@ -36,8 +55,27 @@ impl Procs {
         self.containers.apply(c);
     }
 
-    /// Learns from an event before it is printed.
-    pub fn event(&mut self, ev: &EventSlice<'_>) {
+    /// [`entity_id`], remembered.
+    fn entity_id(&mut self, id: u32, start_epoch_ns: u64) -> u32 {
+        let slot = &mut self.ids[id as usize % IDS_CACHED];
+        if slot.0 != id || slot.1 != start_epoch_ns {
+            *slot = (id, start_epoch_ns, entity_id(id, start_epoch_ns));
+        }
+        slot.2
+    }
+
+    /// Learns from an event before it is printed; `boot_epoch_ns` puts
+    /// its times on the epoch.
+    pub fn event(&mut self, ev: &EventSlice<'_>, boot_epoch_ns: u64) {
+        let epoch = |t: u64| boot_epoch_ns.wrapping_add(t);
+        let thread = self.entity_id(ev.tid(), epoch(ev.thread_start()));
+        let process = if ev.tid() == ev.pid() && ev.thread_start() == ev.leader_start() {
+            thread
+        } else {
+            self.entity_id(ev.pid(), epoch(ev.leader_start()))
+        };
+        let parent = self.entity_id(ev.ppid(), epoch(ev.parent_start()));
+        self.entity = [thread, process, parent];
         match ev.event_id() {
             event_id::SCHED_PROCESS_EXEC => {
                 if let Some(a) = ev.arg(1) {
