@@ -512,6 +512,67 @@ mod tests {
     }
 
     #[test]
+    fn docker_state_on_disk() {
+        let root = tmp();
+        let d = root.join("docker/containers").join(ID);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(
+            d.join("config.v2.json"),
+            r#"{"Name":"/web-1","Config":{"Image":"nginx:1.27","Labels":{"io.kubernetes.pod.name":"web","io.kubernetes.pod.namespace":"prod","io.kubernetes.pod.uid":"u-9","io.kubernetes.docker.type":"sandbox"}}}"#,
+        )
+        .unwrap();
+        let a = lookup(&sources(&root), &mut HashMap::new(), Runtime::Docker, ID);
+        assert_eq!(
+            a,
+            Answer::Named(Names {
+                name: "web-1".into(),
+                image: "nginx:1.27".into(),
+                pod_name: "web".into(),
+                pod_namespace: "prod".into(),
+                pod_uid: "u-9".into(),
+                sandbox: true,
+                source: format!("docker's state at {}", root.join("docker").display()),
+                ..Default::default()
+            })
+        );
+        let _ = fs::remove_dir_all(root);
+    }
+
+    /// CRI-O keeps its containers in containers/storage too, with the
+    /// Kubernetes names in the OCI config's annotations.
+    #[test]
+    fn crio_state_on_disk() {
+        let root = tmp();
+        let st = root.join("storage");
+        let ud = st.join("overlay-containers").join(ID).join("userdata");
+        fs::create_dir_all(&ud).unwrap();
+        fs::write(
+            st.join("overlay-containers/containers.json"),
+            format!(r#"[{{"id":"{ID}","names":["k8s_app_web-0_prod_u-1_0"],"image":"9f","metadata":"{{\"image-name\":\"registry/app:2\"}}"}}]"#),
+        )
+        .unwrap();
+        fs::write(
+            ud.join("config.json"),
+            r#"{"annotations":{"io.kubernetes.container.name":"app","io.kubernetes.pod.name":"web-0","io.kubernetes.pod.namespace":"prod","io.kubernetes.pod.uid":"u-1","io.kubernetes.cri-o.ContainerType":"container"}}"#,
+        )
+        .unwrap();
+        let Answer::Named(n) = lookup(&sources(&root), &mut HashMap::new(), Runtime::Crio, ID)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                n.name.as_str(),
+                n.image.as_str(),
+                n.pod_name.as_str(),
+                n.sandbox
+            ),
+            ("app", "registry/app:2", "web-0", false)
+        );
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
     fn repositories() {
         assert_eq!(repository("localhost/x:1"), "localhost/x");
         assert_eq!(repository("reg:5000/x"), "reg:5000/x");
