@@ -100,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
     })
     .collect();
     let mut filters = filters;
-    let printers: Vec<(Format, Printer)> = [
+    let mut printers: Vec<(Format, Printer)> = [
         (Format::Json, true),
         (Format::Json, false),
         (Format::Table, true),
@@ -121,7 +121,7 @@ fuzz_target!(|data: &[u8]| {
         for f in &mut filters {
             let _ = f.matches(&ev);
         }
-        for (fmt, p) in &printers {
+        for (fmt, p) in &mut printers {
             out.clear();
             let _ = p.event(&ev, &mut out);
             let text = std::str::from_utf8(&out).expect("output is UTF-8");
