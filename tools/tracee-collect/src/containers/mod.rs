@@ -164,7 +164,7 @@ fn name_into(c: &mut Container, a: &Answer) {
 
 impl Tracker {
     /// Starts tracking with the containers found at start (already in the
-    /// kernel's maps: see [`cgroupfs::register`]).
+    /// kernel's maps: `load::find_containers` put them there).
     pub fn new(opts: &Options, start: Start, maps: KernelMaps, boot_epoch_ns: u64) -> Tracker {
         let Start { cgroupfs, existing } = start;
         let lookups = if opts.enrich {
@@ -314,21 +314,19 @@ impl Tracker {
         if !f.root
             && let Some(top) = self.root_above(path).filter(|k| k.id == c.id)
         {
-            c.ctime = top.ctime;
-            c.flags |= top.flags & (flags::LOOKED_UP | flags::NAMED | flags::POD_SANDBOX);
-            c.name = top.name.clone();
-            c.image = top.image.clone();
-            c.image_digest = top.image_digest.clone();
-            c.pod_name = top.pod_name.clone();
-            c.pod_namespace = top.pod_namespace.clone();
-            c.pod_uid = top.pod_uid.clone();
-            c.lookup = top.lookup.clone();
+            c = Container {
+                cgroup_id: cgid,
+                flags: flags::NEW
+                    | top.flags & (flags::LOOKED_UP | flags::NAMED | flags::POD_SANDBOX),
+                ..top.clone()
+            };
         }
         let _ = self
             .maps
             .cgroups
             .insert(cgid, cgroup::CONTAINER | cgroup::NEW, 0);
-        if self.known.len() >= KNOWN_MAX {
+        let full = self.known.len() >= KNOWN_MAX;
+        if full {
             if !self.told_full {
                 self.told_full = true;
                 eprintln!(
@@ -339,14 +337,7 @@ impl Tracker {
                 &mut c,
                 &Answer::Unknown("too many containers; not asked".into()),
             );
-            out.push(Emit::Container(c.clone()));
-            out.push(Emit::This);
-            if f.root {
-                out.push(Emit::Event(create_event(ev, &c)));
-            }
-            return;
-        }
-        if f.root && self.lookups.is_none() {
+        } else if f.root && self.lookups.is_none() {
             name_into(
                 &mut c,
                 &Answer::Unknown("not asked (--containers enrich=false)".into()),
@@ -357,9 +348,13 @@ impl Tracker {
             // are not theirs to wear.
             name_into(&mut c, &Answer::Unknown(not_a_runtimes(ev.uid())));
         }
-        self.remember(c, path);
-        let asked = self.ask(cgid);
-        let c = self.known[&cgid].clone();
+        let (c, asked) = if full {
+            (c, false)
+        } else {
+            self.remember(c, path);
+            let asked = self.ask(cgid);
+            (self.known[&cgid].clone(), asked)
+        };
         out.push(Emit::Container(c.clone()));
         out.push(Emit::This);
         if f.root {
@@ -387,11 +382,7 @@ impl Tracker {
                 &Answer::Unknown("the container was gone before its runtime answered".into()),
             );
             out.push(Emit::Container(c.clone()));
-            if let Ok((r, _)) = wire::RecordSlice::from_slice(&mk, 0)
-                && let Ok(mk) = EventSlice::from_record(r)
-            {
-                out.push(Emit::Event(create_event(&mk, &c)));
-            }
+            out.extend(create_from(&mk, &c));
         }
         c.flags |= flags::REMOVED;
         out.push(Emit::Container(c.clone()));
@@ -403,6 +394,26 @@ impl Tracker {
                     .bytes_str(1, &c.id)
                     .finish(),
             ));
+        }
+    }
+
+    /// At the stop: the answers that came, then a `container_create` for
+    /// every container still waiting for one, saying so.
+    pub fn finish(&mut self, out: &mut Vec<Emit>) {
+        self.poll(out);
+        let mut waiting: Vec<(u64, Vec<u8>)> = self.creates.drain().collect();
+        waiting.sort_by_key(|(cgid, _)| *cgid);
+        for (cgid, mk) in waiting {
+            let Some(c) = self.known.get_mut(&cgid) else {
+                continue;
+            };
+            name_into(
+                c,
+                &Answer::Unknown("tracing stopped before the runtime answered".into()),
+            );
+            let c = c.clone();
+            out.push(Emit::Container(c.clone()));
+            out.extend(create_from(&mk, &c));
         }
     }
 
@@ -433,11 +444,8 @@ impl Tracker {
             for c in updated {
                 let cgid = c.cgroup_id;
                 out.push(Emit::Container(c.clone()));
-                if let Some(mk) = self.creates.remove(&cgid)
-                    && let Ok((rec, _)) = wire::RecordSlice::from_slice(&mk, 0)
-                    && let Ok(mk) = EventSlice::from_record(rec)
-                {
-                    out.push(Emit::Event(create_event(&mk, &c)));
+                if let Some(mk) = self.creates.remove(&cgid) {
+                    out.extend(create_from(&mk, &c));
                 }
             }
         }
@@ -449,30 +457,11 @@ pub fn not_a_runtimes(uid: u32) -> String {
     format!("made by uid {uid}, not by a runtime running as root: names not asked")
 }
 
-impl Tracker {
-    /// At the stop: the answers that came, then a `container_create` for
-    /// every container still waiting for one, saying so.
-    pub fn finish(&mut self, out: &mut Vec<Emit>) {
-        self.poll(out);
-        let mut waiting: Vec<(u64, Vec<u8>)> = self.creates.drain().collect();
-        waiting.sort_by_key(|(cgid, _)| *cgid);
-        for (cgid, mk) in waiting {
-            let Some(c) = self.known.get_mut(&cgid) else {
-                continue;
-            };
-            name_into(
-                c,
-                &Answer::Unknown("tracing stopped before the runtime answered".into()),
-            );
-            let c = c.clone();
-            out.push(Emit::Container(c.clone()));
-            if let Ok((r, _)) = wire::RecordSlice::from_slice(&mk, 0)
-                && let Ok(mk) = EventSlice::from_record(r)
-            {
-                out.push(Emit::Event(create_event(&mk, &c)));
-            }
-        }
-    }
+/// `container_create` from a kept `cgroup_mkdir` record.
+fn create_from(mkdir: &[u8], c: &Container) -> Option<Emit> {
+    let (r, _) = wire::RecordSlice::from_slice(mkdir, 0).ok()?;
+    let mk = EventSlice::from_record(r).ok()?;
+    Some(Emit::Event(create_event(&mk, c)))
 }
 
 /// `container_create`, from the `cgroup_mkdir` of the container's cgroup
