@@ -864,3 +864,49 @@ fn podmans_api_names_a_container() {
     );
     assert_eq!(k.runtime, wire::container::Runtime::Podman);
 }
+
+/// Every event's `executable.path`, with neither fork nor exec events
+/// selected: a process running before tracing began (from /proc), and one
+/// forked and exec'd during it (from the kernel's records, which
+/// tracee-collect takes whatever the selection).
+#[test]
+fn every_event_knows_its_executable() {
+    if !need_root("every_event_knows_its_executable") {
+        return;
+    }
+    let dir = TempDir::new("exe");
+    let marker = dir.path("exe-marker");
+    std::fs::write(&marker, "x\n").unwrap();
+    let m = marker.to_str().unwrap().to_string();
+    // The shell opens the marker itself (a redirection), then runs cat.
+    let mut sh = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 1.5; read x < {m}; cat {m} >/dev/null"))
+        .spawn()
+        .unwrap();
+    let sh_exe = std::fs::read_link(format!("/proc/{}/exe", sh.id())).unwrap();
+    let saved = dir.path("trace.bin");
+    let c = Collector::start(
+        &["-e", "openat"],
+        Stdio::from(File::create(&saved).unwrap()),
+    );
+    assert!(sh.wait().unwrap().success());
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let evs = json_lines(&as_nobody_on("tracee-fmt", &["json"], &saved));
+    let opens: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["eventName"] == "openat" && arg(e, "filename") == m.as_str())
+        .collect();
+    assert_eq!(opens.len(), 2, "{err}");
+    assert_eq!(opens[0]["executable"]["path"], sh_exe.to_str().unwrap());
+    assert_eq!(opens[1]["processName"], "cat");
+    let cat = std::fs::canonicalize(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join("cat"))
+            .find(|p| p.exists())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(opens[1]["executable"]["path"], cat.to_str().unwrap());
+}

@@ -657,7 +657,7 @@ fn container_records_name_events_and_a_bad_one_is_said() {
     let (rc, json, err) = run_with_input("tracee-fmt", &["json"], kept);
     assert_eq!(rc, 0, "{err}");
     assert!(
-        err.contains("1 container records that did not decode"),
+        err.contains("1 container or process records that did not decode"),
         "{err}"
     );
     let lines = json_lines(&json);

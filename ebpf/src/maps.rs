@@ -30,6 +30,11 @@ pub(crate) static SCOPE_NOT: u32 = 0;
 /// when `SCOPE` has `scope::CONTAINER`.
 #[unsafe(no_mangle)]
 pub(crate) static SCOPE_CONTAINER: u32 = 0;
+/// Non-zero: every fork and exec is sent, whatever the scope and
+/// selection, for tracee-collect's process table (each process's
+/// executable); it forwards only what was asked for.
+#[unsafe(no_mangle)]
+pub(crate) static TRACK_PROCS: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static WAKE_BYTES: u64 = 0;
 #[unsafe(no_mangle)]

@@ -22,10 +22,10 @@ use crate::context::{fill_context, ids, ns_ids};
 use crate::kread::{current_task, current_task_btf, rd, rd_ptr};
 use crate::limits::{BLOB_CAP, EXEC_ARGV_CAP, REC_MAX};
 use crate::maps::{
-    BLOB_SCRATCH, BLOBS, EVT_SCRATCH, HAS_PEERS, PEERS, PENDING, Pending, count_lost,
+    BLOB_SCRATCH, BLOBS, EVT_SCRATCH, HAS_PEERS, PEERS, PENDING, Pending, TRACK_PROCS, count_lost,
     forget_thread, global_u32, offset,
 };
-use crate::output::finish_and_output;
+use crate::output::{finish_and_output, output};
 use crate::path::put_file_path;
 use crate::regs::{current_syscall, native_nr};
 use crate::scope::{event_enabled, is_self, pending_in_scope};
@@ -39,7 +39,8 @@ pub(crate) fn try_fork(ctx: &BtfTracePointContext) {
         rd::<u32>(child.wrapping_add(offset(member::TASK_TGID))) as u64,
     );
 
-    if !event_enabled(event_id::SCHED_PROCESS_FORK) || is_self() {
+    let track = global_u32(&TRACK_PROCS) != 0;
+    if !(event_enabled(event_id::SCHED_PROCESS_FORK) || track) || is_self() {
         return;
     }
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
@@ -76,7 +77,7 @@ pub(crate) fn try_fork(ctx: &BtfTracePointContext) {
         for (i, v) in values.into_iter().enumerate() {
             pos = put_scalar(e, pos, i as u8, v);
         }
-        finish_and_output(e, pos);
+        send(e, pos, track);
     }
 }
 
@@ -159,7 +160,8 @@ pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
             [0u8; 16]
         }
     };
-    if !event_enabled(event_id::SCHED_PROCESS_EXEC) {
+    let track = global_u32(&TRACK_PROCS) != 0;
+    if !(event_enabled(event_id::SCHED_PROCESS_EXEC) || track) {
         return;
     }
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
@@ -221,7 +223,24 @@ pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
         }
         pos = put_exec_argv::<REC_MAX>(e, pos, 7, task);
         pos = put_comm(e, pos, 8, &prev_comm);
-        finish_and_output(e, pos);
+        send(e, pos, track);
+    }
+}
+
+/// Sends a fork or exec record: past the scope when tracee-collect tracks
+/// every process (it filters what it forwards), else through it.
+///
+/// # Safety
+/// As [`finish_and_output`].
+#[inline(always)]
+unsafe fn send(e: *mut u8, pos: usize, track: bool) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        if track {
+            output(e, pos);
+        } else {
+            finish_and_output(e, pos);
+        }
     }
 }
 

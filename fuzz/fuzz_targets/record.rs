@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
             }
             kind::LOST => drop(LostBody::from_record(r)),
             kind::END => drop(EndBody::from_record(r)),
+            kind::PROCESS => drop(wire::process::Process::from_record(r)),
             kind::CONTAINER => {
                 if let Ok(c) = wire::container::Container::from_record(r) {
                     // What decodes encodes, and decodes the same again.

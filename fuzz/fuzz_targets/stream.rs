@@ -25,6 +25,13 @@ fuzz_target!(|data: &[u8]| {
                 out.clear();
                 let _ = p.event(&ev, &mut out);
             }
+        } else if rec.kind() == kind::PROCESS
+            && let Ok(p) = wire::process::Process::from_record(rec)
+        {
+            f.process(p.clone());
+            for pr in &mut printers {
+                pr.process(p.clone());
+            }
         } else if rec.kind() == kind::CONTAINER
             && let Ok(c) = wire::container::Container::from_record(rec)
         {

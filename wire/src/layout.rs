@@ -26,6 +26,8 @@ pub mod kind {
     /// A container (`wire::container`), written by tracee-collect before
     /// the first event from it, and again when more is known.
     pub const CONTAINER: u16 = 5;
+    /// A process's executable (`wire::process`), written by tracee-collect.
+    pub const PROCESS: u16 = 6;
 }
 
 /// Bits of [`EventContext::flags`].
@@ -212,6 +214,10 @@ const _: () = assert!(LostBody::LEN == 24);
 /// The smallest container record (`wire::container`): header, 24 fixed
 /// bytes, eight empty strings.
 pub const CONTAINER_MIN_LEN: usize = RecordHeader::LEN + 24 + 2 * 8;
+
+/// The smallest process record (`wire::process`): header, 16 fixed bytes,
+/// an empty path.
+pub const PROCESS_MIN_LEN: usize = RecordHeader::LEN + 16 + 2;
 
 /// Body of the end-of-stream record: totals for the whole run.
 #[repr(C)]

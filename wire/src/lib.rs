@@ -39,6 +39,8 @@ pub mod container;
 #[cfg(feature = "user")]
 pub mod preamble;
 #[cfg(feature = "user")]
+pub mod process;
+#[cfg(feature = "user")]
 pub mod reader;
 #[cfg(feature = "user")]
 pub mod text;

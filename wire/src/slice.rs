@@ -53,6 +53,7 @@ pub fn min_record_len(kind: u16) -> Option<usize> {
         kind::END => RecordHeader::LEN + EndBody::LEN,
         kind::CAPTURE => RecordHeader::LEN,
         kind::CONTAINER => CONTAINER_MIN_LEN,
+        kind::PROCESS => PROCESS_MIN_LEN,
         _ => return None,
     })
 }

@@ -15,11 +15,13 @@ use tracee_cli::out::Out;
 use tracee_cli::signals::{ignore_broken_pipe, reader_gone};
 use tracee_filter::Filter;
 use wire::preamble::Preamble;
+use wire::process::Process;
 use wire::{EndBody, EventSlice, LostBody, RecordSlice, event_id, kcfg, lost_reason};
 
 use crate::containers::{self, Emit, KernelMaps, Tracker};
 use crate::load::fill_set;
 use crate::peers::pipeline_peers;
+use crate::procs::Procs;
 use crate::run::{Config, SIDECAR_GRACE, Totals};
 use crate::sidecar::Sidecar;
 
@@ -63,6 +65,8 @@ pub struct Drain<'c> {
     bad_records: u64,
     /// Containers: who each cgroup belongs to.
     containers: Tracker,
+    /// Each process's executable.
+    procs: Procs,
     /// The reader of the stream has gone: a clean stop.
     pub closed: bool,
     pub totals: Totals,
@@ -113,6 +117,7 @@ impl<'c> Drain<'c> {
             started: BpfHashMap::try_from(take("STARTED")?)?,
         };
         let containers = Tracker::new(&cfg.containers, start, maps, pre.boot_epoch_ns);
+        let (procs, running_procs) = Procs::from_proc();
         let closed = reader_gone(out.write_unit(&pre.to_bytes())).context("writing the stream")?;
         let mut d = Drain {
             cfg,
@@ -126,6 +131,7 @@ impl<'c> Drain<'c> {
             ring_reader: None,
             bad_records: 0,
             containers,
+            procs,
             closed,
             totals: Totals {
                 per_event: vec![0; kcfg::CFG_ENTRIES as usize],
@@ -141,6 +147,12 @@ impl<'c> Drain<'c> {
             .map(Emit::Container)
             .collect();
         d.emit(running)?;
+        for p in running_procs {
+            if d.closed {
+                break;
+            }
+            d.process(p)?;
+        }
         Ok(d)
     }
 
@@ -178,6 +190,14 @@ impl<'c> Drain<'c> {
             }
         }
         Ok(())
+    }
+
+    /// Writes a process record (and the filter takes it in).
+    fn process(&mut self, p: Process) -> anyhow::Result<()> {
+        let rec = p.to_record();
+        self.filter.process(p);
+        let r = self.out.write_unit(&rec);
+        self.write(r)
     }
 
     /// Writes an event record made or held in user space, if it passes.
@@ -256,6 +276,17 @@ impl<'c> Drain<'c> {
                     break;
                 }
                 continue;
+            }
+            if (id == event_id::SCHED_PROCESS_FORK || id == event_id::SCHED_PROCESS_EXEC)
+                && let Some(p) = self.procs.on_event(&ev)
+            {
+                let rec = p.to_record();
+                self.filter.process(p);
+                self.closed |=
+                    reader_gone(self.out.write_unit(&rec)).context("writing the stream")?;
+                if self.closed {
+                    break;
+                }
             }
             if self.capture_exec
                 && id == event_id::SCHED_PROCESS_EXEC

@@ -13,6 +13,7 @@ pub mod files;
 pub mod host;
 pub mod load;
 pub mod peers;
+pub mod procs;
 pub mod run;
 pub mod sidecar;
 #[rustfmt::skip]

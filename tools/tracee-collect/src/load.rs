@@ -156,6 +156,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .set_global("SCOPE_NOT", &not, true)
         .set_global("SCOPE_CONTAINER", &container_scope, true)
         .set_global("WAKE_BYTES", &wake, true)
+        .set_global("TRACK_PROCS", &1u32, true)
         .set_global("OFFSETS", &offsets, true)
         .set_global("CAPTURE", &cfg.capture.mask, true)
         .set_max_entries("RING", cfg.ring_bytes)

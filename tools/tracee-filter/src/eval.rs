@@ -340,6 +340,15 @@ impl Filter {
         self.follow || self.has_tree || self.track_exe
     }
 
+    /// Takes in a process record from the stream: what the process runs
+    /// from now on (for `executable=`).
+    pub fn process(&mut self, p: wire::process::Process) {
+        if self.track_exe {
+            let cut = p.flags & wire::process::flags::CUT != 0;
+            self.exe.insert(p.pid, (p.exe, cut));
+        }
+    }
+
     /// Takes in a container record from the stream.
     pub fn container(&mut self, c: Container) {
         self.containers.apply(c);

@@ -53,6 +53,12 @@ pub fn run<R: Read>(input: R, terms: &[Term], out: &mut Out) -> Result<Outcome, 
                 let ev = EventSlice::from_record(rec).map_err(StreamError::from)?;
                 filter.matches(&ev)
             }
+            kind::PROCESS => {
+                if let Ok(p) = wire::process::Process::from_record(rec) {
+                    filter.process(p);
+                }
+                true
+            }
             kind::CONTAINER => {
                 // One whose content does not decode goes on as it is:
                 // tracee-fmt counts it.

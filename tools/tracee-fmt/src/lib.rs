@@ -65,6 +65,11 @@ impl Printer {
         }
     }
 
+    /// Takes in a process record.
+    pub fn process(&mut self, p: wire::process::Process) {
+        self.procs.process(p);
+    }
+
     /// Takes in a container record.
     pub fn container(&mut self, c: wire::container::Container) {
         self.procs.container(c);

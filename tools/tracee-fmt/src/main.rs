@@ -55,10 +55,10 @@ fn main() -> ExitCode {
             } else {
                 String::new()
             };
-            let bad = if s.bad_containers > 0 {
+            let bad = if s.bad_records > 0 {
                 format!(
-                    "{bad} ({} container records that did not decode, said in place)",
-                    s.bad_containers
+                    "{bad} ({} container or process records that did not decode, said in place)",
+                    s.bad_records
                 )
             } else {
                 bad

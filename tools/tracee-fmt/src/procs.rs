@@ -51,6 +51,11 @@ impl Default for Procs {
 }
 
 impl Procs {
+    /// A process record: what the process runs from now on.
+    pub fn process(&mut self, p: wire::process::Process) {
+        self.remember(p.pid, p.exe);
+    }
+
     pub fn container(&mut self, c: Container) {
         self.containers.apply(c);
     }

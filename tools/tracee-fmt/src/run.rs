@@ -16,8 +16,9 @@ pub struct Summary {
     pub lost: u64,
     /// Events whose arguments did not all decode (printed, marked).
     pub undecodable: u64,
-    /// Container records that did not decode (said in the output).
-    pub bad_containers: u64,
+    /// Container and process records that did not decode (said in the
+    /// output).
+    pub bad_records: u64,
     /// The collector's totals, if the stream ended cleanly.
     pub end: Option<EndBody>,
     /// The reader downstream went away.
@@ -77,10 +78,17 @@ pub fn run<R: Read>(
                 p.lost(&l, &mut buf);
             }
             kind::END => sum.end = Some(EndBody::from_record(rec)),
+            kind::PROCESS => match wire::process::Process::from_record(rec) {
+                Ok(pr) => p.process(pr),
+                Err(e) => {
+                    sum.bad_records += 1;
+                    p.bad_record(&e, &mut buf);
+                }
+            },
             kind::CONTAINER => match wire::container::Container::from_record(rec) {
                 Ok(c) => p.container(c),
                 Err(e) => {
-                    sum.bad_containers += 1;
+                    sum.bad_records += 1;
                     p.bad_record(&e, &mut buf);
                 }
             },
