@@ -185,28 +185,35 @@ pub fn lookup(
             }
         }
     }
-    if mine(Runtime::Podman) || mine(Runtime::Crio) {
-        match storage_state(&src.storage, id) {
-            Ok(mut n) => {
-                n.source = format!("containers/storage at {}", src.storage.display());
-                return Answer::Named(n);
-            }
-            Err(e) => why.push(e),
+    // State on disk: (whose it is, where, how it is read, what it is).
+    type Reader = fn(&Path, &str) -> Result<Names, String>;
+    let disk: [(bool, &Path, Reader, &str); 3] = [
+        (
+            mine(Runtime::Podman) || mine(Runtime::Crio),
+            &src.storage,
+            storage_state,
+            "containers/storage",
+        ),
+        (
+            mine(Runtime::Docker),
+            &src.docker,
+            docker_state,
+            "docker's state",
+        ),
+        (
+            mine(Runtime::Containerd),
+            &src.containerd_tasks,
+            containerd_state,
+            "containerd's bundle",
+        ),
+    ];
+    for (wanted, at, read, what) in disk {
+        if !wanted {
+            continue;
         }
-    }
-    if mine(Runtime::Docker) {
-        match docker_state(&src.docker, id) {
+        match read(at, id) {
             Ok(mut n) => {
-                n.source = format!("docker's state at {}", src.docker.display());
-                return Answer::Named(n);
-            }
-            Err(e) => why.push(e),
-        }
-    }
-    if mine(Runtime::Containerd) {
-        match containerd_state(&src.containerd_tasks, id) {
-            Ok(mut n) => {
-                n.source = format!("containerd's bundle at {}", src.containerd_tasks.display());
+                n.source = format!("{what} at {}", at.display());
                 return Answer::Named(n);
             }
             Err(e) => why.push(e),
