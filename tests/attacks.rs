@@ -97,7 +97,7 @@ fn a_crafted_exec_neither_stops_the_pipeline_nor_vanishes() {
         let cut = n > 1023;
         for (name, path_args) in [
             ("sched_process_exec", &["cmdpath", "pathname"][..]),
-            ("execve", &["filename"][..]),
+            ("execve", &["pathname"][..]),
         ] {
             let e = of(name);
             for a in path_args {
@@ -924,7 +924,7 @@ run(None)
         assert_eq!(rc, 0, "{ferr}");
         json_lines(&json)
             .iter()
-            .filter(|e| arg(e, "filename") == "/bin/true" && e["processName"] == tag.as_str())
+            .filter(|e| arg(e, "pathname") == "/bin/true" && e["processName"] == tag.as_str())
             .map(|e| {
                 let fault = e["args"][1]["fault"] == true;
                 if fault {
@@ -1283,7 +1283,7 @@ fn a_recycled_pid_of_the_pipeline_is_traced() {
     assert!(
         json_lines(&json)
             .iter()
-            .any(|e| e["hostProcessId"] == peer && arg(e, "filename") == marker.to_str().unwrap()),
+            .any(|e| e["hostProcessId"] == peer && arg(e, "pathname") == marker.to_str().unwrap()),
         "pid {peer}, recycled, was left out of the trace"
     );
 }

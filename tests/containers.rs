@@ -408,7 +408,7 @@ fn entity_ids_are_stable_across_fork_and_exec() {
     );
     let opens: Vec<&Value> = evs
         .iter()
-        .filter(|e| e["eventName"] == "openat" && arg(e, "filename") == m.as_str())
+        .filter(|e| e["eventName"] == "openat" && arg(e, "pathname") == m.as_str())
         .collect();
     assert_eq!(opens.len(), 3, "{err}");
     // The last open is the exec'd sh: the same process, the same ids.
@@ -896,7 +896,7 @@ fn every_event_knows_its_executable() {
     let evs = json_lines(&as_nobody_on("tracee-fmt", &["json"], &saved));
     let opens: Vec<&Value> = evs
         .iter()
-        .filter(|e| e["eventName"] == "openat" && arg(e, "filename") == m.as_str())
+        .filter(|e| e["eventName"] == "openat" && arg(e, "pathname") == m.as_str())
         .collect();
     assert_eq!(opens.len(), 2, "{err}");
     assert_eq!(opens[0]["executable"]["path"], sh_exe.to_str().unwrap());

@@ -76,14 +76,14 @@ fn every_syscall_of_the_helper_appears_with_arguments() {
             })
             .clone()
     };
-    let open = find("openat", &|e| arg(e, "filename") == path_s.as_str());
+    let open = find("openat", &|e| arg(e, "pathname") == path_s.as_str());
     let fd = open["returnValue"].as_i64().unwrap();
     assert!(fd >= 0);
     let flags = arg(&open, "flags").as_i64().unwrap();
     assert_eq!(flags & 0o3, libc::O_WRONLY as i64);
     assert_ne!(flags & libc::O_CREAT as i64, 0);
     assert_eq!(arg(&open, "mode"), 0o600);
-    assert_eq!(arg(&open, "dfd"), -100);
+    assert_eq!(arg(&open, "dirfd"), -100);
     let w = find("write", &|e| arg(e, "fd") == fd);
     assert_eq!(w["returnValue"], 5);
     assert_eq!(arg(&w, "count"), 5);
@@ -99,14 +99,14 @@ fn every_syscall_of_the_helper_appears_with_arguments() {
     let sock = find("socket", &|_| true);
     let sfd = sock["returnValue"].as_i64().unwrap();
     assert!(sfd >= 0);
-    assert_eq!(arg(&sock, "family"), libc::AF_INET);
-    let conn = find("connect", &|e| arg(e, "fd") == sfd);
+    assert_eq!(arg(&sock, "domain"), libc::AF_INET);
+    let conn = find("connect", &|e| arg(e, "sockfd") == sfd);
     assert_eq!(conn["returnValue"], 0);
-    let addr = arg(&conn, "uservaddr");
+    let addr = arg(&conn, "addr");
     assert_eq!(addr["sa_family"], "AF_INET");
     assert_eq!(addr["sin_addr"], "127.0.0.1");
     assert_eq!(addr["sin_port"], port.to_string());
-    let ex = find("execve", &|e| arg(e, "filename") == "/bin/true");
+    let ex = find("execve", &|e| arg(e, "pathname") == "/bin/true");
     assert_eq!(ex["returnValue"], 0);
     assert_eq!(arg(&ex, "argv"), &serde_json::json!(["/bin/true"]));
     let sx = find("sched_process_exec", &|_| true);
@@ -248,7 +248,7 @@ fn follow_reaches_a_grandchild_started_by_sh() {
         assert_eq!(rc, 0, "{ferr}");
         json_lines(&json)
             .iter()
-            .any(|e| e["processName"] == "cat" && arg(e, "filename") == marker.to_str().unwrap())
+            .any(|e| e["processName"] == "cat" && arg(e, "pathname") == marker.to_str().unwrap())
     };
     let comm = format!("comm={name}");
     assert!(
@@ -412,9 +412,9 @@ fn compat_execve_is_recorded_failed_and_successful() {
         assert_eq!(e["syscall"], "execve", "{e}");
     }
     assert_eq!(ex[0]["returnValue"], -libc::ENOENT as i64, "{}", ex[0]);
-    assert_eq!(arg(ex[0], "filename"), "/nonexistent/tracee-rs");
+    assert_eq!(arg(ex[0], "pathname"), "/nonexistent/tracee-rs");
     assert_eq!(ex[1]["returnValue"], 0, "{}", ex[1]);
-    assert_eq!(arg(ex[1], "filename"), "/bin/true");
+    assert_eq!(arg(ex[1], "pathname"), "/bin/true");
     assert_eq!(arg(ex[1], "argv"), &serde_json::json!(["/bin/true", "x"]));
 }
 
@@ -495,10 +495,10 @@ fn entry_traced_syscalls_and_the_fork_family_appear_once() {
     assert_eq!(calls[0]["returnValue"], child);
     let exit_child = of("exit_group", child);
     assert_eq!(exit_child.len(), 1, "{names:?}");
-    assert_eq!(arg(exit_child[0], "error_code"), 7);
+    assert_eq!(arg(exit_child[0], "status"), 7);
     let exit_parent = of("exit_group", pid);
     assert_eq!(exit_parent.len(), 1, "{names:?}");
-    assert_eq!(arg(exit_parent[0], "error_code"), 0);
+    assert_eq!(arg(exit_parent[0], "status"), 0);
 }
 
 #[test]

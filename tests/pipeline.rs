@@ -5,7 +5,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 
 use wire::build::{EventBuilder, name16};
-use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, Preamble, event_flags};
+use wire::preamble::{Alias, ArgDef, ArgType, Catalog, EventDef, Preamble, event_flags};
 use wire::{EndBody, EventContext, LostBody};
 
 use crate::util::*;
@@ -27,12 +27,24 @@ fn preamble() -> Preamble {
             name: "openat".into(),
             flags: event_flags::SYSCALL,
             args: vec![
-                arg("dfd", "int", ArgType::I32),
-                arg("filename", "const char*", ArgType::Str),
+                arg("dirfd", "int", ArgType::I32),
+                arg("pathname", "const char*", ArgType::Str),
                 arg("flags", "int", ArgType::I32),
-                arg("mode", "umode_t", ArgType::U32),
+                arg("mode", "mode_t", ArgType::U32),
             ],
-        }]),
+        }])
+        .with_aliases(vec![
+            Alias {
+                event: 257,
+                arg: 0,
+                name: "dfd".into(),
+            },
+            Alias {
+                event: 257,
+                arg: 1,
+                name: "filename".into(),
+            },
+        ]),
     }
 }
 
@@ -125,6 +137,15 @@ fn the_language_works_on_recorded_streams() {
         stream(20),
     );
     assert_eq!(rc, 0);
+    // The kernel's name for the argument, an alias in the preamble,
+    // selects the same events.
+    let (rc, by_alias, _) = run_with_input(
+        "tracee-filter",
+        &["openat.data.filename=/etc/file1*", "openat.retval<0"],
+        stream(20),
+    );
+    assert_eq!(rc, 0);
+    assert_eq!(by_alias, out);
     let (_, json, _) = run_with_input("tracee-fmt", &["json"], out);
     let names: Vec<String> = json_lines(&json)
         .iter()

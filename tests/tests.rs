@@ -5,5 +5,6 @@ mod containers;
 mod live;
 mod pipeline;
 mod ring;
+mod security;
 mod source;
 mod util;

@@ -100,6 +100,16 @@ impl EventDef {
 pub struct Catalog {
     events: Vec<EventDef>,
     by_id: Vec<u32>,
+    aliases: Vec<Alias>,
+}
+
+/// Another name an argument is known by (the kernel's, where the printed
+/// name is Tracee's): filters accept it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    pub event: u32,
+    pub arg: u8,
+    pub name: String,
 }
 
 const NONE: u32 = u32::MAX;
@@ -118,7 +128,29 @@ impl Catalog {
                 by_id[id] = i as u32;
             }
         }
-        Catalog { events, by_id }
+        Catalog {
+            events,
+            by_id,
+            aliases: Vec::new(),
+        }
+    }
+    /// The catalog with these argument aliases.
+    pub fn with_aliases(mut self, aliases: Vec<Alias>) -> Catalog {
+        self.aliases = aliases;
+        self
+    }
+    pub fn aliases(&self) -> &[Alias] {
+        &self.aliases
+    }
+    /// The index of argument `name` of `def`, by its name or an alias.
+    pub fn arg_index(&self, def: &EventDef, name: &str) -> Option<usize> {
+        def.arg_index(name).or_else(|| {
+            self.aliases
+                .iter()
+                .find(|a| a.event == def.id && a.name == name)
+                .map(|a| a.arg as usize)
+                .filter(|&i| i < def.args.len())
+        })
     }
     pub fn get(&self, id: u32) -> Option<&EventDef> {
         match self.by_id.get(id as usize) {
@@ -172,6 +204,15 @@ impl Preamble {
                 put_str(&mut out, &a.type_name);
                 out.push(a.ty as u8);
             }
+        }
+        // Appended after the catalog, so a reader that predates them
+        // (which ignores what follows the catalog) reads the stream still.
+        let aliases = self.catalog.aliases();
+        out.extend_from_slice(&(aliases.len() as u32).to_le_bytes());
+        for a in aliases {
+            out.extend_from_slice(&a.event.to_le_bytes());
+            out.push(a.arg);
+            put_str(&mut out, &a.name);
         }
         let len = out.len() as u32;
         out[12..16].copy_from_slice(&len.to_le_bytes());
@@ -254,13 +295,25 @@ impl Preamble {
                 args,
             });
         }
+        // The aliases, if the writer sent them.
+        let mut aliases = Vec::new();
+        if c.pos < total {
+            let n = c.u32()? as usize;
+            aliases.reserve(n.min(4096));
+            for _ in 0..n {
+                let event = c.u32()?;
+                let arg = c.u8()?;
+                let name = c.string("argument alias")?;
+                aliases.push(Alias { event, arg, name });
+            }
+        }
         let p = Preamble {
             version: VERSION,
             boot_epoch_ns,
             start_mono_ns,
             hostname,
             kernel_release,
-            catalog: Catalog::new(events),
+            catalog: Catalog::new(events).with_aliases(aliases),
         };
         Ok((p, &b[total..]))
     }

@@ -249,13 +249,34 @@ mod user {
                         ty: ArgType::I32,
                     },
                     ArgDef {
-                        name: "filename".to_string(),
+                        name: "pathname".to_string(),
                         type_name: "const char*".to_string(),
                         ty: ArgType::Str,
                     },
                 ],
+            }])
+            .with_aliases(vec![Alias {
+                event: 257,
+                arg: 1,
+                name: "filename".to_string(),
             }]),
         }
+    }
+
+    /// A preamble written before argument aliases existed (nothing after
+    /// the catalog) reads as one without them.
+    #[test]
+    fn a_preamble_without_aliases_reads() {
+        let mut p = preamble();
+        p.catalog = p.catalog.with_aliases(vec![]);
+        let mut b = p.to_bytes();
+        // Drop the empty alias section (its count) and fix the length.
+        b.truncate(b.len() - 4);
+        let len = (b.len() as u32).to_le_bytes();
+        b[12..16].copy_from_slice(&len);
+        let (q, rest) = Preamble::from_slice(&b).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(p, q);
     }
 
     #[test]
@@ -266,10 +287,10 @@ mod user {
         assert!(rest.is_empty());
         assert_eq!(p, q);
         assert_eq!(q.catalog.get(257).unwrap().name, "openat");
-        assert_eq!(
-            q.catalog.by_name("openat").unwrap().arg_index("filename"),
-            Some(1)
-        );
+        let openat = q.catalog.by_name("openat").unwrap();
+        assert_eq!(openat.arg_index("pathname"), Some(1));
+        assert_eq!(q.catalog.arg_index(openat, "filename"), Some(1));
+        assert_eq!(q.catalog.arg_index(openat, "nosuch"), None);
         for n in 0..b.len() {
             let e = Preamble::from_slice(&b[..n]).unwrap_err();
             if n >= 8 {

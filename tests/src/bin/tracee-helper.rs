@@ -35,6 +35,10 @@
 //!                                        runs it; the page goes to OUT
 //!   tracee-helper renamed NAME PATH SIZE writefile under the process name NAME
 //!   tracee-helper finitmodule FILE       finit_module(FILE); prints the errno
+//!   tracee-helper seed PATH              the seed document's lines: openat
+//!                                        (PATH, O_WRONLY|O_CREAT|O_TRUNC,
+//!                                        0666), close, and a clone as bash
+//!                                        makes it; prints "FD CHILD_TID_ADDR"
 //! (these run at once, without waiting for a line)
 
 use std::ffi::CString;
@@ -52,6 +56,10 @@ fn c(s: &str) -> CString {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("seed") => {
+            wait_go();
+            seed(&args[2]);
+        }
         Some("acceptance") => acceptance(&args[2], args[3].parse().expect("port")),
         Some("workload") => {
             wait_go();
@@ -634,5 +642,40 @@ fn jit(out: &str) {
         assert_eq!(f(), 42);
         std::fs::write(out, std::slice::from_raw_parts(p.cast::<u8>(), 4096))
             .expect("write the page");
+    }
+}
+
+/// openat, close and clone as bash calls them in the seed's example.
+fn seed(path: &str) {
+    let p = c(path);
+    // SAFETY: plain syscalls on a NUL-terminated path, a descriptor this
+    // process owns, and a fork-like clone (no CLONE_VM: the child has its
+    // own copy of this stack) whose child only exits.
+    unsafe {
+        let fd = libc::openat(
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            0o666,
+        );
+        assert!(fd >= 0, "openat {path}");
+        libc::close(fd);
+        let mut child_tid: libc::c_int = 0;
+        let tid_addr = &mut child_tid as *mut libc::c_int;
+        let flags = (libc::CLONE_CHILD_CLEARTID | libc::CLONE_CHILD_SETTID | libc::SIGCHLD) as u64;
+        let pid = libc::syscall(
+            libc::SYS_clone,
+            flags,
+            0usize,
+            std::ptr::null_mut::<libc::c_int>(),
+            tid_addr,
+            0usize,
+        );
+        if pid == 0 {
+            libc::_exit(0);
+        }
+        assert!(pid > 0, "clone");
+        libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+        println!("{fd} {:#x}", tid_addr as usize);
     }
 }

@@ -1,6 +1,9 @@
-//! Generates `src/syscalls_gen.rs`: the x86_64 syscall table with argument
-//! names and types as the running kernel's syscall tracepoints describe
-//! them, and the i386 compat numbers translated to native ones.
+//! Generates `src/syscalls_gen.rs`: the x86_64 syscall table, and the
+//! i386 compat numbers translated to native ones. Arguments are as the
+//! running kernel's syscall tracepoints describe them (which register is
+//! what, how it is read), named and typed as Tracee names and types them
+//! (`tracee-syscalls.tsv`) wherever Tracee defines the syscall: the kernel's
+//! name is kept as an alias the filters accept.
 //!
 //! Run as root on a kernel with tracefs (mounted here if it is not):
 //!
@@ -26,6 +29,7 @@ fn main() {
     let native = unistd(UNISTD_64);
     let compat = unistd(UNISTD_32);
     let by_name: BTreeMap<&str, u32> = native.iter().map(|(n, nr)| (n.as_str(), *nr)).collect();
+    let tracee = tracee_table();
 
     let mut out = String::new();
     out.push_str(
@@ -38,13 +42,21 @@ fn main() {
     );
     let mut with_schema = 0;
     out.push_str("pub static SYSCALLS: &[SyscallSpec] = &[\n");
-    for (name, nr) in &native {
-        let args = format_args_of(name);
+    let mut renamed = 0;
+    for (kname, nr) in &native {
+        let name = tracee_name(kname);
+        let args = format_args_of(kname);
         if args.is_some() {
             with_schema += 1;
         }
-        let args = args.or_else(|| fallback(name));
-        let args = args.unwrap_or_default();
+        let args = args.or_else(|| fallback(kname));
+        let mut args = args.unwrap_or_default();
+        let theirs = tracee.get(name).map(Vec::as_slice).unwrap_or_default();
+        // A syscall compiled out of this kernel has no tracepoint, but its
+        // registers still hold the arguments Tracee names.
+        if args.is_empty() {
+            args = theirs.to_vec();
+        }
         let _ = write!(
             out,
             "    SyscallSpec {{ nr: {nr}, name: \"{name}\", args: &["
@@ -52,10 +64,23 @@ fn main() {
         for (i, (ty, aname)) in args.iter().enumerate() {
             let next = args.get(i + 1).map(|(t, _)| t.as_str());
             let (kind, at) = classify(ty, aname, next);
+            // Tracee's name and type for the same register, where it has
+            // one; how it is read stays the kernel's, unless Tracee reads
+            // a string the kernel's format leaves a pointer.
+            let (pname, pty, alias, kind, at) = match theirs.get(i) {
+                Some((tty, tname)) => {
+                    let (kind, at) = tracee_kind(kind, at, tty, name, tname);
+                    let alias = if tname != aname { aname.as_str() } else { "" };
+                    if !alias.is_empty() {
+                        renamed += 1;
+                    }
+                    (tname.as_str(), tty.clone(), alias, kind, at)
+                }
+                None => (aname.as_str(), normalise(ty), "", kind, at),
+            };
             let _ = write!(
                 out,
-                "ArgSpec {{ name: \"{aname}\", ty: \"{}\", at: {at}, kernel: {kind} }}, ",
-                normalise(ty)
+                "ArgSpec {{ name: \"{pname}\", alias: \"{alias}\", ty: \"{pty}\", at: {at}, kernel: {kind} }}, "
             );
         }
         out.push_str("] },\n");
@@ -81,10 +106,71 @@ fn main() {
     let _ = writeln!(out, "pub static COMPAT_UNMAPPED: &[&str] = &{unmapped:?};");
     print!("{out}");
     eprintln!(
-        "{} syscalls, {with_schema} with schemas from tracefs (plus prototypes for compiled-out ones), {} compat unmapped",
+        "{} syscalls, {with_schema} with schemas from tracefs (plus prototypes for compiled-out ones), {renamed} arguments renamed as Tracee names them, {} compat unmapped",
         native.len(),
         unmapped.len()
     );
+}
+
+/// Tracee's table: syscall name to its (type, name) arguments.
+fn tracee_table() -> BTreeMap<String, Vec<(String, String)>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tracee-syscalls.tsv");
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, args) = l.split_once('\t')?;
+            let args = args
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .filter_map(|a| {
+                    let (t, n) = a.rsplit_once(' ')?;
+                    Some((t.to_string(), n.to_string()))
+                })
+                .collect();
+            Some((name.to_string(), args))
+        })
+        .collect()
+}
+
+/// The syscall's name as Tracee spells it.
+fn tracee_name(kernel: &str) -> &str {
+    match kernel {
+        "_sysctl" => "sysctl",
+        "afs_syscall" => "afs",
+        n => n,
+    }
+}
+
+/// How an argument Tracee types `tty` is read: as the kernel's format
+/// says, but a `const char*` (or the output buffer of a call that returns
+/// a string in it) is read as a string, and a scalar's width and sign are
+/// Tracee's.
+fn tracee_kind(
+    kind: &'static str,
+    at: &'static str,
+    tty: &str,
+    event: &str,
+    arg: &str,
+) -> (&'static str, &'static str) {
+    let t = normalise(tty);
+    if kind != "SCALAR" {
+        return (kind, at);
+    }
+    // Buffers the kernel fills with a path are strings at exit; the other
+    // `char*` buffers hold binary data or lists, and stay addresses.
+    // (readlink's is not NUL-terminated, so it is not one of them.)
+    let out_path = matches!((event, arg), ("getcwd", "buf"));
+    if t == "const char*" || out_path {
+        return ("STR", "Str");
+    }
+    if t.contains('*') {
+        return (kind, "Ptr");
+    }
+    match classify(tty, "", None) {
+        ("SCALAR", tat) => (kind, tat),
+        _ => (kind, at),
+    }
 }
 
 fn unistd(path: &str) -> Vec<(String, u32)> {
@@ -215,6 +301,7 @@ fn classify(ty: &str, name: &str, next: Option<&str>) -> (&'static str, &'static
         }
         "unsigned int" | "unsigned" | "u32" | "__u32" | "uid_t" | "gid_t" | "umode_t"
         | "mode_t" | "qid_t" | "old_uid_t" | "old_gid_t" | "fmode_t" | "dev_t" => "U32",
+        "bool" => "Bool",
         _ => "U64",
     };
     ("SCALAR", at)

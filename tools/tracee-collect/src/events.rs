@@ -6,12 +6,16 @@ use std::collections::BTreeSet;
 
 use wire::event_id;
 use wire::kcfg::{self, EventCfg, arg, nr};
-use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, event_flags};
+use wire::preamble::{Alias, ArgDef, ArgType, Catalog, EventDef, event_flags};
 
 use crate::syscalls_gen::SYSCALLS;
 
 pub struct ArgSpec {
+    /// The name printed: Tracee's, where Tracee defines the argument.
     pub name: &'static str,
+    /// The kernel's own name for it when Tracee's differs (else empty):
+    /// filters accept it too.
+    pub alias: &'static str,
     pub ty: &'static str,
     pub at: ArgType,
     /// How the kernel reads it (`wire::kcfg::arg`).
@@ -27,6 +31,7 @@ pub struct SyscallSpec {
 const fn a(name: &'static str, ty: &'static str, at: ArgType) -> ArgSpec {
     ArgSpec {
         name,
+        alias: "",
         ty,
         at,
         kernel: arg::SCALAR,
@@ -156,6 +161,21 @@ pub fn catalog() -> Catalog {
                         ty: a.at,
                     })
                     .collect(),
+            })
+            .collect(),
+    )
+    .with_aliases(
+        all()
+            .flat_map(|s| {
+                s.args
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| !a.alias.is_empty())
+                    .map(|(i, a)| Alias {
+                        event: s.nr,
+                        arg: i as u8,
+                        name: a.alias.to_string(),
+                    })
             })
             .collect(),
     )
@@ -462,11 +482,64 @@ mod tests {
         assert!(!glob("*atat", "at"));
     }
 
+    /// Every syscall Tracee defines prints Tracee's argument names and
+    /// types (the committed table), for each argument this kernel's
+    /// syscall has; the kernel's own name stays an alias in the catalog.
     #[test]
-    fn schemas_use_the_kernel_names() {
+    fn syscalls_carry_tracees_names_and_types() {
+        let table = include_str!("../tracee-syscalls.tsv");
+        let cat = catalog();
+        let mut shared = 0;
+        for line in table.lines().filter(|l| !l.starts_with('#')) {
+            let (name, args) = line.split_once('\t').unwrap();
+            let Some(def) = cat.by_name(name) else {
+                continue; // i386-only syscalls, or ones newer than this table
+            };
+            shared += 1;
+            let theirs: Vec<(&str, &str)> = args
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(|a| a.rsplit_once(' ').unwrap())
+                .collect();
+            for (i, ((ty, n), ours)) in theirs.iter().zip(&def.args).enumerate() {
+                assert_eq!(
+                    (ours.name.as_str(), ours.type_name.as_str()),
+                    (*n, *ty),
+                    "{name} argument {i}"
+                );
+            }
+            if def.args.len() != theirs.len() {
+                // Tracee's count differs only where the kernel's syscall
+                // differs from Tracee's idea of it.
+                assert!(
+                    [
+                        "sysfs",
+                        "fchmodat",
+                        "faccessat",
+                        "eventfd",
+                        "membarrier",
+                        "io_uring_enter",
+                        "close_range",
+                        "epoll_pwait2"
+                    ]
+                    .contains(&name),
+                    "{name}: {} arguments, Tracee has {}",
+                    def.args.len(),
+                    theirs.len()
+                );
+            }
+        }
+        assert!(shared > 350, "only {shared} syscalls matched the table");
+        let o = cat.by_name("openat").unwrap();
+        assert_eq!(cat.arg_index(o, "filename"), cat.arg_index(o, "pathname"));
+        assert_eq!(cat.arg_index(o, "dfd"), Some(0));
+        let c = cat.by_name("clone").unwrap();
+        assert_eq!(cat.arg_index(c, "clone_flags"), Some(0));
+    }
+
+    #[test]
+    fn how_the_kernel_reads_them() {
         let o = by_name("openat").unwrap();
-        let names: Vec<_> = o.args.iter().map(|a| a.name).collect();
-        assert_eq!(names, ["dfd", "filename", "flags", "mode"]);
         assert_eq!(o.args[1].kernel, arg::STR);
         let c = by_name("connect").unwrap();
         assert_eq!(c.args[1].kernel, arg::SOCKADDR_IN);

@@ -101,21 +101,6 @@ pub struct Filter {
     containers: Containers,
 }
 
-/// Argument names Tracee users know, for the kernel's own names.
-fn arg_alias(name: &str) -> &str {
-    match name {
-        "pathname" => "filename",
-        "dirfd" => "dfd",
-        "addr" => "uservaddr",
-        _ => name,
-    }
-}
-
-fn arg_index(def: &EventDef, name: &str) -> Option<usize> {
-    def.arg_index(name)
-        .or_else(|| def.arg_index(arg_alias(name)))
-}
-
 impl Filter {
     /// Compiles parsed terms against the catalog of the stream they will
     /// filter. `start_mono` is the stream's start, for `pid=new`.
@@ -256,17 +241,19 @@ impl Filter {
                 Key::Arg { event, name } => {
                     let def = lookup(event)?;
                     named_events.insert(def.id);
-                    let idx = arg_index(def, name).ok_or_else(|| CompileError::UnknownArg {
-                        event: event.clone(),
-                        name: name.clone(),
-                        expr: e.text.clone(),
-                        have: def
-                            .args
-                            .iter()
-                            .map(|a| a.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })?;
+                    let idx = cat
+                        .arg_index(def, name)
+                        .ok_or_else(|| CompileError::UnknownArg {
+                            event: event.clone(),
+                            name: name.clone(),
+                            expr: e.text.clone(),
+                            have: def
+                                .args
+                                .iter()
+                                .map(|a| a.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        })?;
                     let a = &def.args[idx];
                     if a.ty.is_scalar() {
                         let g = group(

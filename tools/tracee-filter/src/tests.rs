@@ -19,8 +19,8 @@ fn cat() -> Catalog {
             name: "openat".into(),
             flags: event_flags::SYSCALL,
             args: vec![
-                arg("dfd", "int", ArgType::I32),
-                arg("filename", "const char*", ArgType::Str),
+                arg("dirfd", "int", ArgType::I32),
+                arg("pathname", "const char*", ArgType::Str),
                 arg("flags", "int", ArgType::I32),
             ],
         },
@@ -29,7 +29,7 @@ fn cat() -> Catalog {
             name: "execve".into(),
             flags: event_flags::SYSCALL,
             args: vec![
-                arg("filename", "const char*", ArgType::Str),
+                arg("pathname", "const char*", ArgType::Str),
                 arg("argv", "const char*const*", ArgType::StrArray),
             ],
         },
@@ -53,6 +53,11 @@ fn cat() -> Catalog {
             ],
         },
     ])
+    .with_aliases(vec![wire::preamble::Alias {
+        event: OPENAT,
+        arg: 1,
+        name: "filename".into(),
+    }])
 }
 
 fn ctx(id: u32, comm: &str, pid: u32, ppid: u32, uid: u32, ret: i64) -> EventContext {
@@ -154,8 +159,12 @@ fn event_filters() {
     let mut f = filter(&["openat.scope.uid=0"]);
     assert!(keep(&mut f, &openat("a", 1, 0, "/x", 3)));
     assert!(!keep(&mut f, &openat("a", 1, 7, "/x", 3)));
-    let mut f = filter(&["openat.data.dfd=-100"]);
+    let mut f = filter(&["openat.data.dirfd=-100"]);
     assert!(keep(&mut f, &openat("a", 1, 0, "/x", 3)));
+    // The kernel's name for an argument is an alias of Tracee's.
+    let mut f = filter(&["openat.data.filename=/etc/*"]);
+    assert!(keep(&mut f, &openat("a", 1, 0, "/etc/passwd", 3)));
+    assert!(!keep(&mut f, &openat("a", 1, 0, "/tmp/x", 3)));
     let mut f = filter(&["event=execve"]);
     assert!(!keep(&mut f, &openat("a", 1, 0, "/x", 3)));
     let mut f = filter(&["event!=execve"]);
@@ -175,7 +184,7 @@ fn compile_errors_name_what_is_wrong() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("has no argument 'zz'"));
-    let e = Filter::compile(&parse_all(&["openat.data.dfd=abc"]).unwrap(), &c, 0)
+    let e = Filter::compile(&parse_all(&["openat.data.dirfd=abc"]).unwrap(), &c, 0)
         .err()
         .unwrap();
     assert!(e.to_string().contains("not a number"));

@@ -34,23 +34,6 @@ const PROT: Names = &[
     (0x0200_0000, "PROT_GROWSUP"),
 ];
 
-const MAP_FLAGS: Names = &[
-    (0x10, "MAP_FIXED"),
-    (0x20, "MAP_ANONYMOUS"),
-    (0x40, "MAP_32BIT"),
-    (0x100, "MAP_GROWSDOWN"),
-    (0x800, "MAP_DENYWRITE"),
-    (0x1000, "MAP_EXECUTABLE"),
-    (0x2000, "MAP_LOCKED"),
-    (0x4000, "MAP_NORESERVE"),
-    (0x8000, "MAP_POPULATE"),
-    (0x10000, "MAP_NONBLOCK"),
-    (0x20000, "MAP_STACK"),
-    (0x40000, "MAP_HUGETLB"),
-    (0x80000, "MAP_SYNC"),
-    (0x100000, "MAP_FIXED_NOREPLACE"),
-];
-
 const CLONE_FLAGS: Names = &[
     (0x100, "CLONE_VM"),
     (0x200, "CLONE_FS"),
@@ -107,40 +90,6 @@ const SOCK_TYPE: Names = &[
     (5, "SOCK_SEQPACKET"),
     (6, "SOCK_DCCP"),
     (10, "SOCK_PACKET"),
-];
-
-const SIGNALS: Names = &[
-    (1, "SIGHUP"),
-    (2, "SIGINT"),
-    (3, "SIGQUIT"),
-    (4, "SIGILL"),
-    (5, "SIGTRAP"),
-    (6, "SIGABRT"),
-    (7, "SIGBUS"),
-    (8, "SIGFPE"),
-    (9, "SIGKILL"),
-    (10, "SIGUSR1"),
-    (11, "SIGSEGV"),
-    (12, "SIGUSR2"),
-    (13, "SIGPIPE"),
-    (14, "SIGALRM"),
-    (15, "SIGTERM"),
-    (16, "SIGSTKFLT"),
-    (17, "SIGCHLD"),
-    (18, "SIGCONT"),
-    (19, "SIGSTOP"),
-    (20, "SIGTSTP"),
-    (21, "SIGTTIN"),
-    (22, "SIGTTOU"),
-    (23, "SIGURG"),
-    (24, "SIGXCPU"),
-    (25, "SIGXFSZ"),
-    (26, "SIGVTALRM"),
-    (27, "SIGPROF"),
-    (28, "SIGWINCH"),
-    (29, "SIGIO"),
-    (30, "SIGPWR"),
-    (31, "SIGSYS"),
 ];
 
 const PTRACE: Names = &[
@@ -220,7 +169,80 @@ const BPF_CMD: Names = &[
     (36, "BPF_TOKEN_CREATE"),
 ];
 
-const ACCESS: Names = &[(4, "R_OK"), (2, "W_OK"), (1, "X_OK")];
+/// In Tracee's order.
+const ACCESS: Names = &[(1, "X_OK"), (2, "W_OK"), (4, "R_OK")];
+const FACCESSAT_FLAGS: Names = &[
+    (0x200, "AT_EACCESS"),
+    (0x1000, "AT_EMPTY_PATH"),
+    (0x100, "AT_SYMLINK_NOFOLLOW"),
+];
+const FCHMODAT_FLAGS: Names = &[(0x100, "AT_SYMLINK_NOFOLLOW")];
+const EXECVEAT_FLAGS: Names = &[(0x100, "AT_SYMLINK_NOFOLLOW"), (0x1000, "AT_EMPTY_PATH")];
+
+/// Capabilities by number (linux/capability.h).
+const CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// mem_prot_alert's alerts, as Tracee words them.
+const MEM_PROT_ALERTS: &[&str] = &[
+    "Unknown alert",
+    "Mmaped region with W+E permissions!",
+    "Protection changed to Executable!",
+    "Protection changed from E to W+E!",
+    "Protection changed from W to E!",
+];
+
+/// File types of an inode mode, in Tracee's order.
+const FILE_TYPES: Names = &[
+    (0o140000, "S_IFSOCK"),
+    (0o120000, "S_IFLNK"),
+    (0o100000, "S_IFREG"),
+    (0o060000, "S_IFBLK"),
+    (0o040000, "S_IFDIR"),
+    (0o020000, "S_IFCHR"),
+    (0o010000, "S_IFIFO"),
+];
 
 const PRCTL: Names = &[
     (1, "PR_SET_PDEATHSIG"),
@@ -438,61 +460,118 @@ fn flag_set(v: u64, names: Names, zero: &str) -> String {
     finish(s, rest)
 }
 
-/// The symbolic form of scalar argument `arg` of `event`, if it has one.
+/// An address family's name, if it has one.
+pub fn family_name(v: u64) -> Option<String> {
+    name_of(v, AF)
+}
+
+/// `flag_set` with Tracee's empty string for 0 and the number when no
+/// known bit is set.
+fn flags_or_number(v: u64, names: Names) -> String {
+    if v == 0 {
+        return String::new();
+    }
+    let mut s = String::new();
+    let rest = bits(v, names, &mut s);
+    if s.is_empty() {
+        return v.to_string();
+    }
+    finish(s, rest)
+}
+
+/// An inode mode as Tracee writes it: the file type, then the owner's,
+/// group's and others' permissions, a whole `S_IRWX?` where all three are
+/// set (the set-id and sticky bits are not shown).
+fn inode_mode(v: u64) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(&(_, t)) = FILE_TYPES.iter().find(|(b, _)| v & b == *b) {
+        parts.push(t);
+    }
+    let who: [(u64, &str, [&str; 3]); 3] = [
+        (6, "S_IRWXU", ["S_IRUSR", "S_IWUSR", "S_IXUSR"]),
+        (3, "S_IRWXG", ["S_IRGRP", "S_IWGRP", "S_IXGRP"]),
+        (0, "S_IRWXO", ["S_IROTH", "S_IWOTH", "S_IXOTH"]),
+    ];
+    for (shift, all, each) in who {
+        let p = (v >> shift) & 7;
+        if p == 7 {
+            parts.push(all);
+        } else {
+            for (i, name) in each.iter().enumerate() {
+                if p & (4 >> i) != 0 {
+                    parts.push(name);
+                }
+            }
+        }
+    }
+    parts.join("|")
+}
+
+fn socket_type(v: u64) -> String {
+    let mut s = name_of(v & 0xf, SOCK_TYPE).unwrap_or_else(|| (v & 0xf).to_string());
+    let rest = bits(
+        v & !0xf,
+        &[(0o4000, "SOCK_NONBLOCK"), (0o2000000, "SOCK_CLOEXEC")],
+        &mut s,
+    );
+    finish(s, rest)
+}
+
+/// The symbolic form of scalar argument `arg` of `event`, if it has one:
+/// the arguments Tracee's `--parse-arguments` turns into strings, and no
+/// others. Unknown bits of a flag set are kept as `0x...` (Tracee drops
+/// them); an enum's unknown value is its number.
 pub fn symbolic(event: &str, arg: &str, raw: u64) -> Option<String> {
     let v32 = raw as u32 as u64;
+    let or_number = |names: Names| name_of(v32, names).unwrap_or_else(|| v32.to_string());
     Some(match (event, arg) {
-        ("open" | "openat" | "creat" | "open_by_handle_at", "flags") => open_flags(v32),
-        ("mmap" | "mprotect" | "pkey_mprotect", "prot") => flag_set(v32, PROT, "PROT_NONE"),
-        ("mmap", "flags") => {
-            let mut s = String::from(match v32 & 3 {
-                1 => "MAP_SHARED",
-                2 => "MAP_PRIVATE",
-                3 => "MAP_SHARED_VALIDATE",
-                _ => "",
-            });
-            let rest = bits(v32 & !3, MAP_FLAGS, &mut s);
-            finish(s, rest)
-        }
-        ("clone", "clone_flags") | ("unshare", "unshare_flags") => {
+        ("open" | "openat" | "security_file_open", "flags") => open_flags(v32),
+        ("mmap" | "mprotect" | "pkey_mprotect", "prot")
+        | ("mem_prot_alert", "prot" | "prev_prot") => flag_set(v32, PROT, "PROT_NONE"),
+        ("mem_prot_alert", "alert") => MEM_PROT_ALERTS
+            .get(v32 as usize)
+            .copied()
+            .unwrap_or(MEM_PROT_ALERTS[0])
+            .to_string(),
+        ("cap_capable", "cap") => CAPS
+            .get(v32 as usize)
+            .map_or_else(|| (raw as i32).to_string(), |c| c.to_string()),
+        ("clone", "flags") => {
+            // The exit signal in the low byte is not shown.
             let mut s = String::new();
             let rest = bits(raw & !0xff, CLONE_FLAGS, &mut s);
-            let sig = raw & 0xff;
-            if sig != 0 {
-                if !s.is_empty() {
-                    s.push('|');
-                }
-                s.push_str(&name_of(sig, SIGNALS).unwrap_or_else(|| sig.to_string()));
-            }
-            finish(s, rest)
-        }
-        ("socket" | "socketpair", "family") => name_of(v32, AF)?,
-        ("socket" | "socketpair", "type") => {
-            let mut s = name_of(v32 & 0xf, SOCK_TYPE).unwrap_or_else(|| (v32 & 0xf).to_string());
-            let rest = bits(
-                v32 & !0xf,
-                &[(0o4000, "SOCK_NONBLOCK"), (0o2000000, "SOCK_CLOEXEC")],
-                &mut s,
-            );
-            finish(s, rest)
-        }
-        (
-            "kill" | "tkill" | "tgkill" | "rt_sigaction" | "pidfd_send_signal" | "rt_sigqueueinfo",
-            "sig",
-        ) => {
-            if v32 == 0 {
-                "0".into()
+            if s.is_empty() {
+                raw.to_string()
             } else {
-                name_of(v32, SIGNALS)?
+                finish(s, rest)
             }
         }
-        ("ptrace", "request") => name_of(raw, PTRACE)?,
-        ("bpf", "cmd") => name_of(v32, BPF_CMD)?,
-        ("access" | "faccessat" | "faccessat2", "mode") => flag_set(v32, ACCESS, "F_OK"),
-        ("prctl", "option") => name_of(v32, PRCTL)?,
-        (_, "dfd" | "olddfd" | "newdfd" | "dirfd") if raw as u32 as i32 == -100 => {
-            "AT_FDCWD".into()
+        ("socket", "domain") => or_number(AF),
+        ("socket" | "security_socket_connect", "type") => socket_type(v32),
+        ("ptrace", "request") => name_of(raw, PTRACE).unwrap_or_else(|| raw.to_string()),
+        ("bpf", "cmd") => or_number(BPF_CMD),
+        ("access" | "faccessat", "mode") => {
+            if v32 == 0 {
+                "F_OK".into()
+            } else {
+                let mut s = String::new();
+                let rest = bits(v32, ACCESS, &mut s);
+                if s.is_empty() {
+                    v32.to_string()
+                } else {
+                    finish(s, rest)
+                }
+            }
         }
+        ("faccessat", "flags") => flags_or_number(v32, FACCESSAT_FLAGS),
+        ("fchmodat", "flags") => flags_or_number(v32, FCHMODAT_FLAGS),
+        ("execveat", "flags") => flags_or_number(v32, EXECVEAT_FLAGS),
+        ("prctl", "option") => or_number(PRCTL),
+        (
+            "mknod" | "mknodat" | "security_inode_mknod" | "chmod" | "fchmod" | "fchmodat",
+            "mode",
+        )
+        | ("sched_process_exec", "stdin_type") => inode_mode(v32),
         _ => return None,
     })
 }
@@ -509,32 +588,55 @@ mod tests {
         );
         assert_eq!(symbolic("openat", "flags", 0).unwrap(), "O_RDONLY");
         assert_eq!(
-            symbolic("openat", "flags", 0o2000000).unwrap(),
+            symbolic("security_file_open", "flags", 0o2000000).unwrap(),
             "O_RDONLY|O_CLOEXEC"
         );
         assert_eq!(symbolic("mmap", "prot", 5).unwrap(), "PROT_READ|PROT_EXEC");
         assert_eq!(symbolic("mprotect", "prot", 0).unwrap(), "PROT_NONE");
+        // Tracee's choices: mmap's flags, signals, dirfd stay numbers.
+        assert!(symbolic("mmap", "flags", 0x22).is_none());
+        assert!(symbolic("kill", "sig", 9).is_none());
+        assert!(symbolic("openat", "dirfd", -100i64 as u64).is_none());
+        // The seed's clone line: the exit signal is not shown.
         assert_eq!(
-            symbolic("mmap", "flags", 0x22).unwrap(),
-            "MAP_PRIVATE|MAP_ANONYMOUS"
+            symbolic("clone", "flags", 0x1200011).unwrap(),
+            "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID"
         );
-        assert_eq!(
-            symbolic("clone", "clone_flags", 0x1200011).unwrap(),
-            "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
-        );
-        assert_eq!(symbolic("socket", "family", 2).unwrap(), "AF_INET");
+        assert_eq!(symbolic("clone", "flags", 17).unwrap(), "17");
+        assert_eq!(symbolic("socket", "domain", 2).unwrap(), "AF_INET");
         assert_eq!(
             symbolic("socket", "type", 1 | 0o2000000).unwrap(),
             "SOCK_STREAM|SOCK_CLOEXEC"
         );
-        assert_eq!(symbolic("kill", "sig", 9).unwrap(), "SIGKILL");
         assert_eq!(symbolic("ptrace", "request", 16).unwrap(), "PTRACE_ATTACH");
         assert_eq!(symbolic("bpf", "cmd", 5).unwrap(), "BPF_PROG_LOAD");
-        assert_eq!(symbolic("access", "mode", 6).unwrap(), "R_OK|W_OK");
+        assert_eq!(symbolic("bpf", "cmd", 999).unwrap(), "999");
+        assert_eq!(symbolic("access", "mode", 6).unwrap(), "W_OK|R_OK");
+        assert_eq!(symbolic("access", "mode", 0).unwrap(), "F_OK");
+        assert_eq!(symbolic("execveat", "flags", 0).unwrap(), "");
         assert_eq!(
-            symbolic("openat", "dfd", -100i64 as u64).unwrap(),
-            "AT_FDCWD"
+            symbolic("execveat", "flags", 0x1100).unwrap(),
+            "AT_SYMLINK_NOFOLLOW|AT_EMPTY_PATH"
         );
+        assert_eq!(symbolic("cap_capable", "cap", 21).unwrap(), "CAP_SYS_ADMIN");
+        assert_eq!(symbolic("cap_capable", "cap", 41).unwrap(), "41");
+        assert_eq!(
+            symbolic("mem_prot_alert", "alert", 1).unwrap(),
+            "Mmaped region with W+E permissions!"
+        );
+        assert_eq!(
+            symbolic("mem_prot_alert", "alert", 9).unwrap(),
+            "Unknown alert"
+        );
+        assert_eq!(
+            symbolic("chmod", "mode", 0o755).unwrap(),
+            "S_IRWXU|S_IRGRP|S_IXGRP|S_IROTH|S_IXOTH"
+        );
+        assert_eq!(
+            symbolic("sched_process_exec", "stdin_type", 0o20620).unwrap(),
+            "S_IFCHR|S_IRUSR|S_IWUSR|S_IWGRP"
+        );
+        assert_eq!(symbolic("mknod", "mode", 0).unwrap(), "");
         assert_eq!(
             symbolic("openat", "flags", 0x8000_0001).unwrap(),
             "O_WRONLY|0x80000000"

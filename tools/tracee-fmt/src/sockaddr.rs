@@ -68,7 +68,7 @@ pub fn sockaddr(b: &[u8]) -> Vec<(&'static str, String)> {
         }
         f => vec![(
             "sa_family",
-            parse::symbolic("socket", "family", f as u64).unwrap_or_else(|| f.to_string()),
+            parse::family_name(f as u64).unwrap_or_else(|| f.to_string()),
         )],
     }
 }
