@@ -109,3 +109,145 @@ fn the_seed_lines_come_out_as_tracee_prints_them() {
         json!({"name":"flags","type":"unsigned long","value":0x1200011})
     );
 }
+
+fn arg<'a>(ev: &'a Value, name: &str) -> &'a Value {
+    ev["args"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["name"] == name))
+        .map(|a| &a["value"])
+        .unwrap_or(&Value::Null)
+}
+
+/// The kernel's dev_t (MKDEV: major << 20 | minor) of what stat(2) says.
+fn kernel_dev(st_dev: u64) -> u64 {
+    let (major, minor) = (libc::major(st_dev) as u64, libc::minor(st_dev) as u64);
+    (major << 20) | minor
+}
+
+fn ctime_ns(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    m.ctime() as u64 * 1_000_000_000 + m.ctime_nsec() as u64
+}
+
+/// Every security event, made by a test program, checked argument by
+/// argument against what the program did and what stat(2) says.
+#[test]
+fn security_events_say_what_the_program_did() {
+    use std::os::unix::fs::MetadataExt;
+    if !need_root("security_events_say_what_the_program_did") {
+        return;
+    }
+    let dir = TempDir::new("sec");
+    let dir_s = dir.0.to_str().unwrap().to_string();
+    let unix = dir.path("listener.sock");
+    let unix_s = unix.to_str().unwrap().to_string();
+    let helper = Helper::spawn(&["security", &dir_s, &unix_s]);
+    let pid = helper.pid().to_string();
+    let mut printed = String::new();
+    let stream = collect_stream(&["-e", "security", &format!("pid={pid}")], || {
+        printed = helper.go()
+    });
+    let port: u16 = printed.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let evs = json_of(stream, &["--parse-arguments"]);
+    let names: Vec<&str> = evs.iter().filter_map(|e| e["eventName"].as_str()).collect();
+
+    // security_file_open: the resolved path of a relative open, the
+    // flags the security check saw, and the file's identity.
+    let path = dir.path("opened");
+    let st = std::fs::metadata(&path).unwrap();
+    let open = of(&evs, "security_file_open")
+        .into_iter()
+        .find(|e| arg(e, "syscall_pathname") == "opened")
+        .unwrap_or_else(|| panic!("no security_file_open of 'opened': {names:?}"));
+    assert_eq!(open["syscall"], "openat");
+    assert_eq!(open["eventId"], "732");
+    assert_eq!(open["returnValue"], 0);
+    assert_eq!(arg(open, "pathname"), path.to_str().unwrap());
+    assert_eq!(arg(open, "flags"), "O_WRONLY|O_CREAT|O_TRUNC|O_LARGEFILE");
+    assert_eq!(arg(open, "dev"), kernel_dev(st.dev()));
+    assert_eq!(arg(open, "inode"), st.ino());
+    assert_eq!(arg(open, "ctime"), ctime_ns(&st));
+
+    // The sockets: bind and connect carry the caller's address, listen
+    // and accept the socket's own.
+    let inet = json!({"sa_family":"AF_INET","sin_addr":"127.0.0.1","sin_port":"0"});
+    let bound = json!({"sa_family":"AF_INET","sin_addr":"127.0.0.1","sin_port":port.to_string()});
+    let binds = of(&evs, "security_socket_bind");
+    let bind = binds
+        .iter()
+        .find(|e| arg(e, "local_addr")["sa_family"] == "AF_INET")
+        .expect("security_socket_bind");
+    assert_eq!(arg(bind, "local_addr"), &inet);
+    assert_eq!(bind["syscall"], "bind");
+    let ubind = binds
+        .iter()
+        .find(|e| arg(e, "local_addr")["sa_family"] == "AF_UNIX")
+        .expect("security_socket_bind of the unix socket");
+    assert_eq!(arg(ubind, "local_addr")["sun_path"], unix_s.as_str());
+    let listens = of(&evs, "security_socket_listen");
+    let listen = listens
+        .iter()
+        .find(|e| arg(e, "local_addr")["sa_family"] == "AF_INET")
+        .expect("security_socket_listen");
+    assert_eq!(arg(listen, "local_addr"), &bound);
+    assert_eq!(arg(listen, "backlog"), 7);
+    let ulisten = listens
+        .iter()
+        .find(|e| arg(e, "local_addr")["sa_family"] == "AF_UNIX")
+        .expect("security_socket_listen of the unix socket");
+    assert_eq!(arg(ulisten, "local_addr")["sun_path"], unix_s.as_str());
+    let connect = of(&evs, "security_socket_connect");
+    assert_eq!(connect.len(), 1, "{connect:?}");
+    assert_eq!(arg(connect[0], "remote_addr"), &bound);
+    assert_eq!(arg(connect[0], "type"), "SOCK_STREAM");
+    assert_eq!(
+        arg(connect[0], "sockfd"),
+        arg(listen, "sockfd").as_i64().unwrap() + 1
+    );
+    let accept = of(&evs, "security_socket_accept");
+    assert_eq!(accept.len(), 1, "{accept:?}");
+    assert_eq!(arg(accept[0], "local_addr"), &bound);
+    assert_eq!(arg(accept[0], "sockfd"), arg(listen, "sockfd"));
+
+    // cap_capable: unshare(CLONE_NEWUTS) asks for CAP_SYS_ADMIN.
+    let cap = of(&evs, "cap_capable")
+        .into_iter()
+        .find(|e| e["syscall"] == "unshare")
+        .unwrap_or_else(|| panic!("no cap_capable in unshare: {names:?}"));
+    assert_eq!(arg(cap, "cap"), "CAP_SYS_ADMIN");
+    assert_eq!(cap["returnValue"], 0);
+    // The memory accounting's unaudited checks are left out.
+    assert!(
+        !of(&evs, "cap_capable")
+            .iter()
+            .any(|e| e["syscall"] == "mmap" || e["syscall"] == "brk"),
+        "{names:?}"
+    );
+
+    // The exec: security_bprm_check, and the file it opens.
+    let t = std::fs::metadata("/usr/bin/true").unwrap();
+    let bprm = of(&evs, "security_bprm_check");
+    assert_eq!(bprm.len(), 1, "{names:?}");
+    let b = bprm[0];
+    assert_eq!(b["syscall"], "execve");
+    assert_eq!(arg(b, "pathname"), "/usr/bin/true");
+    assert_eq!(arg(b, "dev"), kernel_dev(t.dev()));
+    assert_eq!(arg(b, "inode"), t.ino());
+    assert_eq!(arg(b, "argv"), &json!(["/bin/true", "sec-arg"]));
+    assert_eq!(arg(b, "envp"), &json!(["SEC_ENV=1"]));
+    let ran = of(&evs, "security_file_open")
+        .into_iter()
+        .find(|e| e["syscall"] == "execve")
+        .expect("security_file_open of the executable");
+    assert_eq!(arg(ran, "pathname"), "/usr/bin/true");
+    assert_eq!(arg(ran, "syscall_pathname"), "/bin/true");
+    assert_eq!(arg(ran, "inode"), t.ino());
+    // Each operation once.
+    assert_eq!(
+        of(&evs, "security_file_open")
+            .iter()
+            .filter(|e| arg(e, "syscall_pathname") == "opened")
+            .count(),
+        1
+    );
+}

@@ -366,6 +366,22 @@ pub(crate) unsafe fn put_kernel_str<const LIMIT: usize>(
     src: *const u8,
 ) -> usize {
     // SAFETY: the caller's promise.
+    unsafe { put_str::<LIMIT, false>(e, pos, index, src as u64) }
+}
+
+/// Writes a string of kernel (or, if `USER`, user) memory at `pos` of a
+/// record of at most `LIMIT` bytes; a long one keeps its end.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
+#[inline(always)]
+pub(crate) unsafe fn put_str<const LIMIT: usize, const USER: bool>(
+    e: *mut u8,
+    pos: usize,
+    index: u8,
+    src: u64,
+) -> usize {
+    // SAFETY: the caller's promise.
     let (pos, keep) = match unsafe { item_at::<LIMIT>(e, pos, STR_KEEP) } {
         Ok(at) => at,
         Err(pos) => return pos,
@@ -373,9 +389,7 @@ pub(crate) unsafe fn put_kernel_str<const LIMIT: usize>(
     // SAFETY: item_at clamped `pos` inside the record; the string read
     // writes at most 2 * STR_MAX bytes after it, which the scratch has.
     unsafe {
-        let Some((len, cut)) =
-            read_str_tail::<false>(e.add(pos + ArgHeader::LEN), keep, src as u64)
-        else {
+        let Some((len, cut)) = read_str_tail::<USER>(e.add(pos + ArgHeader::LEN), keep, src) else {
             put_header(e.add(pos), index, item::STR | item::FAULT, 0);
             return pos + ArgHeader::LEN;
         };

@@ -24,6 +24,7 @@ mod args;
 mod capture;
 mod cgroup;
 mod context;
+mod file;
 mod kread;
 mod limits;
 mod maps;
@@ -32,6 +33,7 @@ mod path;
 mod regs;
 mod sched;
 mod scope;
+mod security;
 mod syscall;
 
 use aya_ebpf::{
@@ -60,7 +62,20 @@ pub fn syscall_entry(ctx: TracePointContext) -> i32 {
 /// traced syscall costs one program run.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
-    try_sys_exit(&ctx);
+    if try_sys_exit(&ctx) {
+        // SAFETY: a tail call into security_exit, a program of this type
+        // on this hook; it does not return (or, if the slot is empty, does
+        // nothing).
+        unsafe { maps::SECURITY.tail_call(&ctx, security::SLOT_SYSCALL) };
+    }
+    0
+}
+
+/// Security events derived from a syscall's exit: tail-called from
+/// [`sys_exit`] for the syscalls that feed a selected one.
+#[btf_tracepoint(function = "sys_exit")]
+pub fn security_exit(ctx: BtfTracePointContext) -> i32 {
+    security::try_security_exit(&ctx);
     0
 }
 
@@ -79,6 +94,24 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sched_process_exec(ctx: BtfTracePointContext) -> i32 {
     try_exec(&ctx);
+    0
+}
+
+/// Security events derived from an exec, on the same tracepoint as
+/// [`sched_process_exec`] (attached after it, only when one is selected:
+/// an exec is rare enough that a second program costs nothing that
+/// matters, and a tail call would cost sched_process_exec the private
+/// stack its depth needs).
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn security_exec(ctx: BtfTracePointContext) -> i32 {
+    security::try_security_exec(&ctx);
+    0
+}
+
+/// `cap_capable`, from the capability tracepoint.
+#[tracepoint]
+pub fn cap_capable(ctx: TracePointContext) -> i32 {
+    security::try_cap_capable(&ctx);
     0
 }
 

@@ -316,13 +316,65 @@ pub(crate) unsafe fn put_exec_argv<const LIMIT: usize>(
     task: *const u8,
 ) -> usize {
     // SAFETY: the caller's promise.
+    unsafe {
+        put_exec_strs::<LIMIT>(
+            e,
+            pos,
+            index,
+            task,
+            member::MM_ARG_START,
+            member::MM_ARG_END,
+        )
+    }
+}
+
+/// The environment of the new image: the strings between mm->env_start
+/// and mm->env_end.
+///
+/// # Safety
+/// As [`put_exec_argv`].
+#[inline(always)]
+pub(crate) unsafe fn put_exec_env<const LIMIT: usize>(
+    e: *mut u8,
+    pos: usize,
+    index: u8,
+    task: *const u8,
+) -> usize {
+    // SAFETY: the caller's promise.
+    unsafe {
+        put_exec_strs::<LIMIT>(
+            e,
+            pos,
+            index,
+            task,
+            member::MM_ENV_START,
+            member::MM_ENV_END,
+        )
+    }
+}
+
+/// The NUL-separated strings of the new image's stack between the
+/// mm_struct members in slots `start` and `end`, as one item.
+///
+/// # Safety
+/// As [`put_exec_argv`].
+#[inline(always)]
+unsafe fn put_exec_strs<const LIMIT: usize>(
+    e: *mut u8,
+    pos: usize,
+    index: u8,
+    task: *const u8,
+    start: usize,
+    end: usize,
+) -> usize {
+    // SAFETY: the caller's promise.
     let (pos, cap) = match unsafe { item_at::<LIMIT>(e, pos, EXEC_ARGV_CAP) } {
         Ok(at) => at,
         Err(pos) => return pos,
     };
     let mm = rd_ptr(task.wrapping_add(offset(member::TASK_MM)));
-    let start = rd::<u64>(mm.wrapping_add(offset(member::MM_ARG_START)));
-    let end = rd::<u64>(mm.wrapping_add(offset(member::MM_ARG_END)));
+    let start = rd::<u64>(mm.wrapping_add(offset(start)));
+    let end = rd::<u64>(mm.wrapping_add(offset(end)));
     let mut len = end.wrapping_sub(start) as usize;
     let mut flags = item::STR_ARRAY;
     if len > cap {

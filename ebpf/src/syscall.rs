@@ -197,7 +197,9 @@ extern "C" fn put_item<const BLOB: bool>(i: u32, ctx: *mut c_void) -> i64 {
     0
 }
 
-pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) {
+/// Sends the syscall's event; returns whether an event derived from the
+/// syscall is selected (the caller tail-calls the security program).
+pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> bool {
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     {
@@ -214,13 +216,13 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) {
             new_generation();
         }
         if nr >= kcfg::CFG_ENTRIES as u64 {
-            return;
+            return false;
         }
         let Some(cfg) = CFG.get(nr as u32) else {
-            return;
+            return false;
         };
-        if cfg.enabled == 0 {
-            return;
+        if cfg.enabled == 0 && cfg.derive == 0 {
+            return false;
         }
         let pid_tgid = bpf_get_current_pid_tgid();
         let tid = pid_tgid as u32;
@@ -233,18 +235,20 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) {
                 if compat && !is_self_tgid((pid_tgid >> 32) as u32) {
                     emit_from_regs(regs, cfg, nr as u32, ret, true);
                 }
-                return;
+                return false;
             };
             // SAFETY: a value of PENDING, copied before it is removed.
             let p = unsafe { *pp };
             let _ = PENDING.remove(&tid);
             if p.out_of_scope != 0 {
-                return;
+                return false;
             }
-            let Some(cfg) = CFG.get(p.nr) else { return };
+            let Some(cfg) = CFG.get(p.nr) else {
+                return false;
+            };
             let cfg = *cfg;
             emit_syscall(&p, &cfg, ret, tid);
-            return;
+            return false;
         }
         // clone, fork, vfork, clone3: the child's first return to user
         // space passes here too; the parent's return is the event.
@@ -254,12 +258,16 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) {
                 || nr == nr::VFORK as u64
                 || nr == nr::CLONE3 as u64)
         {
-            return;
+            return false;
         }
         if is_self_tgid((pid_tgid >> 32) as u32) {
-            return;
+            return false;
         }
-        emit_from_regs(regs, cfg, nr as u32, ret, compat);
+        let derive = cfg.derive != 0;
+        if cfg.enabled != 0 {
+            emit_from_regs(regs, cfg, nr as u32, ret, compat);
+        }
+        derive
     }
 }
 

@@ -51,7 +51,9 @@ pub struct EventCfg {
     pub enabled: u8,
     pub nargs: u8,
     pub flags: u8,
-    pub _pad: u8,
+    /// A syscall's: non-zero if an event derived from its exit (a
+    /// security event) is selected, whether or not the syscall is.
+    pub derive: u8,
     pub kinds: [u8; 6],
     pub _pad2: [u8; 6],
 }
@@ -64,6 +66,7 @@ impl EventCfg {
         b[0] = self.enabled;
         b[1] = self.nargs;
         b[2] = self.flags;
+        b[3] = self.derive;
         b[4..10].copy_from_slice(&self.kinds);
         b
     }
@@ -245,6 +248,18 @@ pub mod member {
         CRED_CAP_EFFECTIVE,
         CGROUP_ROOT,
         CGROUP_ROOT_HIERARCHY_ID,
+        FILE_PRIVATE_DATA,
+        SOCKET_TYPE,
+        SOCKET_SK,
+        SKC_FAMILY,
+        SKC_NUM,
+        SKC_RCV_SADDR,
+        SKC_V6_RCV_SADDR,
+        UNIX_SOCK_ADDR,
+        UNIX_ADDRESS_LEN,
+        UNIX_ADDRESS_NAME,
+        MM_ENV_START,
+        MM_ENV_END,
     );
 }
 
@@ -253,24 +268,33 @@ pub mod member {
 pub mod nr {
     pub const READ: u32 = 0;
     pub const WRITE: u32 = 1;
+    pub const OPEN: u32 = 2;
     pub const MMAP: u32 = 9;
     pub const MPROTECT: u32 = 10;
+    pub const BRK: u32 = 12;
     pub const RT_SIGRETURN: u32 = 15;
     pub const PREAD64: u32 = 17;
     pub const PWRITE64: u32 = 18;
     pub const READV: u32 = 19;
     pub const WRITEV: u32 = 20;
     pub const MREMAP: u32 = 25;
+    pub const CONNECT: u32 = 42;
+    pub const ACCEPT: u32 = 43;
+    pub const BIND: u32 = 49;
+    pub const LISTEN: u32 = 50;
     pub const CLONE: u32 = 56;
     pub const FORK: u32 = 57;
     pub const VFORK: u32 = 58;
     pub const EXECVE: u32 = 59;
     pub const EXIT: u32 = 60;
+    pub const CREAT: u32 = 85;
     pub const SETHOSTNAME: u32 = 170;
     pub const SETDOMAINNAME: u32 = 171;
     pub const INIT_MODULE: u32 = 175;
     pub const EXIT_GROUP: u32 = 231;
+    pub const OPENAT: u32 = 257;
     pub const UNSHARE: u32 = 272;
+    pub const ACCEPT4: u32 = 288;
     pub const PREADV: u32 = 295;
     pub const PWRITEV: u32 = 296;
     pub const SETNS: u32 = 308;
@@ -281,4 +305,5 @@ pub mod nr {
     pub const PWRITEV2: u32 = 328;
     pub const PKEY_MPROTECT: u32 = 329;
     pub const CLONE3: u32 = 435;
+    pub const OPENAT2: u32 = 437;
 }

@@ -52,6 +52,14 @@ pub mod event_id {
     pub const SCHED_PROCESS_EXIT: u32 = 1004;
     pub const CGROUP_MKDIR: u32 = 1005;
     pub const CGROUP_RMDIR: u32 = 1006;
+    // Security events, with Tracee v0.24's ids (its 700 range).
+    pub const CAP_CAPABLE: u32 = 719;
+    pub const SECURITY_BPRM_CHECK: u32 = 731;
+    pub const SECURITY_FILE_OPEN: u32 = 732;
+    pub const SECURITY_SOCKET_LISTEN: u32 = 735;
+    pub const SECURITY_SOCKET_CONNECT: u32 = 736;
+    pub const SECURITY_SOCKET_ACCEPT: u32 = 737;
+    pub const SECURITY_SOCKET_BIND: u32 = 738;
     /// Derived by tracee-collect from `cgroup_mkdir` and the runtime
     /// (Tracee's id).
     pub const CONTAINER_CREATE: u32 = 2018;

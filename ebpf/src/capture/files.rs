@@ -8,25 +8,11 @@ use wire::{
 
 use super::send::{Scratch, send_range};
 use super::{CAP_FILTER, ELF_FILES, MAX_IOV};
-use crate::kread::{current_task, rd, rd_into, rd_ptr, rd_user};
+use crate::file::fd_file;
+use crate::kread::{rd, rd_into, rd_ptr, rd_user};
 use crate::maps::offset;
 use crate::path::file_path;
 use crate::regs::Regs;
-
-/// The `struct file` behind descriptor `fd` of the current task.
-#[inline(always)]
-pub(crate) fn fd_file(fd: u64) -> *const u8 {
-    {
-        let files = rd_ptr(current_task().wrapping_add(offset(member::TASK_FILES)));
-        let fdt = rd_ptr(files.wrapping_add(offset(member::FILES_FDT)));
-        let max = rd::<u32>(fdt.wrapping_add(offset(member::FDT_MAX_FDS))) as u64;
-        if fd >= max {
-            return core::ptr::null();
-        }
-        let fds = rd_ptr(fdt.wrapping_add(offset(member::FDT_FD)));
-        rd_ptr(fds.wrapping_add((fd as usize) * 8))
-    }
-}
 
 /// A file's device (the kernel's dev_t), inode number and capture type.
 #[inline(always)]

@@ -6,9 +6,10 @@ use wire::{
     kcfg::member,
 };
 
-use super::files::{fd_file, file_id};
+use super::files::file_id;
 use super::send::Scratch;
 use crate::context::mnt_ns_of;
+use crate::file::fd_file;
 use crate::kread::{current_task, rd, rd_ptr, rd_user};
 use crate::maps::offset;
 use crate::path::file_path;

@@ -35,6 +35,15 @@
 //!                                        runs it; the page goes to OUT
 //!   tracee-helper renamed NAME PATH SIZE writefile under the process name NAME
 //!   tracee-helper finitmodule FILE       finit_module(FILE); prints the errno
+//!   tracee-helper security DIR UNIX      what the security events are made
+//!                                        of: in DIR, openat("opened", O_WRONLY|
+//!                                        O_CREAT|O_TRUNC) relative to the
+//!                                        cwd; a TCP listener on 127.0.0.1
+//!                                        (backlog 7) connected to and
+//!                                        accepted; a unix listener bound to
+//!                                        UNIX; unshare(CLONE_NEWUTS); then
+//!                                        exec /bin/true sec-arg with
+//!                                        SEC_ENV=1. Prints "FD PORT"
 //!   tracee-helper seed PATH              the seed document's lines: openat
 //!                                        (PATH, O_WRONLY|O_CREAT|O_TRUNC,
 //!                                        0666), close, and a clone as bash
@@ -56,6 +65,10 @@ fn c(s: &str) -> CString {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("security") => {
+            wait_go();
+            security(&args[2], &args[3]);
+        }
         Some("seed") => {
             wait_go();
             seed(&args[2]);
@@ -678,4 +691,60 @@ fn seed(path: &str) {
         libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
         println!("{fd} {:#x}", tid_addr as usize);
     }
+}
+
+/// The operations the security events are derived from (see the usage).
+fn security(dir: &str, unix_path: &str) {
+    use std::os::unix::io::AsRawFd;
+    std::env::set_current_dir(dir).expect("chdir");
+    let name = c("opened");
+    // SAFETY: plain syscalls on valid, NUL-terminated buffers and
+    // descriptors this process owns.
+    unsafe {
+        let fd = libc::openat(
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            0o644,
+        );
+        assert!(fd >= 0, "openat");
+        let l = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let mut addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+            },
+            sin_zero: [0; 8],
+        };
+        let alen = size_of::<libc::sockaddr_in>() as u32;
+        assert_eq!(
+            libc::bind(l, (&addr as *const libc::sockaddr_in).cast(), alen),
+            0
+        );
+        assert_eq!(libc::listen(l, 7), 0);
+        let mut len = alen;
+        libc::getsockname(l, (&mut addr as *mut libc::sockaddr_in).cast(), &mut len);
+        let port = u16::from_be(addr.sin_port);
+        let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert_eq!(
+            libc::connect(s, (&addr as *const libc::sockaddr_in).cast(), alen),
+            0
+        );
+        let a = libc::accept(l, std::ptr::null_mut(), std::ptr::null_mut());
+        assert!(a >= 0, "accept");
+        let u = std::os::unix::net::UnixListener::bind(unix_path).expect("unix bind");
+        let _ = u.as_raw_fd();
+        assert_eq!(libc::unshare(libc::CLONE_NEWUTS), 0, "unshare");
+        println!("{fd} {port}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let prog = c("/bin/true");
+        let arg = c("sec-arg");
+        let env = c("SEC_ENV=1");
+        let argv = [prog.as_ptr(), arg.as_ptr(), std::ptr::null()];
+        let envp = [env.as_ptr(), std::ptr::null()];
+        libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    }
+    panic!("execve /bin/true failed");
 }

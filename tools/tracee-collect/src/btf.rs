@@ -353,6 +353,26 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
     o.set(member::FILE_F_FLAGS, f("file", "f_flags")?);
     o.set(member::INODE_I_SIZE, f("inode", "i_size")?);
     o.set(member::CRED_CAP_EFFECTIVE, f("cred", "cap_effective")?);
+    o.set(member::FILE_PRIVATE_DATA, f("file", "private_data")?);
+    o.set(member::SOCKET_TYPE, f("socket", "type")?);
+    o.set(member::SOCKET_SK, f("socket", "sk")?);
+    // A struct sock's address fields, in its struct sock_common.
+    let common = f("sock", "__sk_common")?;
+    o.set(member::SKC_FAMILY, common + f("sock_common", "skc_family")?);
+    o.set(member::SKC_NUM, common + f("sock_common", "skc_num")?);
+    o.set(
+        member::SKC_RCV_SADDR,
+        common + f("sock_common", "skc_rcv_saddr")?,
+    );
+    o.set(
+        member::SKC_V6_RCV_SADDR,
+        common + f("sock_common", "skc_v6_rcv_saddr")?,
+    );
+    o.set(member::UNIX_SOCK_ADDR, f("unix_sock", "addr")?);
+    o.set(member::UNIX_ADDRESS_LEN, f("unix_address", "len")?);
+    o.set(member::UNIX_ADDRESS_NAME, f("unix_address", "name")?);
+    o.set(member::MM_ENV_START, f("mm_struct", "env_start")?);
+    o.set(member::MM_ENV_END, f("mm_struct", "env_end")?);
     o.check()
 }
 

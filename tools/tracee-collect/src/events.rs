@@ -116,6 +116,109 @@ pub static LIFECYCLE: &[SyscallSpec] = &[
     },
 ];
 
+/// Security events, with Tracee's names, argument names and (v0.22, C)
+/// types, derived in the kernel from syscall exits and tracepoints
+/// (`ebpf/src/security.rs`).
+pub static SECURITY: &[SyscallSpec] = &[
+    SyscallSpec {
+        nr: event_id::SECURITY_FILE_OPEN,
+        name: "security_file_open",
+        args: &[
+            a("pathname", "const char*", ArgType::Str),
+            a("flags", "int", ArgType::I32),
+            a("dev", "dev_t", ArgType::U32),
+            a("inode", "unsigned long", ArgType::U64),
+            a("ctime", "unsigned long", ArgType::U64),
+            a("syscall_pathname", "const char*", ArgType::Str),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_BPRM_CHECK,
+        name: "security_bprm_check",
+        args: &[
+            a("pathname", "const char*", ArgType::Str),
+            a("dev", "dev_t", ArgType::U32),
+            a("inode", "unsigned long", ArgType::U64),
+            a("argv", "const char*const*", ArgType::StrArray),
+            a("envp", "const char*const*", ArgType::StrArray),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_SOCKET_CONNECT,
+        name: "security_socket_connect",
+        args: &[
+            a("sockfd", "int", ArgType::I32),
+            a("type", "int", ArgType::I32),
+            a("remote_addr", "struct sockaddr*", ArgType::Sockaddr),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_SOCKET_BIND,
+        name: "security_socket_bind",
+        args: &[
+            a("sockfd", "int", ArgType::I32),
+            a("local_addr", "struct sockaddr*", ArgType::Sockaddr),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_SOCKET_LISTEN,
+        name: "security_socket_listen",
+        args: &[
+            a("sockfd", "int", ArgType::I32),
+            a("local_addr", "struct sockaddr*", ArgType::Sockaddr),
+            a("backlog", "int", ArgType::I32),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_SOCKET_ACCEPT,
+        name: "security_socket_accept",
+        args: &[
+            a("sockfd", "int", ArgType::I32),
+            a("local_addr", "struct sockaddr*", ArgType::Sockaddr),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::CAP_CAPABLE,
+        name: "cap_capable",
+        args: &[a("cap", "int", ArgType::I32)],
+    },
+];
+
+/// How each security event is derived here, and what can race: what
+/// `--list` says of it.
+pub fn derivation(id: u32) -> Option<&'static str> {
+    Some(match id {
+        event_id::SECURITY_FILE_OPEN => {
+            "derived from the exit of a successful open, openat, openat2 or creat (the file the new descriptor holds) and from sched_process_exec (the file it runs); not emitted for opens refused or failed; syscall_pathname is read from the caller's memory at exit"
+        }
+        event_id::SECURITY_BPRM_CHECK => {
+            "derived from sched_process_exec: emitted for execs that succeeded; argv and envp are the new image's"
+        }
+        event_id::SECURITY_SOCKET_CONNECT | event_id::SECURITY_SOCKET_BIND => {
+            "derived from the syscall's exit (any result but EBADF, ENOTSOCK, EFAULT); the address is read from the caller's memory at exit, which another thread of the caller can rewrite after the kernel read it"
+        }
+        event_id::SECURITY_SOCKET_LISTEN | event_id::SECURITY_SOCKET_ACCEPT => {
+            "derived from the syscall's exit (any result but EBADF, ENOTSOCK, EFAULT); local_addr is the socket's own, read from the kernel"
+        }
+        event_id::CAP_CAPABLE => {
+            "from the capability:cap_capable tracepoint, after the check: returnValue is its result (0 or -EPERM); the CAP_SYS_ADMIN checks of memory accounting during mmap, brk, mremap, mprotect and exec are left out (unaudited checks, which Tracee leaves out too; this tracepoint does not say which checks are unaudited)"
+        }
+        _ => return None,
+    })
+}
+
+/// The syscalls whose exit a security event is derived from.
+pub fn derived_from(id: u32) -> &'static [u32] {
+    match id {
+        event_id::SECURITY_FILE_OPEN => &[nr::OPEN, nr::OPENAT, nr::OPENAT2, nr::CREAT],
+        event_id::SECURITY_SOCKET_CONNECT => &[nr::CONNECT],
+        event_id::SECURITY_SOCKET_BIND => &[nr::BIND],
+        event_id::SECURITY_SOCKET_LISTEN => &[nr::LISTEN],
+        event_id::SECURITY_SOCKET_ACCEPT => &[nr::ACCEPT, nr::ACCEPT4],
+        _ => &[],
+    }
+}
+
 const CGROUP_ARGS: &[ArgSpec] = &[
     a("cgroup_id", "uint64", ArgType::U64),
     a("cgroup_path", "string", ArgType::Str),
@@ -129,15 +232,17 @@ pub fn is_derived(id: u32) -> bool {
 }
 
 pub fn all() -> impl Iterator<Item = &'static SyscallSpec> {
-    SYSCALLS.iter().chain(LIFECYCLE.iter())
+    SYSCALLS.iter().chain(LIFECYCLE).chain(SECURITY)
 }
 
 pub fn by_name(name: &str) -> Option<&'static SyscallSpec> {
     all().find(|s| s.name == name)
 }
 
+/// Syscall events have their x86_64 numbers; every other event an id of
+/// 700 or more (Tracee's ranges).
 pub fn is_syscall(id: u32) -> bool {
-    id < 1000
+    id < 700
 }
 
 /// The catalog written into every stream's preamble.
@@ -299,6 +404,15 @@ const FS: &[&str] = &[
     "splice",
     "copy_file_range",
 ];
+const SECURITY_SET: &[&str] = &[
+    "security_file_open",
+    "security_bprm_check",
+    "security_socket_connect",
+    "security_socket_bind",
+    "security_socket_listen",
+    "security_socket_accept",
+    "cap_capable",
+];
 const NET: &[&str] = &[
     "socket",
     "socketpair",
@@ -319,38 +433,41 @@ const NET: &[&str] = &[
     "setsockopt",
     "getsockopt",
 ];
-/// Tracee's default set: exec and process lifecycle, privilege changes,
-/// kernel modules, bpf, mounts, ptrace, and socket connect/accept/bind.
+/// Tracee's default set (v0.24: the events whose sets include "default",
+/// what `tracee` traces with no `--events`), as far as tracee-rs has them:
+/// Tracee's `net_packet_*` and `net_tcp_connect`, `security_inode_unlink`,
+/// `security_sb_mount` and `security_sb_umount` are not built yet, and its
+/// signatures are not part of tracee-rs.
 const DEFAULT: &[&str] = &[
-    "execve",
-    "execveat",
-    "sched_process_fork",
-    "sched_process_exec",
-    "sched_process_exit",
-    "setuid",
-    "setgid",
-    "setreuid",
-    "setregid",
-    "setresuid",
-    "setresgid",
-    "setfsuid",
-    "setfsgid",
-    "capset",
-    "init_module",
+    "chmod",
+    "chown",
+    "creat",
+    "fchmod",
+    "fchmodat",
+    "fchown",
+    "fchownat",
     "finit_module",
-    "delete_module",
-    "bpf",
-    "mount",
-    "umount2",
-    "ptrace",
-    "process_vm_writev",
-    "connect",
-    "accept",
-    "accept4",
-    "bind",
+    "init_module",
+    "lchown",
     "memfd_create",
-    "unshare",
+    "move_mount",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "setfsgid",
+    "setfsuid",
+    "setgid",
     "setns",
+    "setpgid",
+    "setregid",
+    "setresgid",
+    "setresuid",
+    "setreuid",
+    "setuid",
+    "sched_process_exec",
+    "security_socket_accept",
+    "security_socket_bind",
+    "security_socket_connect",
     "container_create",
     "container_remove",
 ];
@@ -385,6 +502,7 @@ fn set(name: &str) -> Option<Vec<u32>> {
         "fs" => ids(FS),
         "net" => ids(NET),
         "containers" => ids(CONTAINERS),
+        "security" => ids(SECURITY_SET),
         "all" => all().map(|s| s.nr).collect(),
         _ => return None,
     })
@@ -452,14 +570,19 @@ mod tests {
         let s = select(&["syscalls,-close".into()]).unwrap();
         assert!(s.contains(&nr("read")) && !s.contains(&nr("close")));
         assert!(!s.contains(&event_id::SCHED_PROCESS_EXEC));
+        // Tracee's default set.
         let d = select(&[]).unwrap();
         assert!(
-            d.contains(&nr("execve"))
-                && d.contains(&event_id::SCHED_PROCESS_EXIT)
+            d.contains(&event_id::SCHED_PROCESS_EXEC)
+                && d.contains(&event_id::SECURITY_SOCKET_CONNECT)
+                && d.contains(&nr("setuid"))
+                && d.contains(&event_id::CONTAINER_CREATE)
+                && !d.contains(&nr("execve"))
                 && !d.contains(&nr("read"))
         );
-        let d = select(&["-execve".into()]).unwrap();
-        assert!(!d.contains(&nr("execve")) && d.contains(&nr("connect")));
+        assert_eq!(d.len(), DEFAULT.len(), "every default event exists");
+        let d = select(&["-setuid".into()]).unwrap();
+        assert!(!d.contains(&nr("setuid")) && d.contains(&nr("setgid")));
         assert_eq!(
             select(&["nosuch".into()]),
             Err(SelectError::Unknown("nosuch".into()))

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context as _, bail};
-use aya::maps::{Array, HashMap as BpfHashMap, MapData};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, ProgramArray};
 use aya::programs::raw_trace_point::RawTracePointLinkId;
 use aya::programs::tp_btf::BtfTracePointLinkId;
 use aya::programs::trace_point::TracePointLinkId;
@@ -173,12 +173,28 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .load(EBPF)
         .context("loading the eBPF object")?;
 
+    // The syscalls a selected security event is derived from: sys_exit
+    // hands them to security_exit, whether or not they are selected.
+    let derive: BTreeSet<u32> = enabled
+        .iter()
+        .flat_map(|&id| events::derived_from(id))
+        .copied()
+        .collect();
     {
         let mut cfgmap: Array<&mut MapData, [u8; 16]> =
             Array::try_from(ebpf.map_mut("CFG").context("map CFG")?)?;
         for s in events::all() {
-            if enabled.contains(&s.nr) && s.nr < kcfg::CFG_ENTRIES {
-                cfgmap.set(s.nr, events::kernel_cfg(s).to_bytes(), 0)?;
+            if s.nr >= kcfg::CFG_ENTRIES {
+                continue;
+            }
+            let mut c = if enabled.contains(&s.nr) {
+                events::kernel_cfg(s)
+            } else {
+                kcfg::EventCfg::default()
+            };
+            c.derive = u8::from(derive.contains(&s.nr));
+            if c.enabled != 0 || c.derive != 0 {
+                cfgmap.set(s.nr, c.to_bytes(), 0)?;
             }
         }
     }
@@ -247,6 +263,42 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         p.load(prog, &kbtf_aya)
             .with_context(|| format!("loading {prog}"))?;
     }
+    // security_exit is tail-called by sys_exit, never attached: loaded
+    // and put in its slot only when a security event needs it.
+    if !derive.is_empty() {
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut("security_exit")
+            .context("program security_exit")?
+            .try_into()?;
+        p.load("sys_exit", &kbtf_aya)
+            .context("loading security_exit")?;
+        let fd = p.fd().context("security_exit")?.try_clone()?;
+        let mut slots: ProgramArray<&mut MapData> =
+            ProgramArray::try_from(ebpf.map_mut("SECURITY").context("map SECURITY")?)?;
+        slots
+            .set(0, &fd, 0)
+            .context("putting security_exit in its slot")?;
+    }
+    let exec_security = [event_id::SECURITY_BPRM_CHECK, event_id::SECURITY_FILE_OPEN]
+        .iter()
+        .any(|id| enabled.contains(id));
+    if exec_security {
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut("security_exec")
+            .context("program security_exec")?
+            .try_into()?;
+        p.load("sched_process_exec", &kbtf_aya)
+            .context("loading security_exec")?;
+    }
+    let caps = enabled.contains(&event_id::CAP_CAPABLE);
+    if caps {
+        ensure_tracefs()?;
+        let p: &mut TracePoint = ebpf
+            .program_mut("cap_capable")
+            .context("program cap_capable")?
+            .try_into()?;
+        p.load().context("loading cap_capable")?;
+    }
     // The syscalls whose entry is traced (kernel_cfg's ENTRY), each on its
     // own tracepoint; every other syscall is traced at exit alone.
     let entries: Vec<String> = events::all()
@@ -279,6 +331,26 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         links.push(Link::Raw("capture_exit", link));
     }
     attach_btf(&mut ebpf, &mut links, &BTF_PROGS)?;
+    if exec_security {
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut("security_exec")
+            .context("program security_exec")?
+            .try_into()?;
+        let link = p
+            .attach()
+            .context("attaching security_exec to BTF tracepoint sched_process_exec")?;
+        links.push(Link::Btf("security_exec", link));
+    }
+    if caps {
+        let p: &mut TracePoint = ebpf
+            .program_mut("cap_capable")
+            .context("program cap_capable")?
+            .try_into()?;
+        let link = p
+            .attach("capability", "cap_capable")
+            .context("attaching cap_capable to tracepoint capability/cap_capable")?;
+        links.push(Link::Tp("cap_capable", link));
+    }
     if !entries.is_empty() {
         let p: &mut TracePoint = ebpf
             .program_mut("syscall_entry")

@@ -102,6 +102,9 @@ fn collect(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|a| format!("{} {}", a.ty, a.name))
                 .collect();
             println!("{} {}({})", s.nr, s.name, a.join(", "));
+            if let Some(how) = events::derivation(s.nr) {
+                println!("    {how}");
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

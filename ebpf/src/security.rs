@@ -1,0 +1,358 @@
+//! Security events, derived in the kernel from what this kernel lets a
+//! program see: syscall exits, the exec tracepoint and the capability
+//! tracepoint (no LSM or fentry hooks here). Each is emitted once per
+//! operation, through the same scope and selection as every event.
+//!
+//! `sys_exit` tail-calls [`try_security_exit`] (slot [`SLOT_SYSCALL`] of
+//! `SECURITY`) for the syscalls whose configuration says an event derived
+//! from them is selected: a program of its own, with a verifier budget of
+//! its own, run only for the calls that need it. [`try_security_exec`] is
+//! attached to `sched_process_exec` beside the exec program, and
+//! [`try_cap_capable`] to the capability tracepoint, only when selected.
+//!
+//! Where the kernel read its own copy of what the caller passed (a socket
+//! address), the event shows the caller's memory as it is at the exit: a
+//! thread of the caller can rewrite it in between. `--list` says so.
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::generated::bpf_ktime_get_ns,
+    programs::{BtfTracePointContext, TracePointContext},
+};
+use wire::{ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item, kcfg::member, kcfg::nr};
+
+use crate::args::{item_at, put_header, put_scalar, put_sockaddr_at, put_str};
+use crate::context::{fill_context, fill_context_btf, ids};
+use crate::file::{fd_file, inode_facts, socket_of};
+use crate::kread::{current_task_btf, ld, rd, rd_ptr, rd_user};
+use crate::limits::REC_MAX;
+use crate::maps::{EVT_SCRATCH, offset};
+use crate::output::finish_and_output;
+use crate::path::put_file_path;
+use crate::regs::{current_syscall, native_nr, reg_args};
+use crate::sched::put_exec_argv;
+use crate::scope::{event_enabled, is_self};
+
+/// The slot of the `SECURITY` program array sys_exit tail-calls.
+pub(crate) const SLOT_SYSCALL: u32 = 0;
+
+/// Errors a socket call returns before the kernel's security check would
+/// have run (no socket, or its arguments could not be read): no event.
+const EBADF: i64 = 9;
+const EFAULT: i64 = 14;
+const ENOTSOCK: i64 = 88;
+
+fn before_the_check(ret: i64) -> bool {
+    ret == -EBADF || ret == -EFAULT || ret == -ENOTSOCK
+}
+
+/// The program tail-called from `sys_exit`.
+pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
+    let regs: *const u8 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    let (nr, compat) = native_nr(current_task_btf(), regs);
+    let args = reg_args(regs, compat);
+    let flags = if compat { ctx_flags::COMPAT } else { 0 };
+    let nr = nr as u32;
+    match nr {
+        nr::OPEN => file_open(nr, ret, args[0], args[1], flags),
+        // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
+        nr::CREAT => file_open(nr, ret, args[0], 0o1101, flags),
+        nr::OPENAT => file_open(nr, ret, args[1], args[2], flags),
+        // openat2's flags are the first field of its struct open_how.
+        nr::OPENAT2 => file_open(
+            nr,
+            ret,
+            args[1],
+            rd_user::<u64>(args[2]).unwrap_or(0),
+            flags,
+        ),
+        nr::CONNECT => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_CONNECT),
+        nr::BIND => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_BIND),
+        nr::LISTEN => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_LISTEN),
+        nr::ACCEPT | nr::ACCEPT4 => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_ACCEPT),
+        _ => {}
+    }
+}
+
+/// A record of event `id` started in the event scratch for syscall `nr`.
+#[inline(always)]
+fn start(id: u32, nr: u32, flags: u32) -> Option<*mut u8> {
+    let e = EVT_SCRATCH.get_ptr_mut(0)?.cast::<u8>();
+    // SAFETY: this CPU's event scratch, which nothing else uses during
+    // this run.
+    unsafe { fill_context_btf(e, bpf_ktime_get_ns(), ids(id, nr), 0, flags) };
+    Some(e)
+}
+
+/// Open flags the kernel drops from `f_flags` once the file is open, after
+/// the security check saw them.
+const OPEN_ONLY: u64 = 0o100 | 0o200 | 0o400 | 0o1000;
+
+/// `security_file_open`: the file a successful open made, by its path,
+/// flags, device, inode and change time, and the path the caller gave.
+/// `oflags` are the flags the caller passed: the ones `f_flags` no longer
+/// holds (O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC) are taken from them.
+#[inline(always)]
+fn file_open(nr: u32, ret: i64, upath: u64, oflags: u64, flags: u32) {
+    if ret < 0 || !event_enabled(event_id::SECURITY_FILE_OPEN) {
+        return;
+    }
+    let file = fd_file(ret as u64);
+    if file.is_null() {
+        return;
+    }
+    let Some(e) = start(event_id::SECURITY_FILE_OPEN, nr, flags) else {
+        return;
+    };
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record.
+    unsafe {
+        let pos = put_opened(e, ARGS_OFFSET, file, oflags & OPEN_ONLY);
+        let pos = put_str::<REC_MAX, true>(e, pos, 5, upath);
+        finish_and_output(e, pos);
+    }
+}
+
+/// The first five arguments of `security_file_open` for `file`, its flags
+/// with `more` added.
+///
+/// # Safety
+/// `e` must be the event scratch, unused by anyone else during this run.
+#[inline(always)]
+unsafe fn put_opened(e: *mut u8, pos: usize, file: *const u8, more: u64) -> usize {
+    let f = inode_facts(file);
+    let oflags = rd::<u32>(file.wrapping_add(offset(member::FILE_F_FLAGS))) as u64 | more;
+    // SAFETY: the caller's promise.
+    unsafe {
+        let pos = put_file_path(e, pos, 0, file);
+        let pos = put_scalar(e, pos, 1, oflags);
+        let pos = put_scalar(e, pos, 2, f.dev as u64);
+        let pos = put_scalar(e, pos, 3, f.ino);
+        put_scalar(e, pos, 4, f.ctime)
+    }
+}
+
+/// `security_socket_connect` (sockfd, type, remote_addr) and
+/// `security_socket_bind` (sockfd, local_addr): the address the caller
+/// passed, read from its memory.
+#[inline(always)]
+fn peer(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
+    if before_the_check(ret) || !event_enabled(id) {
+        return;
+    }
+    let sock = socket_of(fd_file(args[0]));
+    if sock.is_null() {
+        return;
+    }
+    let Some(e) = start(id, nr, flags) else {
+        return;
+    };
+    let connect = id == event_id::SECURITY_SOCKET_CONNECT;
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record, and item_at gives the
+    // sockaddr its room.
+    unsafe {
+        let mut pos = put_scalar(e, ARGS_OFFSET, 0, args[0]);
+        let mut index = 1;
+        if connect {
+            let ty = rd::<u16>(sock.wrapping_add(offset(member::SOCKET_TYPE)));
+            pos = put_scalar(e, pos, 1, ty as u64);
+            index = 2;
+        }
+        let len = args[2] as u32 as usize;
+        let pos = match item_at::<REC_MAX>(e, pos, wire::kcfg::SOCKADDR_MAX) {
+            Ok((at, cap)) => at + put_sockaddr_at(e.add(at), index, args[1], len, cap),
+            Err(pos) => pos,
+        };
+        finish_and_output(e, pos);
+    }
+}
+
+/// `security_socket_listen` (sockfd, local_addr, backlog) and
+/// `security_socket_accept` (sockfd, local_addr): the address the socket
+/// is bound to, read from the kernel's socket.
+#[inline(always)]
+fn local(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
+    if before_the_check(ret) || !event_enabled(id) {
+        return;
+    }
+    let sock = socket_of(fd_file(args[0]));
+    if sock.is_null() {
+        return;
+    }
+    let sk = rd_ptr(sock.wrapping_add(offset(member::SOCKET_SK)));
+    let Some(e) = start(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record.
+    unsafe {
+        let pos = put_scalar(e, ARGS_OFFSET, 0, args[0]);
+        let mut pos = put_sock_addr(e, pos, 1, sk);
+        if id == event_id::SECURITY_SOCKET_LISTEN {
+            pos = put_scalar(e, pos, 2, args[1]);
+        }
+        finish_and_output(e, pos);
+    }
+}
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+/// `struct sockaddr_un`: the family and a path of up to 108 bytes.
+const SUN_LEN_MAX: usize = 110;
+
+/// Writes the address socket `sk` is bound to as a `struct sockaddr`
+/// (sockaddr_in, sockaddr_in6 or sockaddr_un; the family alone for any
+/// other).
+///
+/// # Safety
+/// `e` must be the event scratch, unused by anyone else during this run.
+#[inline(always)]
+unsafe fn put_sock_addr(e: *mut u8, pos: usize, index: u8, sk: *const u8) -> usize {
+    // SAFETY: the caller's promise.
+    let (pos, cap) = match unsafe { item_at::<REC_MAX>(e, pos, wire::kcfg::SOCKADDR_MAX) } {
+        Ok(at) => at,
+        Err(pos) => return pos,
+    };
+    let family = rd::<u16>(sk.wrapping_add(offset(member::SKC_FAMILY)));
+    let port = rd::<u16>(sk.wrapping_add(offset(member::SKC_NUM))).to_be();
+    // SAFETY: item_at gave room for the header and `cap` (SOCKADDR_MAX,
+    // 128) bytes at `pos`; every write below stays inside 128 bytes.
+    unsafe {
+        let d = e.add(pos + ArgHeader::LEN);
+        // A zeroed sockaddr_in6, the largest fixed one written.
+        for i in 0..28 {
+            *d.add(i) = 0;
+        }
+        *d.cast::<[u8; 2]>() = family.to_le_bytes();
+        let len = match family {
+            AF_INET => {
+                *d.add(2).cast::<[u8; 2]>() = port.to_ne_bytes();
+                *d.add(4).cast::<[u8; 4]>() =
+                    rd::<[u8; 4]>(sk.wrapping_add(offset(member::SKC_RCV_SADDR)));
+                16
+            }
+            AF_INET6 => {
+                *d.add(2).cast::<[u8; 2]>() = port.to_ne_bytes();
+                *d.add(8).cast::<[u8; 16]>() =
+                    rd::<[u8; 16]>(sk.wrapping_add(offset(member::SKC_V6_RCV_SADDR)));
+                28
+            }
+            AF_UNIX => {
+                // unix_sk(sk)->addr: NULL until bound.
+                let addr = rd_ptr(sk.wrapping_add(offset(member::UNIX_SOCK_ADDR)));
+                let n = if addr.is_null() {
+                    2
+                } else {
+                    rd::<u32>(addr.wrapping_add(offset(member::UNIX_ADDRESS_LEN))) as usize
+                };
+                let n = if n > SUN_LEN_MAX || n > cap {
+                    SUN_LEN_MAX
+                } else {
+                    n
+                };
+                if n > 2 {
+                    crate::kread::rd_into(
+                        &mut *d.cast::<[u8; SUN_LEN_MAX]>(),
+                        addr.wrapping_add(offset(member::UNIX_ADDRESS_NAME)),
+                    );
+                    *d.cast::<[u8; 2]>() = family.to_le_bytes();
+                }
+                n
+            }
+            _ => 2,
+        };
+        put_header(e.add(pos), index, item::BYTES, len as u16);
+        pos + ArgHeader::LEN + len
+    }
+}
+
+/// The exec's `security_bprm_check` and the `security_file_open` of the
+/// file it runs, on the `sched_process_exec` tracepoint.
+pub(crate) fn try_security_exec(ctx: &BtfTracePointContext) {
+    if is_self() {
+        return;
+    }
+    let bprm: *const u8 = ctx.arg(2);
+    let file = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILE)));
+    let filename = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILENAME)));
+    let syscall = current_syscall();
+    if event_enabled(event_id::SECURITY_FILE_OPEN)
+        && let Some(e) = start(event_id::SECURITY_FILE_OPEN, syscall, 0)
+    {
+        // SAFETY: `e` is the event scratch, which this run alone uses.
+        unsafe {
+            let pos = put_opened(e, ARGS_OFFSET, file, 0);
+            let pos = put_str::<REC_MAX, false>(e, pos, 5, filename as u64);
+            finish_and_output(e, pos);
+        }
+    }
+    if event_enabled(event_id::SECURITY_BPRM_CHECK)
+        && let Some(e) = start(event_id::SECURITY_BPRM_CHECK, syscall, 0)
+    {
+        let f = inode_facts(file);
+        let task = crate::kread::current_task();
+        // SAFETY: `e` is the event scratch, which this run alone uses; each
+        // writer clamps its position inside the record.
+        unsafe {
+            let pos = put_file_path(e, ARGS_OFFSET, 0, file);
+            let pos = put_scalar(e, pos, 1, f.dev as u64);
+            let pos = put_scalar(e, pos, 2, f.ino);
+            let pos = put_exec_argv::<REC_MAX>(e, pos, 3, task);
+            let pos = crate::sched::put_exec_env::<REC_MAX>(e, pos, 4, task);
+            finish_and_output(e, pos);
+        }
+    }
+}
+
+const CAP_SYS_ADMIN: i32 = 21;
+
+/// `cap_capable`: a capability check, from the `capability:cap_capable`
+/// tracepoint (which runs after the check: its result is the event's
+/// return value, 0 or -EPERM).
+pub(crate) fn try_cap_capable(ctx: &TracePointContext) {
+    if !event_enabled(event_id::CAP_CAPABLE) || is_self() {
+        return;
+    }
+    // The tracepoint's record: common fields (8 bytes), cred, target_ns,
+    // capable_ns (pointers), then int cap and int ret.
+    let base = ctx.as_ptr().cast::<u8>();
+    let cap = ld::<i32>(base, 32);
+    let ret = ld::<i32>(base, 36);
+    let syscall = current_syscall();
+    // The memory accounting of mmap, brk, mremap, mprotect and exec asks
+    // for CAP_SYS_ADMIN on every call, without auditing it (CAP_OPT_NOAUDIT,
+    // which this tracepoint does not pass on, and which Tracee leaves out).
+    if cap == CAP_SYS_ADMIN
+        && matches!(
+            syscall,
+            nr::MMAP
+                | nr::BRK
+                | nr::MREMAP
+                | nr::MPROTECT
+                | nr::PKEY_MPROTECT
+                | nr::EXECVE
+                | nr::EXECVEAT
+        )
+    {
+        return;
+    }
+    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let e = e.cast::<u8>();
+    // SAFETY: `e` is the event scratch, which this run alone uses.
+    unsafe {
+        fill_context(
+            e,
+            bpf_ktime_get_ns(),
+            ids(event_id::CAP_CAPABLE, syscall),
+            ret as i64,
+            0,
+        );
+        let pos = put_scalar(e, ARGS_OFFSET, 0, cap as i64 as u64);
+        finish_and_output(e, pos);
+    }
+}
