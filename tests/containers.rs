@@ -66,7 +66,7 @@ fn image() -> &'static str {
 
 /// `podman run` as this machine allows it (see DESIGN.md): runc, cgroupfs,
 /// no network, rlimits within the hard limits.
-fn podman_run(name: &str, extra: &[&str], cmd: &[&str]) -> Command {
+pub(crate) fn podman_run(name: &str, extra: &[&str], cmd: &[&str]) -> Command {
     let mut c = Command::new("podman");
     c.args([
         "--runtime",
@@ -88,7 +88,7 @@ fn podman_run(name: &str, extra: &[&str], cmd: &[&str]) -> Command {
 }
 
 /// Removes the container when the test ends, however it ends.
-struct Gone(String);
+pub(crate) struct Gone(pub(crate) String);
 impl Drop for Gone {
     fn drop(&mut self) {
         let _ = Command::new("podman")

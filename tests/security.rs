@@ -251,3 +251,89 @@ fn security_events_say_what_the_program_did() {
         1
     );
 }
+
+/// The security events of a process in a podman container: named as the
+/// container sees its files, and carrying the container's id.
+#[test]
+fn security_events_inside_a_container() {
+    if !need_root("security_events_inside_a_container") {
+        return;
+    }
+    let name = format!("tr-sec-{}", std::process::id());
+    let _g = crate::containers::Gone(name.clone());
+    let dir = TempDir::new("sec-ctr");
+    let cidfile = dir.path("cid");
+    let script = "echo x > /tmp/f; busybox stat -c '%d %i' /tmp/f; cat /tmp/f >/dev/null; \
+                  (busybox nc -l -p 5555 >/dev/null &); sleep 0.5; \
+                  echo hi | busybox nc -w 1 127.0.0.1 5555; busybox chown 1:1 /tmp/f";
+    let mut said = String::new();
+    let stream = collect_stream(&["-e", "security", "container"], || {
+        said = stdout_of(
+            &mut crate::containers::podman_run(
+                &name,
+                &["--rm", "--cidfile", cidfile.to_str().unwrap()],
+                &["sh", "-c", script],
+            ),
+            "podman run",
+        );
+    });
+    let id = std::fs::read_to_string(&cidfile).unwrap().trim().to_string();
+    let mut it = said.split_whitespace();
+    let (dev, ino): (u64, u64) = (
+        it.next().unwrap().parse().unwrap(),
+        it.next().unwrap().parse().unwrap(),
+    );
+    let evs = json_of(stream, &["--parse-arguments"]);
+    let names: Vec<&str> = evs.iter().filter_map(|e| e["eventName"].as_str()).collect();
+    assert!(!names.is_empty());
+    for e in evs.iter().filter(|e| e.get("eventName").is_some()) {
+        assert_eq!(e["containerId"], id.as_str(), "{e}");
+    }
+    let written = of(&evs, "security_file_open")
+        .into_iter()
+        .find(|e| arg(e, "syscall_pathname") == "/tmp/f" && e["processName"] == "sh")
+        .unwrap_or_else(|| panic!("no open of /tmp/f: {names:?}"));
+    assert_eq!(arg(written, "pathname"), "/tmp/f");
+    assert_eq!(arg(written, "dev"), kernel_dev(dev));
+    assert_eq!(arg(written, "inode"), ino);
+    assert_eq!(
+        arg(written, "flags"),
+        "O_WRONLY|O_CREAT|O_TRUNC|O_LARGEFILE"
+    );
+    let bprm = of(&evs, "security_bprm_check");
+    assert!(
+        bprm.iter().any(|e| arg(e, "pathname") == "/bin/busybox"
+            && arg(e, "argv") == &json!(["busybox", "stat", "-c", "%d %i", "/tmp/f"])),
+        "{bprm:?}"
+    );
+    // busybox nc listens on IPv6's any address (both families).
+    let any = json!({"sa_family":"AF_INET6","sin6_addr":"::","sin6_port":"5555",
+                     "sin6_flowinfo":"0","sin6_scopeid":"0"});
+    let lo = json!({"sa_family":"AF_INET","sin_addr":"127.0.0.1","sin_port":"5555"});
+    let bind = of(&evs, "security_socket_bind");
+    assert!(bind.iter().any(|e| arg(e, "local_addr") == &any), "{bind:?}");
+    let listen = of(&evs, "security_socket_listen");
+    assert!(listen.iter().any(|e| arg(e, "local_addr") == &any), "{listen:?}");
+    assert!(
+        of(&evs, "security_socket_accept")
+            .iter()
+            .any(|e| arg(e, "local_addr") == &any),
+        "{names:?}"
+    );
+    assert!(
+        of(&evs, "security_socket_connect")
+            .iter()
+            .any(|e| arg(e, "remote_addr") == &lo && arg(e, "type") == "SOCK_STREAM"),
+        "{names:?}"
+    );
+    // Giving a file away takes CAP_CHOWN, which podman leaves root.
+    let cap = of(&evs, "cap_capable")
+        .into_iter()
+        .find(|e| arg(e, "cap") == "CAP_CHOWN")
+        .unwrap_or_else(|| panic!("no CAP_CHOWN check: {names:?}"));
+    assert!(
+        ["chown", "lchown", "fchownat"].contains(&cap["syscall"].as_str().unwrap()),
+        "{cap}"
+    );
+    assert_eq!(cap["returnValue"], 0);
+}
