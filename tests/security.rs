@@ -144,9 +144,15 @@ fn security_events_say_what_the_program_did() {
     let helper = Helper::spawn(&["security", &dir_s, &unix_s]);
     let pid = helper.pid().to_string();
     let mut printed = String::new();
-    let stream = collect_stream(&["-e", "security", &format!("pid={pid}")], || {
-        printed = helper.go()
-    });
+    let stream = collect_stream(
+        &[
+            "-e",
+            "security,sched_process_exec",
+            "--exec-env",
+            &format!("pid={pid}"),
+        ],
+        || printed = helper.go(),
+    );
     let port: u16 = printed.split_whitespace().nth(1).unwrap().parse().unwrap();
     let evs = json_of(stream, &["--parse-arguments"]);
     let names: Vec<&str> = evs.iter().filter_map(|e| e["eventName"].as_str()).collect();
@@ -242,6 +248,37 @@ fn security_events_say_what_the_program_did() {
     assert_eq!(arg(ran, "pathname"), "/usr/bin/true");
     assert_eq!(arg(ran, "syscall_pathname"), "/bin/true");
     assert_eq!(arg(ran, "inode"), t.ino());
+    // sched_process_exec with all of Tracee's arguments: the dynamic
+    // loader the image runs first, the caller's stdin (a pipe from the
+    // test) and working directory, the environment (--exec-env).
+    let ex = of(&evs, "sched_process_exec");
+    assert_eq!(ex.len(), 1, "{names:?}");
+    let x = ex[0];
+    let ld = std::fs::canonicalize("/lib64/ld-linux-x86-64.so.2").unwrap();
+    let lds = std::fs::metadata(&ld).unwrap();
+    assert_eq!(arg(x, "cmdpath"), "/bin/true");
+    assert_eq!(arg(x, "pathname"), "/usr/bin/true");
+    assert_eq!(arg(x, "inode"), t.ino());
+    assert_eq!(arg(x, "interpreter_pathname"), ld.to_str().unwrap());
+    assert_eq!(arg(x, "interpreter_dev"), kernel_dev(lds.dev()));
+    assert_eq!(arg(x, "interpreter_inode"), lds.ino());
+    assert_eq!(arg(x, "interpreter_ctime"), ctime_ns(&lds));
+    assert_eq!(arg(x, "interp"), "/bin/true");
+    assert_eq!(arg(x, "stdin_type"), "S_IFIFO");
+    assert_eq!(arg(x, "invoked_from_kernel"), 0);
+    assert_eq!(arg(x, "prev_comm"), "tracee-helper");
+    assert_eq!(arg(x, "argv"), &json!(["/bin/true", "sec-arg"]));
+    assert_eq!(arg(x, "env"), &json!(["SEC_ENV=1"]));
+    assert_eq!(arg(x, "pwd"), dir_s.as_str());
+    // A pipe has no path: its stdin_path is marked cut, not shown as "/".
+    let stdin_path = x["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "stdin_path")
+        .unwrap();
+    assert_eq!(stdin_path["value"], "", "{stdin_path}");
+    assert_eq!(stdin_path["truncated"], true, "{stdin_path}");
     // Each operation once.
     assert_eq!(
         of(&evs, "security_file_open")
@@ -277,7 +314,10 @@ fn security_events_inside_a_container() {
             "podman run",
         );
     });
-    let id = std::fs::read_to_string(&cidfile).unwrap().trim().to_string();
+    let id = std::fs::read_to_string(&cidfile)
+        .unwrap()
+        .trim()
+        .to_string();
     let mut it = said.split_whitespace();
     let (dev, ino): (u64, u64) = (
         it.next().unwrap().parse().unwrap(),
@@ -311,9 +351,15 @@ fn security_events_inside_a_container() {
                      "sin6_flowinfo":"0","sin6_scopeid":"0"});
     let lo = json!({"sa_family":"AF_INET","sin_addr":"127.0.0.1","sin_port":"5555"});
     let bind = of(&evs, "security_socket_bind");
-    assert!(bind.iter().any(|e| arg(e, "local_addr") == &any), "{bind:?}");
+    assert!(
+        bind.iter().any(|e| arg(e, "local_addr") == &any),
+        "{bind:?}"
+    );
     let listen = of(&evs, "security_socket_listen");
-    assert!(listen.iter().any(|e| arg(e, "local_addr") == &any), "{listen:?}");
+    assert!(
+        listen.iter().any(|e| arg(e, "local_addr") == &any),
+        "{listen:?}"
+    );
     assert!(
         of(&evs, "security_socket_accept")
             .iter()
@@ -336,4 +382,118 @@ fn security_events_inside_a_container() {
         "{cap}"
     );
     assert_eq!(cap["returnValue"], 0);
+}
+
+/// What an unprivileged attacker controls in the security events: paths
+/// too deep to walk, socket addresses of odd lengths and families, and
+/// unreadable pointers. Every
+/// event is marked where it is cut or unreadable, none is made up for a
+/// call the kernel refused before its check, and the stream decodes.
+#[test]
+fn an_attacker_cannot_make_security_events_lie() {
+    if !need_root("an_attacker_cannot_make_security_events_lie") {
+        return;
+    }
+    let dir = nobody_dir("sec-attack");
+    let d = dir.0.to_str().unwrap().to_string();
+    let script = r#"
+import ctypes, os, socket, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+# 40 levels of directories: deeper than the kernel walk goes.
+p = d
+for i in range(40):
+    p = os.path.join(p, "level%02d" % i)
+    os.mkdir(p)
+os.close(os.open(os.path.join(p, "deep-file"), os.O_WRONLY | os.O_CREAT, 0o600))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sin = struct.pack("<H", socket.AF_INET) + struct.pack(">H", 0) + bytes([127, 0, 0, 1]) + bytes(8)
+buf = ctypes.create_string_buffer(sin + bytes(200), 216)
+for n in (129, 4096, -1):
+    assert libc.bind(s.fileno(), buf, ctypes.c_int(n)) == -1   # EINVAL: no event
+# connect from an unmapped address: EFAULT, no event
+assert libc.connect(s.fileno(), ctypes.c_void_p(8), 16) == -1
+# connect with no address at all: the kernel's check runs on it
+libc.connect(s.fileno(), buf, 0)
+# a netlink bind: the family alone is known
+nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+nl.bind((0, 0))
+# an abstract unix name with a NUL inside
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+u.bind(b"\0tr-abs\0evil-%d" % os.getpid())
+u.listen(1)
+print(os.getpid())
+"#;
+    let mut printed = String::new();
+    let stream = collect_stream(&["-e", "security", "uid=65534"], || {
+        printed = nobody_runs(script, &[&d]);
+    });
+    let pid: u64 = printed.trim().parse().unwrap();
+    let evs = json_of(stream, &["--parse-arguments"]);
+    let mine: Vec<&Value> = evs.iter().filter(|e| e["hostProcessId"] == pid).collect();
+    let names: Vec<&str> = mine
+        .iter()
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    let item = |e: &Value, name: &str| -> Value {
+        e["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // The deep file: its name kept, the path cut and marked, never shown
+    // as a whole (absolute) path.
+    let deep = mine
+        .iter()
+        .find(|e| {
+            e["eventName"] == "security_file_open"
+                && arg(e, "syscall_pathname")
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/deep-file"))
+        })
+        .unwrap_or_else(|| panic!("no open of the deep file: {names:?}"));
+    let path = item(deep, "pathname");
+    assert_eq!(path["truncated"], true, "{path}");
+    let v = path["value"].as_str().unwrap();
+    assert!(
+        v.ends_with("/level39/deep-file") && !v.starts_with('/'),
+        "{v}"
+    );
+    // No event for the binds the kernel refused (length) or the connect
+    // it could not read; one for the empty connect, empty but not faulted.
+    let binds: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["eventName"] == "security_socket_bind")
+        .collect();
+    assert_eq!(binds.len(), 2, "netlink and unix only: {binds:#?}");
+    let connects: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["eventName"] == "security_socket_connect")
+        .collect();
+    assert_eq!(connects.len(), 1, "{connects:#?}");
+    let empty = item(connects[0], "remote_addr");
+    assert_eq!(empty["value"], json!({}), "{empty}");
+    assert!(empty.get("fault").is_none(), "{empty}");
+    assert_eq!(arg(connects[0], "type"), "SOCK_DGRAM");
+    assert!(
+        binds
+            .iter()
+            .any(|e| arg(e, "local_addr") == &json!({"sa_family":"AF_NETLINK"})),
+        "{binds:#?}"
+    );
+    let abs = format!("@tr-abs@evil-{pid}");
+    assert!(
+        binds
+            .iter()
+            .any(|e| arg(e, "local_addr")["sun_path"] == abs.as_str()),
+        "{binds:#?}"
+    );
+    let listen = mine
+        .iter()
+        .find(|e| e["eventName"] == "security_socket_listen")
+        .expect("listen of the abstract socket");
+    assert_eq!(arg(listen, "local_addr")["sun_path"], abs.as_str());
 }

@@ -243,15 +243,16 @@ pub(crate) unsafe fn put_sockaddr_at(
     // SAFETY: `len` is at most `cap`, for which the caller gives room after
     // the header; the helper checks the user address.
     unsafe {
-        let r = if len == 0 {
-            -1
-        } else {
-            bpf_probe_read_user(
-                at.add(ArgHeader::LEN).cast::<c_void>(),
-                len as u32,
-                ptr as *const c_void,
-            )
-        };
+        if len == 0 {
+            // Nothing to read: an empty address, not an unreadable one.
+            put_header(at, index, item::BYTES | trunc, 0);
+            return ArgHeader::LEN;
+        }
+        let r = bpf_probe_read_user(
+            at.add(ArgHeader::LEN).cast::<c_void>(),
+            len as u32,
+            ptr as *const c_void,
+        );
         if r < 0 {
             put_header(at, index, item::BYTES | item::FAULT | trunc, 0);
             return ArgHeader::LEN;

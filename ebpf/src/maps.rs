@@ -35,6 +35,10 @@ pub(crate) static SCOPE_CONTAINER: u32 = 0;
 /// executable); it forwards only what was asked for.
 #[unsafe(no_mangle)]
 pub(crate) static TRACK_PROCS: u32 = 0;
+/// Non-zero: sched_process_exec carries the new image's environment
+/// (`--exec-env`).
+#[unsafe(no_mangle)]
+pub(crate) static EXEC_ENV: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static WAKE_BYTES: u64 = 0;
 #[unsafe(no_mangle)]
@@ -105,6 +109,10 @@ pub(crate) static BLOBS: HashMap<u32, Blob> =
 pub(crate) static BLOB_SCRATCH: PerCpuArray<BlobScratch> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub(crate) static EVT_SCRATCH: PerCpuArray<[u8; EVT_CAP]> = PerCpuArray::with_max_entries(1, 0);
+/// cap_capable's own record scratch: the capability tracepoint can fire in
+/// an interrupt, on a CPU whose event scratch a program is filling.
+#[map]
+pub(crate) static CAP_EVT_SCRATCH: PerCpuArray<[u8; 256]> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub(crate) static PATH_SCRATCH: PerCpuArray<[u8; PATH_CAP * 2]> =
     PerCpuArray::with_max_entries(1, 0);

@@ -7,7 +7,9 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{
         bpf_get_current_pid_tgid,
-        generated::{bpf_ktime_get_ns, bpf_probe_read_user, bpf_task_pt_regs},
+        generated::{
+            bpf_find_vma, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_user, bpf_task_pt_regs,
+        },
     },
     programs::BtfTracePointContext,
 };
@@ -17,16 +19,17 @@ use wire::{
     lost_reason,
 };
 
-use crate::args::{item_at, put_comm, put_header, put_kernel_str, put_scalar};
+use crate::args::{forget, item_at, put_comm, put_header, put_kernel_str, put_scalar};
 use crate::context::{fill_context, ids, ns_ids};
+use crate::file::{fd_file, inode_facts};
 use crate::kread::{current_task, current_task_btf, rd, rd_ptr};
 use crate::limits::{BLOB_CAP, EXEC_ARGV_CAP, REC_MAX};
 use crate::maps::{
-    BLOB_SCRATCH, BLOBS, EVT_SCRATCH, HAS_PEERS, PEERS, PENDING, Pending, TRACK_PROCS, count_lost,
-    forget_thread, global_u32, offset,
+    BLOB_SCRATCH, BLOBS, EVT_SCRATCH, EXEC_ENV, HAS_PEERS, PEERS, PENDING, Pending, TRACK_PROCS,
+    count_lost, forget_thread, global_u32, offset,
 };
 use crate::output::{finish_and_output, output};
-use crate::path::put_file_path;
+use crate::path::{put_file_path, put_path};
 use crate::regs::{current_syscall, native_nr};
 use crate::scope::{event_enabled, is_self, pending_in_scope};
 use crate::syscall::keep_pending;
@@ -180,51 +183,130 @@ pub(crate) fn try_exec(ctx: &BtfTracePointContext) {
             0,
         );
         let file = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILE)));
-        let inode = rd_ptr(file.wrapping_add(offset(member::FILE_F_INODE)));
-        let sb = rd_ptr(inode.wrapping_add(offset(member::INODE_I_SB)));
         let filename = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILENAME)));
         let interp = rd_ptr(bprm.wrapping_add(offset(member::BPRM_INTERP)));
 
+        // Tracee's arguments, in its order.
         let mut pos = ARGS_OFFSET;
-        pos = put_kernel_str::<REC_MAX>(e, pos, 0, filename);
-        pos = put_file_path(e, pos, 1, file);
-        pos = put_scalar(
-            e,
-            pos,
-            2,
-            rd::<u32>(sb.wrapping_add(offset(member::SB_S_DEV))) as u64,
-        );
-        pos = put_scalar(
-            e,
-            pos,
-            3,
-            rd::<u64>(inode.wrapping_add(offset(member::INODE_I_INO))),
-        );
-        let sec = rd::<i64>(inode.wrapping_add(offset(member::INODE_CTIME_SEC)));
-        // Bit 31 of i_ctime_nsec is the multigrain "queried" flag (6.6+).
-        let nsec = rd::<u32>(inode.wrapping_add(offset(member::INODE_CTIME_NSEC))) & 0x3fff_ffff;
-        pos = put_scalar(
-            e,
-            pos,
-            4,
-            (sec as u64)
-                .wrapping_mul(1_000_000_000)
-                .wrapping_add(nsec as u64),
-        );
-        pos = put_scalar(
-            e,
-            pos,
-            5,
-            rd::<u16>(inode.wrapping_add(offset(member::INODE_I_MODE))) as u64,
-        );
-        // The interpreter, when it is not the file itself (scripts).
-        if interp != filename {
-            pos = put_kernel_str::<REC_MAX>(e, pos, 6, interp);
+        pos = forget(put_kernel_str::<REC_MAX>(e, pos, 0, filename));
+        pos = forget(put_file_path(e, pos, 1, file));
+        let f = inode_facts(file);
+        pos = put_scalar(e, pos, 2, f.dev as u64);
+        pos = put_scalar(e, pos, 3, f.ino);
+        pos = put_scalar(e, pos, 4, f.ctime);
+        pos = put_scalar(e, pos, 5, f.mode as u64);
+        // The ELF interpreter (the dynamic loader) the new image runs
+        // first, if it has one.
+        // (Each optional part ends with its position forgotten: the paths
+        // through it then meet as one state for the verifier.)
+        let ld = elf_interpreter(task);
+        if !ld.is_null() {
+            pos = put_file_path(e, pos, 6, ld);
+            let i = inode_facts(ld);
+            pos = put_scalar(e, pos, 7, i.dev as u64);
+            pos = put_scalar(e, pos, 8, i.ino);
+            pos = put_scalar(e, pos, 9, i.ctime);
         }
-        pos = put_exec_argv::<REC_MAX>(e, pos, 7, task);
-        pos = put_comm(e, pos, 8, &prev_comm);
+        pos = forget(pos);
+        pos = put_exec_argv::<REC_MAX>(e, pos, 10, task);
+        pos = forget(put_kernel_str::<REC_MAX>(e, pos, 11, interp));
+        let stdin = fd_file(0);
+        if !stdin.is_null() {
+            pos = put_scalar(e, pos, 12, (inode_facts(stdin).mode & S_IFMT) as u64);
+            pos = put_file_path(e, pos, 13, stdin);
+        }
+        pos = forget(pos);
+        let parent = rd_ptr(task.wrapping_add(offset(member::TASK_REAL_PARENT)));
+        let pflags = rd::<u32>(parent.wrapping_add(offset(member::TASK_FLAGS)));
+        pos = put_scalar(e, pos, 14, u64::from(pflags & PF_KTHREAD != 0));
+        pos = put_comm(e, pos, 15, &prev_comm);
+        if global_u32(&EXEC_ENV) != 0 {
+            pos = put_exec_env::<REC_MAX>(e, pos, 16, task);
+        }
+        pos = forget(pos);
+        let fs = rd_ptr(task.wrapping_add(offset(member::TASK_FS)));
+        pos = put_path(e, pos, 17, fs.wrapping_add(offset(member::FS_PWD)));
         send(e, pos, track);
     }
+}
+
+/// A kernel thread (task flags).
+const PF_KTHREAD: u32 = 0x0020_0000;
+/// The file type bits of an inode mode.
+const S_IFMT: u16 = 0o170000;
+/// auxv: the end of the vector, and the interpreter's load address.
+const AT_NULL: u64 = 0;
+const AT_BASE: u64 = 7;
+/// Pairs of mm->saved_auxv looked at.
+const AUXV_PAIRS: usize = 24;
+
+/// The file of the ELF interpreter the new image of `task` was loaded
+/// with (null for a static binary): the mapping at auxv's AT_BASE.
+#[inline(always)]
+fn elf_interpreter(task: *const u8) -> *const u8 {
+    let mm = rd_ptr(task.wrapping_add(offset(member::TASK_MM)));
+    // [auxv address, AT_BASE found]: the context of the scan's bpf_loop.
+    let mut scan = [mm.wrapping_add(offset(member::MM_SAVED_AUXV)) as u64, 0u64];
+    // SAFETY: a callback of bpf_loop's type and a context it reads as two
+    // u64s, on this stack until the loop returns.
+    unsafe {
+        bpf_loop(
+            AUXV_PAIRS as u32,
+            auxv_step as *mut c_void,
+            scan.as_mut_ptr().cast::<c_void>(),
+            0,
+        );
+    }
+    let base = scan[1];
+    if base == 0 {
+        return core::ptr::null();
+    }
+    let mut found: u64 = 0;
+    // SAFETY: the helper takes the current task as a BTF pointer, a
+    // callback of its type, and a context the callback writes a u64 to,
+    // on this stack for the call's duration.
+    unsafe {
+        bpf_find_vma(
+            current_task_btf() as *mut _,
+            base,
+            vma_file as *mut c_void,
+            (&mut found as *mut u64).cast::<c_void>(),
+            0,
+        );
+    }
+    found as *const u8
+}
+
+/// One pair of [`elf_interpreter`]'s auxv scan: AT_BASE's value into the
+/// second u64 at `ctx`. Returns 1 to stop.
+#[inline(never)]
+extern "C" fn auxv_step(i: u32, ctx: *mut c_void) -> i64 {
+    // SAFETY: bpf_loop hands back elf_interpreter's two u64s, on its
+    // stack, which outlives the loop.
+    let scan = unsafe { &mut *ctx.cast::<[u64; 2]>() };
+    let [ty, v] = rd::<[u64; 2]>((scan[0] as *const u8).wrapping_add(i as usize * 16));
+    if ty == AT_NULL {
+        return 1;
+    }
+    if ty == AT_BASE {
+        scan[1] = v;
+        return 1;
+    }
+    0
+}
+
+/// bpf_find_vma's callback: the mapping's file, into the u64 at `ctx`.
+#[inline(never)]
+extern "C" fn vma_file(_task: *mut c_void, vma: *mut c_void, ctx: *mut c_void) -> i64 {
+    let file = rd_ptr(
+        vma.cast::<u8>()
+            .cast_const()
+            .wrapping_add(offset(member::VMA_VM_FILE)),
+    );
+    // SAFETY: the helper passes elf_interpreter's context, a u64 on its
+    // stack that outlives the call.
+    unsafe { *ctx.cast::<u64>() = file as u64 };
+    0
 }
 
 /// Sends a fork or exec record: past the scope when tracee-collect tracks

@@ -24,9 +24,9 @@ use wire::{ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item, kcfg::member, kcfg
 use crate::args::{item_at, put_header, put_scalar, put_sockaddr_at, put_str};
 use crate::context::{fill_context, fill_context_btf, ids};
 use crate::file::{fd_file, inode_facts, socket_of};
-use crate::kread::{current_task_btf, ld, rd, rd_ptr, rd_user};
+use crate::kread::{current_task_btf, ld, rd, rd_ptr};
 use crate::limits::REC_MAX;
-use crate::maps::{EVT_SCRATCH, offset};
+use crate::maps::{CAP_EVT_SCRATCH, EVT_SCRATCH, offset};
 use crate::output::finish_and_output;
 use crate::path::put_file_path;
 use crate::regs::{current_syscall, native_nr, reg_args};
@@ -59,14 +59,9 @@ pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
         // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
         nr::CREAT => file_open(nr, ret, args[0], 0o1101, flags),
         nr::OPENAT => file_open(nr, ret, args[1], args[2], flags),
-        // openat2's flags are the first field of its struct open_how.
-        nr::OPENAT2 => file_open(
-            nr,
-            ret,
-            args[1],
-            rd_user::<u64>(args[2]).unwrap_or(0),
-            flags,
-        ),
+        // openat2's flags are in the caller's memory (struct open_how),
+        // which it can rewrite after the kernel read them: only f_flags.
+        nr::OPENAT2 => file_open(nr, ret, args[1], 0, flags),
         nr::CONNECT => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_CONNECT),
         nr::BIND => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_BIND),
         nr::LISTEN => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_LISTEN),
@@ -99,16 +94,21 @@ fn file_open(nr: u32, ret: i64, upath: u64, oflags: u64, flags: u32) {
         return;
     }
     let file = fd_file(ret as u64);
-    if file.is_null() {
-        return;
-    }
     let Some(e) = start(event_id::SECURITY_FILE_OPEN, nr, flags) else {
         return;
     };
     // SAFETY: `e` is the event scratch, which this run alone uses; each
     // writer clamps its position inside the record.
     unsafe {
-        let pos = put_opened(e, ARGS_OFFSET, file, oflags & OPEN_ONLY);
+        // A thread sharing the descriptor table closed the new descriptor
+        // before this exit ran: the event still goes out, its file
+        // unreadable.
+        let pos = if file.is_null() {
+            put_header(e.add(ARGS_OFFSET), 0, item::STR | item::FAULT, 0);
+            ARGS_OFFSET + ArgHeader::LEN
+        } else {
+            put_opened(e, ARGS_OFFSET, file, oflags & OPEN_ONLY)
+        };
         let pos = put_str::<REC_MAX, true>(e, pos, 5, upath);
         finish_and_output(e, pos);
     }
@@ -141,10 +141,15 @@ fn peer(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
     if before_the_check(ret) || !event_enabled(id) {
         return;
     }
-    let sock = socket_of(fd_file(args[0]));
-    if sock.is_null() {
+    // The kernel refuses a length outside this before its check, without
+    // reading the address.
+    let len = args[2] as u32 as i32;
+    if !(0..=wire::kcfg::SOCKADDR_MAX as i32).contains(&len) {
         return;
     }
+    // Null if a thread sharing the descriptor table replaced the socket
+    // before this exit ran: the type is then left out.
+    let sock = socket_of(fd_file(args[0]));
     let Some(e) = start(id, nr, flags) else {
         return;
     };
@@ -156,11 +161,13 @@ fn peer(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
         let mut pos = put_scalar(e, ARGS_OFFSET, 0, args[0]);
         let mut index = 1;
         if connect {
-            let ty = rd::<u16>(sock.wrapping_add(offset(member::SOCKET_TYPE)));
-            pos = put_scalar(e, pos, 1, ty as u64);
+            if !sock.is_null() {
+                let ty = rd::<u16>(sock.wrapping_add(offset(member::SOCKET_TYPE)));
+                pos = put_scalar(e, pos, 1, ty as u64);
+            }
             index = 2;
         }
-        let len = args[2] as u32 as usize;
+        let len = len as usize;
         let pos = match item_at::<REC_MAX>(e, pos, wire::kcfg::SOCKADDR_MAX) {
             Ok((at, cap)) => at + put_sockaddr_at(e.add(at), index, args[1], len, cap),
             Err(pos) => pos,
@@ -177,11 +184,9 @@ fn local(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
     if before_the_check(ret) || !event_enabled(id) {
         return;
     }
+    // Null if a thread sharing the descriptor table replaced the socket
+    // before this exit ran: the address is then marked unreadable.
     let sock = socket_of(fd_file(args[0]));
-    if sock.is_null() {
-        return;
-    }
-    let sk = rd_ptr(sock.wrapping_add(offset(member::SOCKET_SK)));
     let Some(e) = start(id, nr, flags) else {
         return;
     };
@@ -189,7 +194,22 @@ fn local(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
     // writer clamps its position inside the record.
     unsafe {
         let pos = put_scalar(e, ARGS_OFFSET, 0, args[0]);
-        let mut pos = put_sock_addr(e, pos, 1, sk);
+        let mut pos = if sock.is_null() {
+            match item_at::<REC_MAX>(e, pos, 0) {
+                Ok((at, _)) => {
+                    put_header(e.add(at), 1, item::BYTES | item::FAULT, 0);
+                    at + ArgHeader::LEN
+                }
+                Err(pos) => pos,
+            }
+        } else {
+            put_sock_addr(
+                e,
+                pos,
+                1,
+                rd_ptr(sock.wrapping_add(offset(member::SOCKET_SK))),
+            )
+        };
         if id == event_id::SECURITY_SOCKET_LISTEN {
             pos = put_scalar(e, pos, 2, args[1]);
         }
@@ -309,6 +329,10 @@ pub(crate) fn try_security_exec(ctx: &BtfTracePointContext) {
 
 const CAP_SYS_ADMIN: i32 = 21;
 
+/// cap_capable's record: the context and one scalar.
+const CAP_RECORD: usize = ARGS_OFFSET + ArgHeader::LEN + 8;
+const _: () = assert!(CAP_RECORD <= 256);
+
 /// `cap_capable`: a capability check, from the `capability:cap_capable`
 /// tracepoint (which runs after the check: its result is the event's
 /// return value, 0 or -EPERM).
@@ -339,11 +363,13 @@ pub(crate) fn try_cap_capable(ctx: &TracePointContext) {
     {
         return;
     }
-    let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
+    let Some(e) = CAP_EVT_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     let e = e.cast::<u8>();
-    // SAFETY: `e` is the event scratch, which this run alone uses.
+    // SAFETY: `e` is cap_capable's scratch, which this run alone uses (the
+    // program does not nest in itself); the record (context and one
+    // scalar) fits in its 256 bytes.
     unsafe {
         fill_context(
             e,
@@ -352,7 +378,13 @@ pub(crate) fn try_cap_capable(ctx: &TracePointContext) {
             ret as i64,
             0,
         );
-        let pos = put_scalar(e, ARGS_OFFSET, 0, cap as i64 as u64);
-        finish_and_output(e, pos);
+        // One scalar at a fixed place: the generic writers assume the
+        // event scratch's size.
+        let p = e.add(ARGS_OFFSET);
+        put_header(p, 0, item::SCALAR, 8);
+        p.add(ArgHeader::LEN)
+            .cast::<u64>()
+            .write_unaligned(cap as i64 as u64);
+        finish_and_output(e, CAP_RECORD);
     }
 }

@@ -47,7 +47,9 @@ pub(crate) fn try_syscall_entry(ctx: &TracePointContext) {
     let nr = nr as u32;
     let pid_tgid = bpf_get_current_pid_tgid();
     let Some(cfg) = CFG.get(nr) else { return };
-    if cfg.enabled == 0 || is_self_tgid((pid_tgid >> 32) as u32) {
+    // Not selected but entry-traced: execve and execveat when only
+    // sched_process_exec is, for the caller's name it carries.
+    if (cfg.enabled == 0 && cfg.flags & cfgf::ENTRY == 0) || is_self_tgid((pid_tgid >> 32) as u32) {
         return;
     }
     let cfg = *cfg;
@@ -221,7 +223,7 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> bool {
         let Some(cfg) = CFG.get(nr as u32) else {
             return false;
         };
-        if cfg.enabled == 0 && cfg.derive == 0 {
+        if cfg.enabled == 0 && cfg.derive == 0 && cfg.flags & cfgf::ENTRY == 0 {
             return false;
         }
         let pid_tgid = bpf_get_current_pid_tgid();
@@ -246,6 +248,9 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> bool {
             let Some(cfg) = CFG.get(p.nr) else {
                 return false;
             };
+            if cfg.enabled == 0 {
+                return false;
+            }
             let cfg = *cfg;
             emit_syscall(&p, &cfg, ret, tid);
             return false;

@@ -260,6 +260,10 @@ pub mod member {
         UNIX_ADDRESS_NAME,
         MM_ENV_START,
         MM_ENV_END,
+        MM_SAVED_AUXV,
+        VMA_VM_FILE,
+        TASK_FS,
+        FS_PWD,
     );
 }
 

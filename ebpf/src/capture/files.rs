@@ -164,6 +164,10 @@ pub(crate) fn path_matches(f: &CapFilter, file: *const u8) -> bool {
     let Some(path) = file_path(file) else {
         return false;
     };
+    // A pipe's or a socket's: no path for a prefix to match.
+    if path.anon {
+        return false;
+    }
     // A path too deep or long to read whole has lost its start, so its
     // prefix is unknown: capture it rather than let depth hide a file.
     if path.cut {

@@ -58,6 +58,7 @@ pub static LIFECYCLE: &[SyscallSpec] = &[
     SyscallSpec {
         nr: event_id::SCHED_PROCESS_EXEC,
         name: "sched_process_exec",
+        // Tracee's (v0.24's list, with v0.22's C types).
         args: &[
             a("cmdpath", "const char*", ArgType::Str),
             a("pathname", "const char*", ArgType::Str),
@@ -66,8 +67,17 @@ pub static LIFECYCLE: &[SyscallSpec] = &[
             a("ctime", "unsigned long", ArgType::U64),
             a("inode_mode", "umode_t", ArgType::U32),
             a("interpreter_pathname", "const char*", ArgType::Str),
+            a("interpreter_dev", "dev_t", ArgType::U32),
+            a("interpreter_inode", "unsigned long", ArgType::U64),
+            a("interpreter_ctime", "unsigned long", ArgType::U64),
             a("argv", "const char**", ArgType::StrArray),
-            a("prev_comm", "char*", ArgType::Str),
+            a("interp", "const char*", ArgType::Str),
+            a("stdin_type", "umode_t", ArgType::U32),
+            a("stdin_path", "char*", ArgType::Str),
+            a("invoked_from_kernel", "int", ArgType::I32),
+            a("prev_comm", "const char*", ArgType::Str),
+            a("env", "const char**", ArgType::StrArray),
+            a("pwd", "char*", ArgType::Str),
         ],
     },
     SyscallSpec {
@@ -189,19 +199,22 @@ pub static SECURITY: &[SyscallSpec] = &[
 pub fn derivation(id: u32) -> Option<&'static str> {
     Some(match id {
         event_id::SECURITY_FILE_OPEN => {
-            "derived from the exit of a successful open, openat, openat2 or creat (the file the new descriptor holds) and from sched_process_exec (the file it runs); not emitted for opens refused or failed; syscall_pathname is read from the caller's memory at exit"
+            "derived from the exit of a successful open, openat, openat2 or creat (the file the new descriptor holds) and from sched_process_exec (the file it runs); not emitted for opens that failed. Races: the file is looked up by the new descriptor at exit, and a thread sharing the descriptor table can replace it in between (the event then names the replacement; a descriptor already closed leaves pathname empty and marked unreadable); syscall_pathname is read from the caller's memory at exit. O_CREAT, O_EXCL, O_NOCTTY and O_TRUNC (which the kernel drops from the open file) come from the call's flags argument, and are not shown for openat2, whose flags the caller can rewrite"
         }
         event_id::SECURITY_BPRM_CHECK => {
             "derived from sched_process_exec: emitted for execs that succeeded; argv and envp are the new image's"
         }
         event_id::SECURITY_SOCKET_CONNECT | event_id::SECURITY_SOCKET_BIND => {
-            "derived from the syscall's exit (any result but EBADF, ENOTSOCK, EFAULT); the address is read from the caller's memory at exit, which another thread of the caller can rewrite after the kernel read it"
+            "derived from the syscall's exit, unless the kernel refused it before its check (EBADF, ENOTSOCK, EFAULT, a length outside 0..128). Race: the address is read from the caller's memory at exit, which another thread of the caller can rewrite after the kernel read it; the socket's type is looked up by descriptor at exit (left out if a thread replaced it)"
         }
         event_id::SECURITY_SOCKET_LISTEN | event_id::SECURITY_SOCKET_ACCEPT => {
-            "derived from the syscall's exit (any result but EBADF, ENOTSOCK, EFAULT); local_addr is the socket's own, read from the kernel"
+            "derived from the syscall's exit, unless the kernel refused it before its check (EBADF, ENOTSOCK, EFAULT); local_addr is the socket's own, read from the kernel by descriptor at exit (marked unreadable if a thread sharing the descriptor table replaced it)"
         }
         event_id::CAP_CAPABLE => {
             "from the capability:cap_capable tracepoint, after the check: returnValue is its result (0 or -EPERM); the CAP_SYS_ADMIN checks of memory accounting during mmap, brk, mremap, mprotect and exec are left out (unaudited checks, which Tracee leaves out too; this tracepoint does not say which checks are unaudited)"
+        }
+        event_id::SCHED_PROCESS_EXEC => {
+            "from the sched_process_exec tracepoint; interpreter_* is the ELF interpreter (the mapping at auxv's AT_BASE), interp the kernel's interpreter name (a script's); env only with --exec-env"
         }
         _ => return None,
     })

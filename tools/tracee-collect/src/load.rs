@@ -157,6 +157,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .set_global("SCOPE_CONTAINER", &container_scope, true)
         .set_global("WAKE_BYTES", &wake, true)
         .set_global("TRACK_PROCS", &1u32, true)
+        .set_global("EXEC_ENV", &u32::from(cfg.exec_env), true)
         .set_global("OFFSETS", &offsets, true)
         .set_global("CAPTURE", &cfg.capture.mask, true)
         .set_max_entries("RING", cfg.ring_bytes)
@@ -173,6 +174,17 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .load(EBPF)
         .context("loading the eBPF object")?;
 
+    // sched_process_exec carries the caller's name from before the exec,
+    // which only the entry of execve and execveat still has: their entry
+    // is traced (not sent) when they are not selected themselves.
+    let keep_comm: BTreeSet<u32> = if enabled.contains(&event_id::SCHED_PROCESS_EXEC) {
+        [kcfg::nr::EXECVE, kcfg::nr::EXECVEAT]
+            .into_iter()
+            .filter(|n| !enabled.contains(n))
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     // The syscalls a selected security event is derived from: sys_exit
     // hands them to security_exit, whether or not they are selected.
     let derive: BTreeSet<u32> = enabled
@@ -193,7 +205,10 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
                 kcfg::EventCfg::default()
             };
             c.derive = u8::from(derive.contains(&s.nr));
-            if c.enabled != 0 || c.derive != 0 {
+            if keep_comm.contains(&s.nr) {
+                c.flags |= kcfg::flags::ENTRY;
+            }
+            if c.enabled != 0 || c.derive != 0 || c.flags != 0 {
                 cfgmap.set(s.nr, c.to_bytes(), 0)?;
             }
         }
@@ -303,7 +318,8 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     // own tracepoint; every other syscall is traced at exit alone.
     let entries: Vec<String> = events::all()
         .filter(|s| {
-            enabled.contains(&s.nr) && events::kernel_cfg(s).flags & kcfg::flags::ENTRY != 0
+            (enabled.contains(&s.nr) && events::kernel_cfg(s).flags & kcfg::flags::ENTRY != 0)
+                || keep_comm.contains(&s.nr)
         })
         .map(|s| format!("sys_enter_{}", s.name))
         .collect();

@@ -58,6 +58,10 @@ struct Cli {
     /// left out: their events would feed back)
     #[arg(long)]
     trace_pipeline: bool,
+    /// sched_process_exec carries the new image's environment (`env`), as
+    /// Tracee's `--output option:exec-env` does
+    #[arg(long)]
+    exec_env: bool,
     /// Containers, in Tracee's syntax: enrich=true|false (ask the runtime
     /// for names), sockets.RUNTIME=PATH (docker, podman; replaces the
     /// default sockets), cgroupfs.path=PATH; repeatable
@@ -130,6 +134,7 @@ fn collect(cli: Cli) -> anyhow::Result<ExitCode> {
     let terms = tracee_filter::parse_all(&cli.exprs)?;
     let totals = run::run(run::Config {
         trace_pipeline: cli.trace_pipeline,
+        exec_env: cli.exec_env,
         events,
         terms,
         pushdown: !cli.no_pushdown,

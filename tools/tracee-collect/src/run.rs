@@ -26,6 +26,8 @@ pub struct Config {
     /// Also trace the processes reading our output (tracee-filter,
     /// tracee-fmt...); off by default, as their events feed back.
     pub trace_pipeline: bool,
+    /// sched_process_exec carries the environment.
+    pub exec_env: bool,
     /// `ring:PATH` for the shared-memory ring; stdout otherwise.
     pub output: Option<String>,
     pub ring_size: u64,

@@ -55,11 +55,16 @@ pub fn sockaddr(b: &[u8]) -> Vec<(&'static str, String)> {
         1 => {
             let p = &b[2..];
             let path = match p.first() {
-                // Abstract socket: leading NUL, shown with '@' as ss(8) does.
-                Some(0) if p.len() > 1 => format!(
-                    "@{}",
-                    String::from_utf8_lossy(p[1..].split(|&c| c == 0).next().unwrap_or(&[]))
-                ),
+                // Abstract socket: a leading NUL, and a name of every byte
+                // after it (NULs included), shown with '@' for each NUL as
+                // ss(8) does.
+                Some(0) if p.len() > 1 => {
+                    let name: Vec<u8> = p[1..]
+                        .iter()
+                        .map(|&c| if c == 0 { b'@' } else { c })
+                        .collect();
+                    format!("@{}", String::from_utf8_lossy(&name))
+                }
                 _ => {
                     String::from_utf8_lossy(p.split(|&c| c == 0).next().unwrap_or(&[])).into_owned()
                 }
