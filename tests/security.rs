@@ -302,7 +302,8 @@ fn security_events_inside_a_container() {
     let cidfile = dir.path("cid");
     let script = "echo x > /tmp/f; busybox stat -c '%d %i' /tmp/f; cat /tmp/f >/dev/null; \
                   (busybox nc -l -p 5555 >/dev/null &); sleep 0.5; \
-                  echo hi | busybox nc -w 1 127.0.0.1 5555; busybox chown 1:1 /tmp/f";
+                  echo hi | busybox nc -w 1 127.0.0.1 5555; busybox chown 1:1 /tmp/f; \
+                  cd /tmp && busybox mv f g && busybox ln -s g lnk && busybox rm g";
     let mut said = String::new();
     let stream = collect_stream(&["-e", "security", "container"], || {
         said = stdout_of(
@@ -371,6 +372,26 @@ fn security_events_inside_a_container() {
             .iter()
             .any(|e| arg(e, "remote_addr") == &lo && arg(e, "type") == "SOCK_STREAM"),
         "{names:?}"
+    );
+    // Paths as the container sees them, relative ones joined to its
+    // working directory.
+    let rename = of(&evs, "security_inode_rename");
+    assert!(
+        rename
+            .iter()
+            .any(|e| arg(e, "old_path") == "/tmp/f" && arg(e, "new_path") == "/tmp/g"),
+        "{rename:?}"
+    );
+    let sym = of(&evs, "security_inode_symlink");
+    assert!(
+        sym.iter()
+            .any(|e| arg(e, "linkpath") == "/tmp/lnk" && arg(e, "target") == "g"),
+        "{sym:?}"
+    );
+    let unlink = of(&evs, "security_inode_unlink");
+    assert!(
+        unlink.iter().any(|e| arg(e, "pathname") == "/tmp/g"),
+        "{unlink:?}"
     );
     // Giving a file away takes CAP_CHOWN, which podman leaves root.
     let cap = of(&evs, "cap_capable")
@@ -496,4 +517,86 @@ print(os.getpid())
         .find(|e| e["eventName"] == "security_socket_listen")
         .expect("listen of the abstract socket");
     assert_eq!(arg(listen, "local_addr")["sun_path"], abs.as_str());
+}
+
+/// The inode and mount events of an unprivileged process, with paths
+/// relative to its working directory and to a directory descriptor.
+#[test]
+fn inode_and_mount_events_resolve_the_callers_paths() {
+    if !need_root("inode_and_mount_events_resolve_the_callers_paths") {
+        return;
+    }
+    let dir = nobody_dir("sec-inode");
+    let d = dir.0.to_str().unwrap().to_string();
+    let script = r#"
+import ctypes, os, stat, sys
+libc = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+os.chdir(d)
+os.mkdir("sub")
+open("victim", "w").close()
+os.rename("victim", "renamed")
+os.symlink("/etc/hostname", "link")
+os.mkfifo("fifo", 0o600)
+os.unlink("sub/../renamed")
+fd = os.open("sub", os.O_RDONLY | os.O_DIRECTORY)
+open("sub/inner", "w").close()
+os.unlink("inner", dir_fd=fd)
+r = libc.mount(b"none", b"sub", b"tmpfs", ctypes.c_ulong(0), None)
+assert r == -1 and ctypes.get_errno() == 1, "an unprivileged mount is refused"
+os.rmdir("sub")
+print(os.getpid())
+"#;
+    let mut printed = String::new();
+    let stream = collect_stream(&["-e", "security", "uid=65534"], || {
+        printed = nobody_runs(script, &[&d]);
+    });
+    let pid: u64 = printed.trim().parse().unwrap();
+    let evs = json_of(stream, &["--parse-arguments"]);
+    let mine: Vec<&Value> = evs.iter().filter(|e| e["hostProcessId"] == pid).collect();
+    let names: Vec<&str> = mine
+        .iter()
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    let one = |name: &str| -> &Value {
+        let v: Vec<&&Value> = mine.iter().filter(|e| e["eventName"] == name).collect();
+        assert_eq!(v.len(), 1, "{name}: {names:?}");
+        v[0]
+    };
+    let rename = one("security_inode_rename");
+    assert_eq!(rename["syscall"], "rename");
+    assert_eq!(arg(rename, "old_path"), format!("{d}/victim").as_str());
+    assert_eq!(arg(rename, "new_path"), format!("{d}/renamed").as_str());
+    let sym = one("security_inode_symlink");
+    assert_eq!(arg(sym, "linkpath"), format!("{d}/link").as_str());
+    assert_eq!(arg(sym, "target"), "/etc/hostname");
+    let mknod = one("security_inode_mknod");
+    assert_eq!(arg(mknod, "file_name"), format!("{d}/fifo").as_str());
+    assert_eq!(arg(mknod, "mode"), "S_IFIFO|S_IRUSR|S_IWUSR");
+    assert_eq!(arg(mknod, "dev"), 0);
+    let unlinks: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["eventName"] == "security_inode_unlink")
+        .collect();
+    assert_eq!(unlinks.len(), 2, "not the rmdir: {names:?}");
+    // Joined as given: "..", not normalised.
+    assert_eq!(
+        arg(unlinks[0], "pathname"),
+        format!("{d}/sub/../renamed").as_str()
+    );
+    // Relative to the directory descriptor.
+    assert_eq!(
+        arg(unlinks[1], "pathname"),
+        format!("{d}/sub/inner").as_str()
+    );
+    assert_eq!(unlinks[1]["syscall"], "unlinkat");
+    // The file is gone at the exit: what this kernel cannot give is marked.
+    for a in unlinks[0]["args"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(a["fault"], true, "{a}");
+    }
+    let mount = one("security_sb_mount");
+    assert_eq!(arg(mount, "dev_name"), "none");
+    assert_eq!(arg(mount, "path"), format!("{d}/sub").as_str());
+    assert_eq!(arg(mount, "type"), "tmpfs");
+    assert_eq!(arg(mount, "flags"), 0);
 }

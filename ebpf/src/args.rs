@@ -117,6 +117,26 @@ pub(crate) unsafe fn whole_item_at(e: *mut u8, pos: usize, size: usize) -> Resul
 #[inline(always)]
 pub(crate) unsafe fn put_scalar(e: *mut u8, pos: usize, index: u8, v: u64) -> usize {
     // SAFETY: the caller's promise.
+    unsafe { put_scalar_flagged(e, pos, index, v, 0) }
+}
+
+/// A scalar this kernel cannot give: 0, marked unreadable.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
+#[inline(always)]
+pub(crate) unsafe fn put_unknown_scalar(e: *mut u8, pos: usize, index: u8) -> usize {
+    // SAFETY: the caller's promise.
+    unsafe { put_scalar_flagged(e, pos, index, 0, item::FAULT) }
+}
+
+/// [`put_scalar`] with item flags.
+///
+/// # Safety
+/// See the module: `e`/`data` is a scratch this run alone uses.
+#[inline(always)]
+unsafe fn put_scalar_flagged(e: *mut u8, pos: usize, index: u8, v: u64, flags: u8) -> usize {
+    // SAFETY: the caller's promise.
     let pos = match unsafe { whole_item_at(e, pos, 8) } {
         Ok(pos) => pos,
         Err(pos) => return pos,
@@ -124,7 +144,7 @@ pub(crate) unsafe fn put_scalar(e: *mut u8, pos: usize, index: u8, v: u64) -> us
     // SAFETY: whole_item_at found room for the header and 8 bytes at `pos`.
     unsafe {
         let p = e.add(pos);
-        put_header(p, index, item::SCALAR, 8);
+        put_header(p, index, item::SCALAR | flags, 8);
         p.add(ArgHeader::LEN).cast::<u64>().write_unaligned(v);
     }
     pos + ArgHeader::LEN + 8

@@ -49,7 +49,7 @@ impl FilePath {
 
     /// The address of byte `i` of the scratch (masked inside it).
     #[inline(always)]
-    fn byte_at(&self, i: usize) -> *const u8 {
+    pub(crate) fn byte_at(&self, i: usize) -> *const u8 {
         self.buf.wrapping_add(i & (PATH_CAP - 1))
     }
 }

@@ -16,19 +16,22 @@
 
 use aya_ebpf::{
     EbpfContext,
-    helpers::generated::bpf_ktime_get_ns,
+    cty::c_void,
+    helpers::generated::{bpf_ktime_get_ns, bpf_probe_read_kernel},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use wire::{ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item, kcfg::member, kcfg::nr};
 
-use crate::args::{item_at, put_header, put_scalar, put_sockaddr_at, put_str};
+use crate::args::{
+    forget, item_at, put_header, put_scalar, put_sockaddr_at, put_str, put_unknown_scalar,
+};
 use crate::context::{fill_context, fill_context_btf, ids};
 use crate::file::{fd_file, inode_facts, socket_of};
-use crate::kread::{current_task_btf, ld, rd, rd_ptr};
-use crate::limits::REC_MAX;
+use crate::kread::{current_task, current_task_btf, ld, rd, rd_ptr, rd_user, read_str_tail};
+use crate::limits::{PATH_CAP, REC_MAX, STR_KEEP};
 use crate::maps::{CAP_EVT_SCRATCH, EVT_SCRATCH, offset};
 use crate::output::finish_and_output;
-use crate::path::put_file_path;
+use crate::path::{path_of, put_file_path};
 use crate::regs::{current_syscall, native_nr, reg_args};
 use crate::sched::put_exec_argv;
 use crate::scope::{event_enabled, is_self};
@@ -66,9 +69,213 @@ pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
         nr::BIND => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_BIND),
         nr::LISTEN => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_LISTEN),
         nr::ACCEPT | nr::ACCEPT4 => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_ACCEPT),
+        nr::UNLINK => unlink(nr, ret, AT_FDCWD, args[0], flags),
+        // AT_REMOVEDIR makes it an rmdir, which is not an unlink.
+        nr::UNLINKAT if args[2] & AT_REMOVEDIR == 0 => unlink(nr, ret, args[0], args[1], flags),
+        nr::RENAME => rename(nr, ret, [AT_FDCWD, args[0], AT_FDCWD, args[1]], flags),
+        nr::RENAMEAT | nr::RENAMEAT2 => {
+            rename(nr, ret, [args[0], args[1], args[2], args[3]], flags)
+        }
+        nr::SYMLINK => symlink(nr, ret, args[0], AT_FDCWD, args[1], flags),
+        nr::SYMLINKAT => symlink(nr, ret, args[0], args[1], args[2], flags),
+        nr::MKNOD => mknod(nr, ret, [AT_FDCWD, args[0], args[1], args[2]], flags),
+        nr::MKNODAT => mknod(nr, ret, [args[0], args[1], args[2], args[3]], flags),
+        nr::MOUNT => mount(nr, ret, &args, flags),
         _ => {}
     }
 }
+
+/// The directory argument meaning the working directory.
+const AT_FDCWD: u64 = -100i64 as u64;
+const AT_REMOVEDIR: u64 = 0x200;
+
+/// `security_inode_unlink` (pathname, inode, dev, ctime) of a successful
+/// unlink: the file is gone by the exit, so only its path is known.
+#[inline(always)]
+fn unlink(nr: u32, ret: i64, dirfd: u64, upath: u64, flags: u32) {
+    let id = event_id::SECURITY_INODE_UNLINK;
+    if ret != 0 || !event_enabled(id) {
+        return;
+    }
+    let Some(e) = start(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record.
+    unsafe {
+        let pos = put_at_path(e, ARGS_OFFSET, 0, dirfd, upath);
+        let pos = put_unknown_scalar(e, pos, 1);
+        let pos = put_unknown_scalar(e, pos, 2);
+        let pos = put_unknown_scalar(e, pos, 3);
+        finish_and_output(e, pos);
+    }
+}
+
+/// `security_inode_rename` (old_path, new_path) of a successful rename;
+/// `a` is (old directory, old path, new directory, new path).
+#[inline(always)]
+fn rename(nr: u32, ret: i64, a: [u64; 4], flags: u32) {
+    let id = event_id::SECURITY_INODE_RENAME;
+    if ret != 0 || !event_enabled(id) {
+        return;
+    }
+    let Some(e) = start(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: as in unlink.
+    unsafe {
+        let pos = forget(put_at_path(e, ARGS_OFFSET, 0, a[0], a[1]));
+        let pos = put_at_path(e, pos, 1, a[2], a[3]);
+        finish_and_output(e, pos);
+    }
+}
+
+/// `security_inode_symlink` (linkpath, target) of a successful symlink:
+/// the link's path resolved, its target as given.
+#[inline(always)]
+fn symlink(nr: u32, ret: i64, target: u64, dirfd: u64, link: u64, flags: u32) {
+    let id = event_id::SECURITY_INODE_SYMLINK;
+    if ret != 0 || !event_enabled(id) {
+        return;
+    }
+    let Some(e) = start(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: as in unlink.
+    unsafe {
+        let pos = forget(put_at_path(e, ARGS_OFFSET, 0, dirfd, link));
+        let pos = put_str::<REC_MAX, true>(e, pos, 1, target);
+        finish_and_output(e, pos);
+    }
+}
+
+/// `security_inode_mknod` (file_name, mode, dev) of a successful mknod;
+/// `a` is (directory, path, mode, dev as the caller encodes it).
+#[inline(always)]
+fn mknod(nr: u32, ret: i64, a: [u64; 4], flags: u32) {
+    let id = event_id::SECURITY_INODE_MKNOD;
+    if ret != 0 || !event_enabled(id) {
+        return;
+    }
+    let Some(e) = start(id, nr, flags) else {
+        return;
+    };
+    // The kernel's dev_t (MKDEV) of the caller's (new_encode_dev) one.
+    let udev = a[3] as u32 as u64;
+    let major = (udev & 0xfff00) >> 8;
+    let minor = (udev & 0xff) | ((udev >> 12) & 0xfff00);
+    // SAFETY: as in unlink.
+    unsafe {
+        let pos = forget(put_at_path(e, ARGS_OFFSET, 0, a[0], a[1]));
+        let pos = put_scalar(e, pos, 1, a[2] as u16 as u64);
+        let pos = put_scalar(e, pos, 2, (major << 20) | minor);
+        finish_and_output(e, pos);
+    }
+}
+
+/// Errors of mount(2) from finding its arguments, before the kernel's
+/// security check: no event.
+const ENOENT: i64 = 2;
+const ENOTDIR: i64 = 20;
+const ENAMETOOLONG: i64 = 36;
+const ELOOP: i64 = 40;
+
+/// `security_sb_mount` (dev_name, path, type, flags): every mount the
+/// kernel's check saw, refused ones included (an unprivileged mount is
+/// refused after it).
+#[inline(always)]
+fn mount(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
+    let id = event_id::SECURITY_SB_MOUNT;
+    if matches!(-ret, EFAULT | ENOENT | ENOTDIR | ENAMETOOLONG | ELOOP) || !event_enabled(id) {
+        return;
+    }
+    let Some(e) = start(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: as in unlink.
+    unsafe {
+        let pos = forget(put_str::<REC_MAX, true>(e, ARGS_OFFSET, 0, args[0]));
+        let pos = forget(put_at_path(e, pos, 1, AT_FDCWD, args[1]));
+        let pos = put_str::<REC_MAX, true>(e, pos, 2, args[2]);
+        let pos = put_scalar(e, pos, 3, args[3]);
+        finish_and_output(e, pos);
+    }
+}
+
+/// Writes the path `upath` (the caller's memory) resolved against the
+/// directory `dirfd` names (AT_FDCWD: the working directory) as a string
+/// item: as given if absolute, else the directory's path, '/', and it. It
+/// is joined as given, not normalised ("..", symlinks stay). A directory
+/// path too long keeps its end and marks the item cut.
+///
+/// # Safety
+/// `e` must be the event scratch, unused by anyone else during this run.
+#[inline(always)]
+unsafe fn put_at_path(e: *mut u8, pos: usize, index: u8, dirfd: u64, upath: u64) -> usize {
+    let first = rd_user::<u8>(upath).unwrap_or(b'/');
+    let dir = if first == b'/' {
+        core::ptr::null()
+    } else if dirfd as u32 as i32 == AT_FDCWD as u32 as i32 {
+        let fs = rd_ptr(current_task().wrapping_add(offset(member::TASK_FS)));
+        fs.wrapping_add(offset(member::FS_PWD))
+    } else {
+        let f = fd_file(dirfd as u32 as u64);
+        if f.is_null() {
+            core::ptr::null()
+        } else {
+            f.wrapping_add(offset(member::FILE_F_PATH))
+        }
+    };
+    let Some(dp) = (if dir.is_null() { None } else { path_of(dir) }) else {
+        // SAFETY: the caller's promise.
+        return unsafe { put_str::<REC_MAX, true>(e, pos, index, upath) };
+    };
+    // SAFETY: the caller's promise.
+    let (pos, cap) = match unsafe { item_at::<REC_MAX>(e, pos, JOINED_MAX) } {
+        Ok(at) => at,
+        Err(pos) => return pos,
+    };
+    if cap < JOINED_MAX || dp.anon {
+        // SAFETY: the caller's promise.
+        return unsafe { put_str::<REC_MAX, true>(e, pos, index, upath) };
+    }
+    let have = dp.len();
+    // The root is "/": joined, it adds nothing before the separator.
+    let have = if have == 1 { 0 } else { have };
+    let (dlen, dcut) = if have > STR_KEEP {
+        (STR_KEEP, true)
+    } else {
+        (have, dp.cut)
+    };
+    let dlen = dlen & STR_KEEP;
+    // SAFETY: item_at gave `pos` (inside the record) room for a header and
+    // JOINED_MAX bytes: the directory (at most STR_KEEP), '/', and the
+    // string read (which writes at most 2 * STR_MAX bytes from its start,
+    // inside the event scratch: it is twice the largest record).
+    unsafe {
+        let d = e.add(pos + ArgHeader::LEN);
+        if dlen > 0 {
+            bpf_probe_read_kernel(
+                d.cast::<c_void>(),
+                dlen as u32,
+                dp.byte_at(PATH_CAP - dlen).cast::<c_void>(),
+            );
+        }
+        *d.add(dlen) = b'/';
+        let Some((slen, scut)) = read_str_tail::<true>(d.add(dlen + 1), STR_KEEP, upath) else {
+            put_header(e.add(pos), index, item::STR | item::FAULT, 0);
+            return pos + ArgHeader::LEN;
+        };
+        // At most JOINED_MAX; masked for the verifier.
+        let len = (dlen + 1 + slen) & 4095;
+        let trunc = if dcut || scut { item::TRUNCATED } else { 0 };
+        put_header(e.add(pos), index, item::STR | trunc, len as u16);
+        pos + ArgHeader::LEN + len
+    }
+}
+
+/// The longest joined path: a directory and a name of a string item each.
+const JOINED_MAX: usize = 2 * STR_KEEP + 1;
 
 /// A record of event `id` started in the event scratch for syscall `nr`.
 #[inline(always)]

@@ -56,10 +56,15 @@ pub mod event_id {
     pub const CAP_CAPABLE: u32 = 719;
     pub const SECURITY_BPRM_CHECK: u32 = 731;
     pub const SECURITY_FILE_OPEN: u32 = 732;
+    pub const SECURITY_INODE_UNLINK: u32 = 733;
     pub const SECURITY_SOCKET_LISTEN: u32 = 735;
     pub const SECURITY_SOCKET_CONNECT: u32 = 736;
     pub const SECURITY_SOCKET_ACCEPT: u32 = 737;
     pub const SECURITY_SOCKET_BIND: u32 = 738;
+    pub const SECURITY_SB_MOUNT: u32 = 740;
+    pub const SECURITY_INODE_MKNOD: u32 = 744;
+    pub const SECURITY_INODE_SYMLINK: u32 = 746;
+    pub const SECURITY_INODE_RENAME: u32 = 768;
     /// Derived by tracee-collect from `cgroup_mkdir` and the runtime
     /// (Tracee's id).
     pub const CONTAINER_CREATE: u32 = 2018;

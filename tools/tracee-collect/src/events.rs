@@ -192,6 +192,51 @@ pub static SECURITY: &[SyscallSpec] = &[
         name: "cap_capable",
         args: &[a("cap", "int", ArgType::I32)],
     },
+    SyscallSpec {
+        nr: event_id::SECURITY_INODE_UNLINK,
+        name: "security_inode_unlink",
+        args: &[
+            a("pathname", "const char*", ArgType::Str),
+            a("inode", "unsigned long", ArgType::U64),
+            a("dev", "dev_t", ArgType::U32),
+            a("ctime", "u64", ArgType::U64),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_INODE_RENAME,
+        name: "security_inode_rename",
+        args: &[
+            a("old_path", "const char*", ArgType::Str),
+            a("new_path", "const char*", ArgType::Str),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_INODE_SYMLINK,
+        name: "security_inode_symlink",
+        args: &[
+            a("linkpath", "const char*", ArgType::Str),
+            a("target", "const char*", ArgType::Str),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_INODE_MKNOD,
+        name: "security_inode_mknod",
+        args: &[
+            a("file_name", "const char*", ArgType::Str),
+            a("mode", "umode_t", ArgType::U32),
+            a("dev", "dev_t", ArgType::U32),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::SECURITY_SB_MOUNT,
+        name: "security_sb_mount",
+        args: &[
+            a("dev_name", "const char*", ArgType::Str),
+            a("path", "const char*", ArgType::Str),
+            a("type", "const char*", ArgType::Str),
+            a("flags", "unsigned long", ArgType::U64),
+        ],
+    },
 ];
 
 /// How each security event is derived here, and what can race: what
@@ -213,6 +258,21 @@ pub fn derivation(id: u32) -> Option<&'static str> {
         event_id::CAP_CAPABLE => {
             "from the capability:cap_capable tracepoint, after the check: returnValue is its result (0 or -EPERM); the CAP_SYS_ADMIN checks of memory accounting during mmap, brk, mremap, mprotect and exec are left out (unaudited checks, which Tracee leaves out too; this tracepoint does not say which checks are unaudited)"
         }
+        event_id::SECURITY_INODE_UNLINK => {
+            "derived from the exit of a successful unlink or unlinkat (not rmdir); the path is the caller's, joined to its working directory or dirfd's path as given (not normalised). The file is gone by then: inode, dev and ctime are not known here and are marked unreadable (a kernel with LSM BPF gives them)"
+        }
+        event_id::SECURITY_INODE_RENAME => {
+            "derived from the exit of a successful rename, renameat or renameat2; both paths the caller's, joined to the working directory or the dirfd's path as given"
+        }
+        event_id::SECURITY_INODE_SYMLINK => {
+            "derived from the exit of a successful symlink or symlinkat; linkpath joined to the working directory or dirfd's path, target as given"
+        }
+        event_id::SECURITY_INODE_MKNOD => {
+            "derived from the exit of a successful mknod or mknodat; file_name joined to the working directory or dirfd's path; dev as the kernel encodes it"
+        }
+        event_id::SECURITY_SB_MOUNT => {
+            "derived from the exit of mount(2), refused mounts included (the kernel's check comes before the permission check), unless finding its arguments failed (EFAULT, ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP); path joined to the working directory. The strings are read from the caller's memory at exit"
+        }
         event_id::SCHED_PROCESS_EXEC => {
             "from the sched_process_exec tracepoint; interpreter_* is the ELF interpreter (the mapping at auxv's AT_BASE), interp the kernel's interpreter name (a script's); env only with --exec-env"
         }
@@ -228,6 +288,11 @@ pub fn derived_from(id: u32) -> &'static [u32] {
         event_id::SECURITY_SOCKET_BIND => &[nr::BIND],
         event_id::SECURITY_SOCKET_LISTEN => &[nr::LISTEN],
         event_id::SECURITY_SOCKET_ACCEPT => &[nr::ACCEPT, nr::ACCEPT4],
+        event_id::SECURITY_INODE_UNLINK => &[nr::UNLINK, nr::UNLINKAT],
+        event_id::SECURITY_INODE_RENAME => &[nr::RENAME, nr::RENAMEAT, nr::RENAMEAT2],
+        event_id::SECURITY_INODE_SYMLINK => &[nr::SYMLINK, nr::SYMLINKAT],
+        event_id::SECURITY_INODE_MKNOD => &[nr::MKNOD, nr::MKNODAT],
+        event_id::SECURITY_SB_MOUNT => &[nr::MOUNT],
         _ => &[],
     }
 }
@@ -425,6 +490,11 @@ const SECURITY_SET: &[&str] = &[
     "security_socket_listen",
     "security_socket_accept",
     "cap_capable",
+    "security_inode_unlink",
+    "security_inode_rename",
+    "security_inode_symlink",
+    "security_inode_mknod",
+    "security_sb_mount",
 ];
 const NET: &[&str] = &[
     "socket",
@@ -448,9 +518,9 @@ const NET: &[&str] = &[
 ];
 /// Tracee's default set (v0.24: the events whose sets include "default",
 /// what `tracee` traces with no `--events`), as far as tracee-rs has them:
-/// Tracee's `net_packet_*` and `net_tcp_connect`, `security_inode_unlink`,
-/// `security_sb_mount` and `security_sb_umount` are not built yet, and its
-/// signatures are not part of tracee-rs.
+/// Tracee's `net_packet_*` and `net_tcp_connect` (the network issue) and
+/// `security_sb_umount` are not built yet, and its signatures are not part
+/// of tracee-rs.
 const DEFAULT: &[&str] = &[
     "chmod",
     "chown",
@@ -478,6 +548,8 @@ const DEFAULT: &[&str] = &[
     "setreuid",
     "setuid",
     "sched_process_exec",
+    "security_inode_unlink",
+    "security_sb_mount",
     "security_socket_accept",
     "security_socket_bind",
     "security_socket_connect",
