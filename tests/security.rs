@@ -600,3 +600,123 @@ print(os.getpid())
     assert_eq!(arg(mount, "type"), "tmpfs");
     assert_eq!(arg(mount, "flags"), 0);
 }
+
+/// magic_write and mem_prot_alert, made by an unprivileged process: the
+/// first bytes written at offset 0, and each change of protection Tracee
+/// alerts on, with the addresses the program used.
+#[test]
+fn magic_writes_and_memory_protection_alerts() {
+    use std::os::unix::fs::MetadataExt;
+    if !need_root("magic_writes_and_memory_protection_alerts") {
+        return;
+    }
+    let dir = nobody_dir("sec-mem");
+    let d = dir.0.to_str().unwrap().to_string();
+    let script = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+d = sys.argv[1]
+fd = os.open(os.path.join(d, "elf"), os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(fd, b"\x7fELF\x02\x01\x01" + bytes(25))
+os.write(fd, b"more, not at offset 0")
+os.close(fd)
+fd = os.open(os.path.join(d, "later"), os.O_WRONLY | os.O_CREAT, 0o600)
+os.pwrite(fd, b"at 100", 100)
+os.close(fd)
+R, W, X = 1, 2, 4
+PRIV_ANON = 0x02 | 0x20
+rwx = libc.mmap(None, 4096, R | W | X, PRIV_ANON, -1, 0)
+rw = libc.mmap(None, 4096, R | W, PRIV_ANON, -1, 0)
+assert libc.mprotect(rw, 4096, R | X) == 0          # writable made executable
+assert libc.mprotect(rw, 4096, R | W | X) == 0      # executable made writable
+assert libc.mprotect(rw, 4096, R | X) == 0          # W+X to X
+ro = libc.mmap(None, 4096, R, PRIV_ANON, -1, 0)
+assert libc.mprotect(ro, 4096, R | X) == 0          # never writable: no alert
+print(os.getpid(), rwx, rw)
+"#;
+    let mut printed = String::new();
+    let stream = collect_stream(&["-e", "magic_write,mem_prot_alert", "uid=65534"], || {
+        printed = nobody_runs(script, &[&d])
+    });
+    let mut it = printed
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap());
+    let (pid, rwx, rw) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    let evs = json_of(stream, &["--parse-arguments"]);
+    let mine: Vec<&Value> = evs.iter().filter(|e| e["hostProcessId"] == pid).collect();
+    let names: Vec<&str> = mine
+        .iter()
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    let magic: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["eventName"] == "magic_write")
+        .collect();
+    assert_eq!(magic.len(), 1, "only the write at offset 0: {names:?}");
+    let elf = dir.path("elf");
+    let st = std::fs::metadata(&elf).unwrap();
+    assert_eq!(arg(magic[0], "pathname"), elf.to_str().unwrap());
+    assert_eq!(
+        arg(magic[0], "bytes"),
+        "7f454c46020101000000000000000000000000000"[..40]
+            .to_string()
+            .as_str()
+    );
+    assert_eq!(arg(magic[0], "dev"), kernel_dev(st.dev()));
+    assert_eq!(arg(magic[0], "inode"), st.ino());
+    let alerts: Vec<&&Value> = mine
+        .iter()
+        .filter(|e| e["eventName"] == "mem_prot_alert")
+        .collect();
+    let got: Vec<(String, String, String, String, String)> = alerts
+        .iter()
+        .map(|e| {
+            let s = |n: &str| arg(e, n).as_str().unwrap_or_default().to_string();
+            (
+                s("alert"),
+                s("addr"),
+                s("prot"),
+                s("prev_prot"),
+                e["syscall"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let hex = |a: u64| format!("0x{a:x}");
+    let want = vec![
+        (
+            "Mmaped region with W+E permissions!".to_string(),
+            hex(rwx),
+            "PROT_READ|PROT_WRITE|PROT_EXEC".to_string(),
+            "PROT_NONE".to_string(),
+            "mmap".to_string(),
+        ),
+        (
+            "Protection changed to Executable!".into(),
+            hex(rw),
+            "PROT_READ|PROT_EXEC".into(),
+            "PROT_READ|PROT_WRITE".into(),
+            "mprotect".into(),
+        ),
+        (
+            "Protection changed from E to W+E!".into(),
+            hex(rw),
+            "PROT_READ|PROT_WRITE|PROT_EXEC".into(),
+            "PROT_READ|PROT_EXEC".into(),
+            "mprotect".into(),
+        ),
+        (
+            "Protection changed from W to E!".into(),
+            hex(rw),
+            "PROT_READ|PROT_EXEC".into(),
+            "PROT_READ|PROT_WRITE|PROT_EXEC".into(),
+            "mprotect".into(),
+        ),
+    ];
+    assert_eq!(got, want, "{names:?}");
+    for a in &alerts {
+        assert_eq!(arg(a, "len"), 4096);
+    }
+}

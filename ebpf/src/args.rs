@@ -235,19 +235,19 @@ pub(crate) unsafe fn put_user_bytes(
     };
     // SAFETY: `o` is masked below BLOB_CAP, which leaves room for the
     // header and `cap` bytes inside the 2 * BLOB_CAP data bytes.
-    opaque_pos(o + unsafe { put_sockaddr_at(data.add(o), index, ptr, len, cap) })
+    opaque_pos(o + unsafe { put_user_bytes_at(data.add(o), index, ptr, len, cap) })
 }
 
 /// Writes at `at` an item of the `len` bytes of user memory at `ptr` (a
-/// `struct sockaddr`), at most `cap` of them: cut and marked beyond it,
-/// marked unreadable (and empty) if it cannot be read or is empty.
-/// Returns the item's size.
+/// `struct sockaddr`, a buffer's first bytes), at most `cap` of them: cut
+/// and marked beyond it, empty if `len` is 0, marked unreadable (and
+/// empty) if it cannot be read. Returns the item's size.
 ///
 /// # Safety
 /// `at` must have room for a header and `cap` bytes (below 256) in a
 /// scratch this run alone uses.
 #[inline(always)]
-pub(crate) unsafe fn put_sockaddr_at(
+pub(crate) unsafe fn put_user_bytes_at(
     at: *mut u8,
     index: u8,
     ptr: u64,

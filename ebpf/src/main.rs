@@ -108,6 +108,15 @@ pub fn security_exec(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
+/// mprotect's entry, for mem_prot_alert: attached to
+/// `syscalls/sys_enter_mprotect` and `sys_enter_pkey_mprotect` only when
+/// it is selected.
+#[tracepoint]
+pub fn mprotect_entry(ctx: TracePointContext) -> i32 {
+    security::try_mprotect_entry(&ctx);
+    0
+}
+
 /// `cap_capable`, from the capability tracepoint.
 #[tracepoint]
 pub fn cap_capable(ctx: TracePointContext) -> i32 {

@@ -109,6 +109,10 @@ pub(crate) static BLOBS: HashMap<u32, Blob> =
 pub(crate) static BLOB_SCRATCH: PerCpuArray<BlobScratch> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 pub(crate) static EVT_SCRATCH: PerCpuArray<[u8; EVT_CAP]> = PerCpuArray::with_max_entries(1, 0);
+/// What mprotect's entry saw of the region it changes, per thread, for
+/// mem_prot_alert at its exit: (start, the region's protection, its file).
+#[map]
+pub(crate) static PROT_PREV: HashMap<u32, [u64; 3]> = HashMap::with_max_entries(16384, 0);
 /// cap_capable's own record scratch: the capability tracepoint can fire in
 /// an interrupt, on a CPU whose event scratch a program is filling.
 #[map]

@@ -17,19 +17,19 @@
 use aya_ebpf::{
     EbpfContext,
     cty::c_void,
-    helpers::generated::{bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::generated::{bpf_find_vma, bpf_ktime_get_ns, bpf_probe_read_kernel},
     programs::{BtfTracePointContext, TracePointContext},
 };
 use wire::{ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item, kcfg::member, kcfg::nr};
 
 use crate::args::{
-    forget, item_at, put_header, put_scalar, put_sockaddr_at, put_str, put_unknown_scalar,
+    forget, item_at, put_header, put_scalar, put_str, put_unknown_scalar, put_user_bytes_at,
 };
 use crate::context::{fill_context, fill_context_btf, ids};
 use crate::file::{fd_file, inode_facts, socket_of};
 use crate::kread::{current_task, current_task_btf, ld, rd, rd_ptr, rd_user, read_str_tail};
 use crate::limits::{PATH_CAP, REC_MAX, STR_KEEP};
-use crate::maps::{CAP_EVT_SCRATCH, EVT_SCRATCH, offset};
+use crate::maps::{CAP_EVT_SCRATCH, EVT_SCRATCH, PROT_PREV, offset};
 use crate::output::finish_and_output;
 use crate::path::{path_of, put_file_path};
 use crate::regs::{current_syscall, native_nr, reg_args};
@@ -81,8 +81,209 @@ pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
         nr::MKNOD => mknod(nr, ret, [AT_FDCWD, args[0], args[1], args[2]], flags),
         nr::MKNODAT => mknod(nr, ret, [args[0], args[1], args[2], args[3]], flags),
         nr::MOUNT => mount(nr, ret, &args, flags),
+        // The position before the call: for the positioned ones their
+        // argument, else the file position less what was written.
+        nr::WRITE | nr::WRITEV => magic_write(nr, ret, &args, None, flags),
+        nr::PWRITE64 | nr::PWRITEV | nr::PWRITEV2 => {
+            magic_write(nr, ret, &args, Some(args[3]), flags)
+        }
+        nr::MMAP => mmap_alert(nr, ret, &args, flags),
+        nr::MPROTECT | nr::PKEY_MPROTECT => mprotect_alert(nr, ret, &args, flags),
         _ => {}
     }
+}
+
+/// Bytes of a magic_write.
+const MAGIC_LEN: usize = 20;
+const S_IFMT: u16 = 0o170000;
+const S_IFREG: u16 = 0o100000;
+
+/// `magic_write` (pathname, bytes, dev, inode): the first bytes written at
+/// offset 0 of a regular file (its "magic"), read from the caller's buffer
+/// at exit (for writev, the first iovec's).
+#[inline(always)]
+fn magic_write(nr: u32, ret: i64, args: &[u64; 6], at: Option<u64>, flags: u32) {
+    let id = event_id::MAGIC_WRITE;
+    if ret <= 0 || !event_enabled(id) {
+        return;
+    }
+    let file = fd_file(args[0]);
+    if file.is_null() {
+        return;
+    }
+    let f = inode_facts(file);
+    if f.mode & S_IFMT != S_IFREG {
+        return;
+    }
+    let start = match at {
+        Some(p) => p,
+        None => rd::<i64>(file.wrapping_add(offset(member::FILE_F_POS))) as u64 - ret as u64,
+    };
+    if start != 0 {
+        return;
+    }
+    let vectored = matches!(nr, nr::WRITEV | nr::PWRITEV | nr::PWRITEV2);
+    let (buf, len) = if vectored {
+        let [base, n] = rd_user::<[u64; 2]>(args[1]).unwrap_or([0, 0]);
+        (base, n.min(ret as u64))
+    } else {
+        (args[1], ret as u64)
+    };
+    let len = if len > MAGIC_LEN as u64 {
+        MAGIC_LEN
+    } else {
+        len as usize
+    };
+    let Some(e) = start_event(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record, and item_at gives the
+    // bytes their room.
+    unsafe {
+        let pos = forget(put_file_path(e, ARGS_OFFSET, 0, file));
+        let pos = match item_at::<REC_MAX>(e, pos, MAGIC_LEN) {
+            Ok((at, cap)) => at + put_user_bytes_at(e.add(at), 1, buf, len, cap),
+            Err(pos) => pos,
+        };
+        let pos = put_scalar(e, pos, 2, f.dev as u64);
+        let pos = put_scalar(e, pos, 3, f.ino);
+        finish_and_output(e, pos);
+    }
+}
+
+/// mem_prot_alert's alerts (Tracee's numbers).
+const ALERT_MMAP_W_X: u64 = 1;
+const ALERT_MPROT_X_ADD: u64 = 2;
+const ALERT_MPROT_W_ADD: u64 = 3;
+const ALERT_MPROT_W_REM: u64 = 4;
+const PROT_WRITE: u64 = 2;
+const PROT_EXEC: u64 = 4;
+const MAP_ANONYMOUS: u64 = 0x20;
+
+/// `mem_prot_alert` for an mmap that made a region writable and
+/// executable at once.
+#[inline(always)]
+fn mmap_alert(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
+    let prot = args[2];
+    if ret < 0
+        || (ret as u64) >= 1 << 47
+        || prot & (PROT_WRITE | PROT_EXEC) != PROT_WRITE | PROT_EXEC
+        || !event_enabled(event_id::MEM_PROT_ALERT)
+    {
+        return;
+    }
+    let file = if args[3] & MAP_ANONYMOUS != 0 {
+        core::ptr::null()
+    } else {
+        fd_file(args[4])
+    };
+    let alert = [ALERT_MMAP_W_X, ret as u64, args[1], prot, 0];
+    send_alert(nr, flags, alert, file);
+}
+
+/// `mem_prot_alert` for an mprotect that made a writable region
+/// executable, an executable one writable too, or a writable and
+/// executable one executable only, by the protection its entry saw.
+#[inline(always)]
+fn mprotect_alert(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
+    let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
+    let Some(prev) = PROT_PREV.get_ptr(&tid) else {
+        return;
+    };
+    // SAFETY: a value of PROT_PREV, copied before it is removed.
+    let [start, prev, file] = unsafe { *prev };
+    let _ = PROT_PREV.remove(&tid);
+    if ret != 0 || start != args[0] {
+        return;
+    }
+    let req = args[2];
+    let (w, x) = (PROT_WRITE, PROT_EXEC);
+    let alert = if prev & x == 0 && req & x != 0 && prev & w != 0 {
+        ALERT_MPROT_X_ADD
+    } else if prev & x != 0 && prev & w == 0 && req & (w | x) == w | x {
+        ALERT_MPROT_W_ADD
+    } else if prev & (w | x) == w | x && req & x != 0 && req & w == 0 {
+        ALERT_MPROT_W_REM
+    } else {
+        return;
+    };
+    send_alert(
+        nr,
+        flags,
+        [alert, args[0], args[1], req, prev],
+        file as *const u8,
+    );
+}
+
+/// Sends a mem_prot_alert: (alert, addr, len, prot, prev_prot) and the
+/// region's file, if it has one.
+#[inline(always)]
+fn send_alert(nr: u32, flags: u32, a: [u64; 5], file: *const u8) {
+    let Some(e) = start_event(event_id::MEM_PROT_ALERT, nr, flags) else {
+        return;
+    };
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record.
+    unsafe {
+        let mut pos = ARGS_OFFSET;
+        for (i, v) in a.iter().enumerate() {
+            pos = put_scalar(e, pos, i as u8, *v);
+        }
+        if !file.is_null() {
+            let f = inode_facts(file);
+            pos = forget(put_file_path(e, pos, 5, file));
+            pos = put_scalar(e, pos, 6, f.dev as u64);
+            pos = put_scalar(e, pos, 7, f.ino);
+            pos = put_scalar(e, pos, 8, f.ctime);
+        }
+        finish_and_output(e, pos);
+    }
+}
+
+/// mprotect's entry (its `syscalls/sys_enter_*` tracepoint, attached when
+/// mem_prot_alert is selected): the protection and file of the region at
+/// its start address, before the call changes them.
+pub(crate) fn try_mprotect_entry(ctx: &TracePointContext) {
+    if !event_enabled(event_id::MEM_PROT_ALERT) || is_self() {
+        return;
+    }
+    // struct syscall_tp_t: trace_entry (8), int nr (8 with padding), then
+    // the arguments: start first.
+    let start = ld::<u64>(ctx.as_ptr().cast::<u8>(), 16);
+    let mut found = [start, 0u64, 0u64];
+    // SAFETY: the helper takes the current task as a BTF pointer, a
+    // callback of its type, and a context the callback writes, on this
+    // stack for the call's duration.
+    let r = unsafe {
+        bpf_find_vma(
+            current_task_btf() as *mut _,
+            start,
+            vma_prot as *mut c_void,
+            found.as_mut_ptr().cast::<c_void>(),
+            0,
+        )
+    };
+    if r != 0 {
+        return;
+    }
+    let tid = aya_ebpf::helpers::bpf_get_current_pid_tgid() as u32;
+    if PROT_PREV.insert(&tid, &found, 0).is_err() {
+        crate::maps::count_lost(wire::lost_reason::TABLE_FULL);
+    }
+}
+
+/// bpf_find_vma's callback for [`try_mprotect_entry`]: the region's
+/// protection (VM_READ, VM_WRITE, VM_EXEC are PROT_*'s bits) and file.
+#[inline(never)]
+extern "C" fn vma_prot(_task: *mut c_void, vma: *mut c_void, ctx: *mut c_void) -> i64 {
+    let vma = vma.cast::<u8>().cast_const();
+    // SAFETY: the helper passes try_mprotect_entry's three u64s, on its
+    // stack, which outlive the call.
+    let found = unsafe { &mut *ctx.cast::<[u64; 3]>() };
+    found[1] = rd::<u64>(vma.wrapping_add(offset(member::VMA_VM_FLAGS))) & 7;
+    found[2] = rd_ptr(vma.wrapping_add(offset(member::VMA_VM_FILE))) as u64;
+    0
 }
 
 /// The directory argument meaning the working directory.
@@ -97,13 +298,13 @@ fn unlink(nr: u32, ret: i64, dirfd: u64, upath: u64, flags: u32) {
     if ret != 0 || !event_enabled(id) {
         return;
     }
-    let Some(e) = start(id, nr, flags) else {
+    let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     // SAFETY: `e` is the event scratch, which this run alone uses; each
     // writer clamps its position inside the record.
     unsafe {
-        let pos = put_at_path(e, ARGS_OFFSET, 0, dirfd, upath);
+        let pos = forget(put_at_path(e, ARGS_OFFSET, 0, dirfd, upath));
         let pos = put_unknown_scalar(e, pos, 1);
         let pos = put_unknown_scalar(e, pos, 2);
         let pos = put_unknown_scalar(e, pos, 3);
@@ -119,7 +320,7 @@ fn rename(nr: u32, ret: i64, a: [u64; 4], flags: u32) {
     if ret != 0 || !event_enabled(id) {
         return;
     }
-    let Some(e) = start(id, nr, flags) else {
+    let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     // SAFETY: as in unlink.
@@ -138,7 +339,7 @@ fn symlink(nr: u32, ret: i64, target: u64, dirfd: u64, link: u64, flags: u32) {
     if ret != 0 || !event_enabled(id) {
         return;
     }
-    let Some(e) = start(id, nr, flags) else {
+    let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     // SAFETY: as in unlink.
@@ -157,7 +358,7 @@ fn mknod(nr: u32, ret: i64, a: [u64; 4], flags: u32) {
     if ret != 0 || !event_enabled(id) {
         return;
     }
-    let Some(e) = start(id, nr, flags) else {
+    let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     // The kernel's dev_t (MKDEV) of the caller's (new_encode_dev) one.
@@ -189,7 +390,7 @@ fn mount(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
     if matches!(-ret, EFAULT | ENOENT | ENOTDIR | ENAMETOOLONG | ELOOP) || !event_enabled(id) {
         return;
     }
-    let Some(e) = start(id, nr, flags) else {
+    let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     // SAFETY: as in unlink.
@@ -279,7 +480,7 @@ const JOINED_MAX: usize = 2 * STR_KEEP + 1;
 
 /// A record of event `id` started in the event scratch for syscall `nr`.
 #[inline(always)]
-fn start(id: u32, nr: u32, flags: u32) -> Option<*mut u8> {
+fn start_event(id: u32, nr: u32, flags: u32) -> Option<*mut u8> {
     let e = EVT_SCRATCH.get_ptr_mut(0)?.cast::<u8>();
     // SAFETY: this CPU's event scratch, which nothing else uses during
     // this run.
@@ -301,7 +502,7 @@ fn file_open(nr: u32, ret: i64, upath: u64, oflags: u64, flags: u32) {
         return;
     }
     let file = fd_file(ret as u64);
-    let Some(e) = start(event_id::SECURITY_FILE_OPEN, nr, flags) else {
+    let Some(e) = start_event(event_id::SECURITY_FILE_OPEN, nr, flags) else {
         return;
     };
     // SAFETY: `e` is the event scratch, which this run alone uses; each
@@ -332,7 +533,7 @@ unsafe fn put_opened(e: *mut u8, pos: usize, file: *const u8, more: u64) -> usiz
     let oflags = rd::<u32>(file.wrapping_add(offset(member::FILE_F_FLAGS))) as u64 | more;
     // SAFETY: the caller's promise.
     unsafe {
-        let pos = put_file_path(e, pos, 0, file);
+        let pos = forget(put_file_path(e, pos, 0, file));
         let pos = put_scalar(e, pos, 1, oflags);
         let pos = put_scalar(e, pos, 2, f.dev as u64);
         let pos = put_scalar(e, pos, 3, f.ino);
@@ -357,7 +558,7 @@ fn peer(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
     // Null if a thread sharing the descriptor table replaced the socket
     // before this exit ran: the type is then left out.
     let sock = socket_of(fd_file(args[0]));
-    let Some(e) = start(id, nr, flags) else {
+    let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     let connect = id == event_id::SECURITY_SOCKET_CONNECT;
@@ -376,7 +577,7 @@ fn peer(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
         }
         let len = len as usize;
         let pos = match item_at::<REC_MAX>(e, pos, wire::kcfg::SOCKADDR_MAX) {
-            Ok((at, cap)) => at + put_sockaddr_at(e.add(at), index, args[1], len, cap),
+            Ok((at, cap)) => at + put_user_bytes_at(e.add(at), index, args[1], len, cap),
             Err(pos) => pos,
         };
         finish_and_output(e, pos);
@@ -394,7 +595,7 @@ fn local(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
     // Null if a thread sharing the descriptor table replaced the socket
     // before this exit ran: the address is then marked unreadable.
     let sock = socket_of(fd_file(args[0]));
-    let Some(e) = start(id, nr, flags) else {
+    let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     // SAFETY: `e` is the event scratch, which this run alone uses; each
@@ -507,7 +708,7 @@ pub(crate) fn try_security_exec(ctx: &BtfTracePointContext) {
     let filename = rd_ptr(bprm.wrapping_add(offset(member::BPRM_FILENAME)));
     let syscall = current_syscall();
     if event_enabled(event_id::SECURITY_FILE_OPEN)
-        && let Some(e) = start(event_id::SECURITY_FILE_OPEN, syscall, 0)
+        && let Some(e) = start_event(event_id::SECURITY_FILE_OPEN, syscall, 0)
     {
         // SAFETY: `e` is the event scratch, which this run alone uses.
         unsafe {
@@ -517,7 +718,7 @@ pub(crate) fn try_security_exec(ctx: &BtfTracePointContext) {
         }
     }
     if event_enabled(event_id::SECURITY_BPRM_CHECK)
-        && let Some(e) = start(event_id::SECURITY_BPRM_CHECK, syscall, 0)
+        && let Some(e) = start_event(event_id::SECURITY_BPRM_CHECK, syscall, 0)
     {
         let f = inode_facts(file);
         let task = crate::kread::current_task();

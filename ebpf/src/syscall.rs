@@ -20,8 +20,8 @@ use wire::{
 };
 
 use crate::args::{
-    clamp_pos, forget, item_at, mark_cut, put_scalar, put_sockaddr_at, put_user_argv,
-    put_user_bytes, put_user_str,
+    clamp_pos, forget, item_at, mark_cut, put_scalar, put_user_argv, put_user_bytes,
+    put_user_bytes_at, put_user_str,
 };
 use crate::context::{ctx_of, fill_context, fill_context_btf, ids};
 use crate::kread::{current_task_btf, ld, rd, rd_user};
@@ -387,5 +387,5 @@ unsafe fn put_sockaddr_out(
     // SAFETY: item_at clamped `pos` inside the record and gave room for
     // `cap` bytes after the header. Its paths leave as one state (the next
     // writer clamps).
-    forget(pos + unsafe { put_sockaddr_at(e.add(pos), index, ptr, len, cap) })
+    forget(pos + unsafe { put_user_bytes_at(e.add(pos), index, ptr, len, cap) })
 }

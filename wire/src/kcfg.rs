@@ -264,6 +264,8 @@ pub mod member {
         VMA_VM_FILE,
         TASK_FS,
         FS_PWD,
+        VMA_VM_FLAGS,
+        VMA_VM_START,
     );
 }
 

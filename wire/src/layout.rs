@@ -54,6 +54,8 @@ pub mod event_id {
     pub const CGROUP_RMDIR: u32 = 1006;
     // Security events, with Tracee v0.24's ids (its 700 range).
     pub const CAP_CAPABLE: u32 = 719;
+    pub const MEM_PROT_ALERT: u32 = 724;
+    pub const MAGIC_WRITE: u32 = 727;
     pub const SECURITY_BPRM_CHECK: u32 = 731;
     pub const SECURITY_FILE_OPEN: u32 = 732;
     pub const SECURITY_INODE_UNLINK: u32 = 733;

@@ -375,6 +375,8 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
     o.set(member::MM_ENV_END, f("mm_struct", "env_end")?);
     o.set(member::MM_SAVED_AUXV, f("mm_struct", "saved_auxv")?);
     o.set(member::VMA_VM_FILE, f("vm_area_struct", "vm_file")?);
+    o.set(member::VMA_VM_FLAGS, f("vm_area_struct", "vm_flags")?);
+    o.set(member::VMA_VM_START, f("vm_area_struct", "vm_start")?);
     o.set(member::TASK_FS, f("task_struct", "fs")?);
     o.set(member::FS_PWD, f("fs_struct", "pwd")?);
     o.check()

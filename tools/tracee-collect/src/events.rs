@@ -228,6 +228,31 @@ pub static SECURITY: &[SyscallSpec] = &[
         ],
     },
     SyscallSpec {
+        nr: event_id::MAGIC_WRITE,
+        name: "magic_write",
+        args: &[
+            a("pathname", "const char*", ArgType::Str),
+            a("bytes", "bytes", ArgType::Bytes),
+            a("dev", "dev_t", ArgType::U32),
+            a("inode", "unsigned long", ArgType::U64),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::MEM_PROT_ALERT,
+        name: "mem_prot_alert",
+        args: &[
+            a("alert", "u32", ArgType::U32),
+            a("addr", "void*", ArgType::Ptr),
+            a("len", "size_t", ArgType::U64),
+            a("prot", "int", ArgType::I32),
+            a("prev_prot", "int", ArgType::I32),
+            a("pathname", "const char*", ArgType::Str),
+            a("dev", "dev_t", ArgType::U32),
+            a("inode", "unsigned long", ArgType::U64),
+            a("ctime", "u64", ArgType::U64),
+        ],
+    },
+    SyscallSpec {
         nr: event_id::SECURITY_SB_MOUNT,
         name: "security_sb_mount",
         args: &[
@@ -273,6 +298,12 @@ pub fn derivation(id: u32) -> Option<&'static str> {
         event_id::SECURITY_SB_MOUNT => {
             "derived from the exit of mount(2), refused mounts included (the kernel's check comes before the permission check), unless finding its arguments failed (EFAULT, ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP); path joined to the working directory. The strings are read from the caller's memory at exit"
         }
+        event_id::MAGIC_WRITE => {
+            "derived from the exit of write, writev, pwrite64, pwritev and pwritev2 that wrote at offset 0 of a regular file; bytes are the first 20 written (for the vectored calls, of the first iovec), read from the caller's buffer at exit, which another thread of the caller can rewrite after the kernel read it"
+        }
+        event_id::MEM_PROT_ALERT => {
+            "derived from the exit of mmap (writable and executable at once) and of mprotect and pkey_mprotect, whose region's protection before the call is read at its entry (sys_enter_mprotect): made executable when it was writable, made writable when executable, or no longer writable but still executable. The region's file is the mapping's at the start address"
+        }
         event_id::SCHED_PROCESS_EXEC => {
             "from the sched_process_exec tracepoint; interpreter_* is the ELF interpreter (the mapping at auxv's AT_BASE), interp the kernel's interpreter name (a script's); env only with --exec-env"
         }
@@ -293,6 +324,14 @@ pub fn derived_from(id: u32) -> &'static [u32] {
         event_id::SECURITY_INODE_SYMLINK => &[nr::SYMLINK, nr::SYMLINKAT],
         event_id::SECURITY_INODE_MKNOD => &[nr::MKNOD, nr::MKNODAT],
         event_id::SECURITY_SB_MOUNT => &[nr::MOUNT],
+        event_id::MAGIC_WRITE => &[
+            nr::WRITE,
+            nr::WRITEV,
+            nr::PWRITE64,
+            nr::PWRITEV,
+            nr::PWRITEV2,
+        ],
+        event_id::MEM_PROT_ALERT => &[nr::MMAP, nr::MPROTECT, nr::PKEY_MPROTECT],
         _ => &[],
     }
 }
@@ -495,6 +534,8 @@ const SECURITY_SET: &[&str] = &[
     "security_inode_symlink",
     "security_inode_mknod",
     "security_sb_mount",
+    "magic_write",
+    "mem_prot_alert",
 ];
 const NET: &[&str] = &[
     "socket",

@@ -305,6 +305,15 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         p.load("sched_process_exec", &kbtf_aya)
             .context("loading security_exec")?;
     }
+    let prot_entry = enabled.contains(&event_id::MEM_PROT_ALERT);
+    if prot_entry {
+        ensure_tracefs()?;
+        let p: &mut TracePoint = ebpf
+            .program_mut("mprotect_entry")
+            .context("program mprotect_entry")?
+            .try_into()?;
+        p.load().context("loading mprotect_entry")?;
+    }
     let caps = enabled.contains(&event_id::CAP_CAPABLE);
     if caps {
         ensure_tracefs()?;
@@ -356,6 +365,18 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
             .attach()
             .context("attaching security_exec to BTF tracepoint sched_process_exec")?;
         links.push(Link::Btf("security_exec", link));
+    }
+    if prot_entry {
+        let p: &mut TracePoint = ebpf
+            .program_mut("mprotect_entry")
+            .context("program mprotect_entry")?
+            .try_into()?;
+        for tp in ["sys_enter_mprotect", "sys_enter_pkey_mprotect"] {
+            let link = p
+                .attach("syscalls", tp)
+                .with_context(|| format!("attaching mprotect_entry to tracepoint syscalls/{tp}"))?;
+            links.push(Link::Tp("mprotect_entry", link));
+        }
     }
     if caps {
         let p: &mut TracePoint = ebpf
