@@ -720,3 +720,82 @@ print(os.getpid(), rwx, rw)
         assert_eq!(arg(a, "len"), 4096);
     }
 }
+
+/// security_bpf_prog for a program load (with the helpers its
+/// instructions call) and for a descriptor taken of a loaded program.
+#[test]
+fn bpf_program_loads_name_type_id_and_helpers() {
+    if !need_root("bpf_program_loads_name_type_id_and_helpers") {
+        return;
+    }
+    let script = r#"
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def insn(code, regs, off, imm):
+    return struct.pack("<BBhi", code, regs, off, imm)
+prog = insn(0x85, 0, 0, 5) + insn(0x85, 0, 0, 7) + insn(0xb7, 0, 0, 0) + insn(0x95, 0, 0, 0)
+pbuf = ctypes.create_string_buffer(prog, len(prog))
+lic = ctypes.create_string_buffer(b"GPL")
+attr = bytearray(128)
+struct.pack_into("<IIQQ", attr, 0, 1, 4, ctypes.addressof(pbuf), ctypes.addressof(lic))
+attr[48:58] = b"tr_helpers"
+a = (ctypes.c_char * 128).from_buffer(attr)
+fd = libc.syscall(321, 5, a, 128)
+assert fd >= 0, os.strerror(ctypes.get_errno())
+info = ctypes.create_string_buffer(256)
+ia = bytearray(16)
+struct.pack_into("<IIQ", ia, 0, fd, 256, ctypes.addressof(info))
+ib = (ctypes.c_char * 16).from_buffer(ia)
+assert libc.syscall(321, 15, ib, 16) == 0
+pid = struct.unpack_from("<I", info.raw, 4)[0]
+ga = bytearray(128)
+struct.pack_into("<I", ga, 0, pid)
+gb = (ctypes.c_char * 128).from_buffer(ga)
+fd2 = libc.syscall(321, 13, gb, 128)
+assert fd2 >= 0
+print(os.getpid(), pid)
+"#;
+    let mut printed = String::new();
+    let stream = collect_stream(&["-e", "security_bpf_prog"], || {
+        printed = stdout_of(
+            std::process::Command::new("/usr/bin/python3").args(["-c", script]),
+            "the loader",
+        );
+    });
+    let mut it = printed
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap());
+    let (pid, id) = (it.next().unwrap(), it.next().unwrap());
+    let evs = json_of(stream.clone(), &["--parse-arguments"]);
+    let mine: Vec<&Value> = evs.iter().filter(|e| e["hostProcessId"] == pid).collect();
+    assert_eq!(mine.len(), 2, "{mine:#?}");
+    let load = mine[0];
+    assert_eq!(load["syscall"], "bpf");
+    assert_eq!(arg(load, "type"), "BPF_PROG_TYPE_SOCKET_FILTER");
+    assert_eq!(arg(load, "name"), "tr_helpers");
+    assert_eq!(
+        arg(load, "helpers"),
+        &json!(["ktime_get_ns", "get_prandom_u32"])
+    );
+    assert_eq!(arg(load, "id"), id);
+    assert_eq!(arg(load, "load"), true);
+    let got = mine[1];
+    assert_eq!(arg(got, "id"), id);
+    assert_eq!(arg(got, "load"), false);
+    let helpers = got["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "helpers")
+        .unwrap();
+    assert_eq!(helpers["fault"], true, "{helpers}");
+    // Unparsed, the bitmap's words, as Tracee prints them.
+    let raw = json_of(stream, &[]);
+    let load = raw.iter().find(|e| e["hostProcessId"] == pid).unwrap();
+    assert_eq!(
+        arg(load, "helpers"),
+        &json!([(1u64 << 5) | (1 << 7), 0, 0, 0])
+    );
+    assert_eq!(arg(load, "type"), 1);
+}

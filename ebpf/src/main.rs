@@ -62,20 +62,36 @@ pub fn syscall_entry(ctx: TracePointContext) -> i32 {
 /// traced syscall costs one program run.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
-    if try_sys_exit(&ctx) {
-        // SAFETY: a tail call into security_exit, a program of this type
-        // on this hook; it does not return (or, if the slot is empty, does
-        // nothing).
-        unsafe { maps::SECURITY.tail_call(&ctx, security::SLOT_SYSCALL) };
+    let derive = try_sys_exit(&ctx);
+    if derive != 0 {
+        // SAFETY: a tail call into the security program of the syscall's
+        // group, a program of this type on this hook; it does not return
+        // (or, if the slot is empty, does nothing).
+        unsafe { maps::SECURITY.tail_call(&ctx, derive as u32 - 1) };
     }
     0
 }
 
-/// Security events derived from a syscall's exit: tail-called from
-/// [`sys_exit`] for the syscalls that feed a selected one.
+/// Security events derived from the exits of opens and of the inode and
+/// mount calls: tail-called from [`sys_exit`].
 #[btf_tracepoint(function = "sys_exit")]
-pub fn security_exit(ctx: BtfTracePointContext) -> i32 {
-    security::try_security_exit(&ctx);
+pub fn security_files(ctx: BtfTracePointContext) -> i32 {
+    security::try_security_files(&ctx);
+    0
+}
+
+/// Security events derived from the exits of the socket calls.
+#[btf_tracepoint(function = "sys_exit")]
+pub fn security_net(ctx: BtfTracePointContext) -> i32 {
+    security::try_security_net(&ctx);
+    0
+}
+
+/// Security events derived from the exits of writes, mmap, mprotect and
+/// bpf.
+#[btf_tracepoint(function = "sys_exit")]
+pub fn security_memory(ctx: BtfTracePointContext) -> i32 {
+    security::try_security_memory(&ctx);
     0
 }
 

@@ -50,10 +50,10 @@ pub(crate) static RING: RingBuf = RingBuf::with_byte_size(1 << 24, 0);
 #[map]
 pub(crate) static WAKE_ACC: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 pub(crate) const WAKE_CHECK: u64 = 16 * 1024;
-/// The security program sys_exit tail-calls (`security::SLOT_SYSCALL`);
-/// empty unless a security event derived from a syscall is selected.
+/// The security programs sys_exit tail-calls (`security::SLOT_*`); a slot
+/// is empty unless a security event derived from its syscalls is selected.
 #[map]
-pub(crate) static SECURITY: ProgramArray = ProgramArray::with_max_entries(1, 0);
+pub(crate) static SECURITY: ProgramArray = ProgramArray::with_max_entries(3, 0);
 #[map]
 pub(crate) static CFG: Array<EventCfg> = Array::with_max_entries(kcfg::CFG_ENTRIES, 0);
 #[map]

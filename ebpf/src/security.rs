@@ -3,10 +3,11 @@
 //! tracepoint (no LSM or fentry hooks here). Each is emitted once per
 //! operation, through the same scope and selection as every event.
 //!
-//! `sys_exit` tail-calls [`try_security_exit`] (slot [`SLOT_SYSCALL`] of
-//! `SECURITY`) for the syscalls whose configuration says an event derived
-//! from them is selected: a program of its own, with a verifier budget of
-//! its own, run only for the calls that need it. [`try_security_exec`] is
+//! `sys_exit` tail-calls the security program of a syscall's group (a
+//! slot of `SECURITY`: files, net, memory) for the syscalls whose
+//! configuration says an event derived from them is selected: programs of
+//! their own, with verifier budgets of their own, run only for the calls
+//! that need them. [`try_security_exec`] is
 //! attached to `sched_process_exec` beside the exec program, and
 //! [`try_cap_capable`] to the capability tracepoint, only when selected.
 //!
@@ -17,13 +18,16 @@
 use aya_ebpf::{
     EbpfContext,
     cty::c_void,
-    helpers::generated::{bpf_find_vma, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::generated::{bpf_find_vma, bpf_ktime_get_ns, bpf_loop, bpf_probe_read_kernel},
+    macros::map,
+    maps::PerCpuArray,
     programs::{BtfTracePointContext, TracePointContext},
 };
 use wire::{ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item, kcfg::member, kcfg::nr};
 
 use crate::args::{
-    forget, item_at, put_header, put_scalar, put_str, put_unknown_scalar, put_user_bytes_at,
+    forget, item_at, put_comm, put_header, put_scalar, put_str, put_unknown_scalar,
+    put_user_bytes_at, whole_item_at,
 };
 use crate::context::{fill_context, fill_context_btf, ids};
 use crate::file::{fd_file, inode_facts, socket_of};
@@ -36,8 +40,10 @@ use crate::regs::{current_syscall, native_nr, reg_args};
 use crate::sched::put_exec_argv;
 use crate::scope::{event_enabled, is_self};
 
-/// The slot of the `SECURITY` program array sys_exit tail-calls.
-pub(crate) const SLOT_SYSCALL: u32 = 0;
+// The `SECURITY` program array has a slot per group of syscalls, which a
+// syscall's configuration names (`kcfg::derive`, the slot plus one): three
+// programs, each with its own verifier budget, which one program for all
+// went near.
 
 /// Errors a socket call returns before the kernel's security check would
 /// have run (no socket, or its arguments could not be read): no event.
@@ -49,14 +55,35 @@ fn before_the_check(ret: i64) -> bool {
     ret == -EBADF || ret == -EFAULT || ret == -ENOTSOCK
 }
 
-/// The program tail-called from `sys_exit`.
-pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
+/// The syscall exit a security program runs for: its number (native),
+/// return value, arguments and context flags.
+struct Exit {
+    nr: u32,
+    ret: i64,
+    args: [u64; 6],
+    flags: u32,
+}
+
+#[inline(always)]
+fn exit_of(ctx: &BtfTracePointContext) -> Exit {
     let regs: *const u8 = ctx.arg(0);
-    let ret: i64 = ctx.arg(1);
     let (nr, compat) = native_nr(current_task_btf(), regs);
-    let args = reg_args(regs, compat);
-    let flags = if compat { ctx_flags::COMPAT } else { 0 };
-    let nr = nr as u32;
+    Exit {
+        nr: nr as u32,
+        ret: ctx.arg(1),
+        args: reg_args(regs, compat),
+        flags: if compat { ctx_flags::COMPAT } else { 0 },
+    }
+}
+
+/// `kcfg::derive::FILES`: opens, and the inode and mount calls.
+pub(crate) fn try_security_files(ctx: &BtfTracePointContext) {
+    let Exit {
+        nr,
+        ret,
+        args,
+        flags,
+    } = exit_of(ctx);
     match nr {
         nr::OPEN => file_open(nr, ret, args[0], args[1], flags),
         // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
@@ -65,10 +92,6 @@ pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
         // openat2's flags are in the caller's memory (struct open_how),
         // which it can rewrite after the kernel read them: only f_flags.
         nr::OPENAT2 => file_open(nr, ret, args[1], 0, flags),
-        nr::CONNECT => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_CONNECT),
-        nr::BIND => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_BIND),
-        nr::LISTEN => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_LISTEN),
-        nr::ACCEPT | nr::ACCEPT4 => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_ACCEPT),
         nr::UNLINK => unlink(nr, ret, AT_FDCWD, args[0], flags),
         // AT_REMOVEDIR makes it an rmdir, which is not an unlink.
         nr::UNLINKAT if args[2] & AT_REMOVEDIR == 0 => unlink(nr, ret, args[0], args[1], flags),
@@ -81,6 +104,37 @@ pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
         nr::MKNOD => mknod(nr, ret, [AT_FDCWD, args[0], args[1], args[2]], flags),
         nr::MKNODAT => mknod(nr, ret, [args[0], args[1], args[2], args[3]], flags),
         nr::MOUNT => mount(nr, ret, &args, flags),
+        _ => {}
+    }
+}
+
+/// `kcfg::derive::NET`: the socket calls.
+pub(crate) fn try_security_net(ctx: &BtfTracePointContext) {
+    let Exit {
+        nr,
+        ret,
+        args,
+        flags,
+    } = exit_of(ctx);
+    match nr {
+        nr::CONNECT => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_CONNECT),
+        nr::BIND => peer(nr, ret, &args, flags, event_id::SECURITY_SOCKET_BIND),
+        nr::LISTEN => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_LISTEN),
+        nr::ACCEPT | nr::ACCEPT4 => local(nr, ret, &args, flags, event_id::SECURITY_SOCKET_ACCEPT),
+        _ => {}
+    }
+}
+
+/// `kcfg::derive::MEMORY`: writes (magic_write), memory protection and
+/// bpf.
+pub(crate) fn try_security_memory(ctx: &BtfTracePointContext) {
+    let Exit {
+        nr,
+        ret,
+        args,
+        flags,
+    } = exit_of(ctx);
+    match nr {
         // The position before the call: for the positioned ones their
         // argument, else the file position less what was written.
         nr::WRITE | nr::WRITEV => magic_write(nr, ret, &args, None, flags),
@@ -89,6 +143,7 @@ pub(crate) fn try_security_exit(ctx: &BtfTracePointContext) {
         }
         nr::MMAP => mmap_alert(nr, ret, &args, flags),
         nr::MPROTECT | nr::PKEY_MPROTECT => mprotect_alert(nr, ret, &args, flags),
+        nr::BPF => bpf_prog(nr, ret, &args, flags),
         _ => {}
     }
 }
@@ -152,6 +207,147 @@ fn magic_write(nr: u32, ret: i64, args: &[u64; 6], at: Option<u64>, flags: u32) 
     }
 }
 
+/// bpf(2) commands that give a program's descriptor.
+const BPF_PROG_LOAD: u64 = 5;
+const BPF_PROG_GET_FD_BY_ID: u64 = 13;
+/// Helper ids the bitmap holds (4 words).
+const HELPER_WORDS: usize = 4;
+/// Instructions looked at, at most.
+const INSN_TURNS: u32 = 32768;
+
+/// `security_bpf_prog` (type, name, helpers, id, load): a program loaded
+/// (load 1) or a loaded one's descriptor obtained (load 0), read from the
+/// kernel's program behind the returned descriptor; the helpers it calls
+/// from the instructions the caller passed to the load (the kernel's copy
+/// has them rewritten into addresses by then).
+#[inline(always)]
+fn bpf_prog(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
+    let id = event_id::SECURITY_BPF_PROG;
+    let cmd = args[0] as u32 as u64;
+    if ret < 0 || (cmd != BPF_PROG_LOAD && cmd != BPF_PROG_GET_FD_BY_ID) || !event_enabled(id) {
+        return;
+    }
+    let file = fd_file(ret as u64);
+    let prog = rd_ptr(file.wrapping_add(offset(member::FILE_PRIVATE_DATA)));
+    let aux = rd_ptr(prog.wrapping_add(offset(member::BPF_PROG_AUX)));
+    let name = rd::<[u8; 16]>(aux.wrapping_add(offset(member::BPF_PROG_AUX_NAME)));
+    let load = cmd == BPF_PROG_LOAD;
+    // The scan's state lives in a per-CPU map, not on this stack: the
+    // verifier does not follow values in a map, so the loop's turns look
+    // alike to it and it checks the callback once, where state on the
+    // stack made it walk turn after turn.
+    let Some(scan) = HELPER_SCAN.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: this CPU's scan state, which only this run uses.
+    let scan = unsafe { &mut *scan };
+    scan.words = [0; HELPER_WORDS];
+    scan.left = 0;
+    if load {
+        scan.left = rd_user::<u32>(args[1] + 4).unwrap_or(0) as u64;
+        scan.insns = rd_user::<u64>(args[1] + 8).unwrap_or(0);
+        // SAFETY: a callback of bpf_loop's type, which finds its state in
+        // HELPER_SCAN itself.
+        unsafe {
+            bpf_loop(
+                INSN_TURNS,
+                helper_insn as *mut c_void,
+                core::ptr::null_mut(),
+                0,
+            );
+        }
+    }
+    let Some(e) = start_event(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record, and whole_item_at
+    // gives the bitmap its room.
+    unsafe {
+        let pos = put_scalar(
+            e,
+            ARGS_OFFSET,
+            0,
+            rd::<u32>(prog.wrapping_add(offset(member::BPF_PROG_TYPE))) as u64,
+        );
+        let pos = put_comm(e, pos, 1, &name);
+        let size = HELPER_WORDS * 8;
+        let pos = match whole_item_at(e, pos, size) {
+            Ok(at) => {
+                let (fl, len) = if !load {
+                    // Only the load's own instructions tell the helpers.
+                    (item::BYTES | item::FAULT, 0)
+                } else if scan.left > 0 {
+                    (item::BYTES | item::TRUNCATED, size)
+                } else {
+                    (item::BYTES, size)
+                };
+                *e.add(at + ArgHeader::LEN).cast::<[u64; HELPER_WORDS]>() = scan.words;
+                put_header(e.add(at), 2, fl, len as u16);
+                at + ArgHeader::LEN + len
+            }
+            Err(pos) => pos,
+        };
+        let pos = put_scalar(
+            e,
+            pos,
+            3,
+            rd::<u32>(aux.wrapping_add(offset(member::BPF_PROG_AUX_ID))) as u64,
+        );
+        let pos = put_scalar(e, pos, 4, load as u64);
+        finish_and_output(e, pos);
+    }
+}
+
+/// The state of [`bpf_prog`]'s instruction scan (per CPU).
+#[map]
+static HELPER_SCAN: PerCpuArray<Helpers> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+struct Helpers {
+    /// The next instruction (the caller's memory).
+    insns: u64,
+    /// Instructions not looked at yet.
+    left: u64,
+    /// Bit n: helper n is called.
+    words: [u64; HELPER_WORDS],
+}
+
+/// One turn of the instruction scan: one instruction. (A chunk per turn
+/// multiplied the verifier's states past its budget; a load reads a few
+/// thousand instructions, once.)
+#[inline(never)]
+extern "C" fn helper_insn(_i: u32, _ctx: *mut c_void) -> i64 {
+    let Some(h) = HELPER_SCAN.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: this CPU's scan state, which only this run uses.
+    let h = unsafe { &mut *h };
+    if h.left == 0 {
+        return 1;
+    }
+    let Ok(insn) = rd_user::<u64>(h.insns) else {
+        return 1;
+    };
+    h.insns += 8;
+    h.left -= 1;
+    // A call (BPF_JMP | BPF_CALL) to a helper (src_reg 0), by id.
+    let helper = (insn >> 32) as u32 as usize;
+    if insn & 0xff != 0x85 || (insn >> 12) & 0xf != 0 || helper >= HELPER_WORDS * 64 {
+        return 0;
+    }
+    // Constant indices: a computed one lost its bound on the way to the
+    // verifier.
+    let bit = 1u64 << (helper % 64);
+    match helper / 64 {
+        0 => h.words[0] |= bit,
+        1 => h.words[1] |= bit,
+        2 => h.words[2] |= bit,
+        _ => h.words[3] |= bit,
+    }
+    0
+}
+
 /// mem_prot_alert's alerts (Tracee's numbers).
 const ALERT_MMAP_W_X: u64 = 1;
 const ALERT_MPROT_X_ADD: u64 = 2;
@@ -179,7 +375,7 @@ fn mmap_alert(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
         fd_file(args[4])
     };
     let alert = [ALERT_MMAP_W_X, ret as u64, args[1], prot, 0];
-    send_alert(nr, flags, alert, file);
+    send_alert(nr, flags, &alert, file);
 }
 
 /// `mem_prot_alert` for an mprotect that made a writable region
@@ -211,15 +407,16 @@ fn mprotect_alert(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
     send_alert(
         nr,
         flags,
-        [alert, args[0], args[1], req, prev],
+        &[alert, args[0], args[1], req, prev],
         file as *const u8,
     );
 }
 
 /// Sends a mem_prot_alert: (alert, addr, len, prot, prev_prot) and the
-/// region's file, if it has one.
-#[inline(always)]
-fn send_alert(nr: u32, flags: u32, a: [u64; 5], file: *const u8) {
+/// region's file, if it has one. Not inlined: its two callers (and the
+/// three alerts of one of them) share one copy for the verifier to walk.
+#[inline(never)]
+fn send_alert(nr: u32, flags: u32, a: &[u64; 5], file: *const u8) {
     let Some(e) = start_event(event_id::MEM_PROT_ALERT, nr, flags) else {
         return;
     };

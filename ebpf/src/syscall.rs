@@ -199,9 +199,9 @@ extern "C" fn put_item<const BLOB: bool>(i: u32, ctx: *mut c_void) -> i64 {
     0
 }
 
-/// Sends the syscall's event; returns whether an event derived from the
-/// syscall is selected (the caller tail-calls the security program).
-pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> bool {
+/// Sends the syscall's event; returns the configuration's `derive`: which
+/// security program to tail-call (its slot plus one), or 0.
+pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> u8 {
     let regs: *const u8 = ctx.arg(0);
     let ret: i64 = ctx.arg(1);
     {
@@ -218,13 +218,13 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> bool {
             new_generation();
         }
         if nr >= kcfg::CFG_ENTRIES as u64 {
-            return false;
+            return 0;
         }
         let Some(cfg) = CFG.get(nr as u32) else {
-            return false;
+            return 0;
         };
         if cfg.enabled == 0 && cfg.derive == 0 && cfg.flags & cfgf::ENTRY == 0 {
-            return false;
+            return 0;
         }
         let pid_tgid = bpf_get_current_pid_tgid();
         let tid = pid_tgid as u32;
@@ -237,23 +237,23 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> bool {
                 if compat && !is_self_tgid((pid_tgid >> 32) as u32) {
                     emit_from_regs(regs, cfg, nr as u32, ret, true);
                 }
-                return false;
+                return 0;
             };
             // SAFETY: a value of PENDING, copied before it is removed.
             let p = unsafe { *pp };
             let _ = PENDING.remove(&tid);
             if p.out_of_scope != 0 {
-                return false;
+                return 0;
             }
             let Some(cfg) = CFG.get(p.nr) else {
-                return false;
+                return 0;
             };
             if cfg.enabled == 0 {
-                return false;
+                return 0;
             }
             let cfg = *cfg;
             emit_syscall(&p, &cfg, ret, tid);
-            return false;
+            return 0;
         }
         // clone, fork, vfork, clone3: the child's first return to user
         // space passes here too; the parent's return is the event.
@@ -263,12 +263,12 @@ pub(crate) fn try_sys_exit(ctx: &BtfTracePointContext) -> bool {
                 || nr == nr::VFORK as u64
                 || nr == nr::CLONE3 as u64)
         {
-            return false;
+            return 0;
         }
         if is_self_tgid((pid_tgid >> 32) as u32) {
-            return false;
+            return 0;
         }
-        let derive = cfg.derive != 0;
+        let derive = cfg.derive;
         if cfg.enabled != 0 {
             emit_from_regs(regs, cfg, nr as u32, ret, compat);
         }

@@ -52,7 +52,8 @@ pub struct EventCfg {
     pub nargs: u8,
     pub flags: u8,
     /// A syscall's: non-zero if an event derived from its exit (a
-    /// security event) is selected, whether or not the syscall is.
+    /// security event) is selected, whether or not the syscall is: the
+    /// slot of the security program to run, plus one ([`derive`]).
     pub derive: u8,
     pub kinds: [u8; 6],
     pub _pad2: [u8; 6],
@@ -70,6 +71,17 @@ impl EventCfg {
         b[4..10].copy_from_slice(&self.kinds);
         b
     }
+}
+
+/// Values of [`EventCfg::derive`]: which security program a syscall's
+/// exit is handed to.
+pub mod derive {
+    /// Opens, unlink, rename, symlink, mknod, mount.
+    pub const FILES: u8 = 1;
+    /// connect, bind, listen, accept.
+    pub const NET: u8 = 2;
+    /// Writes, mmap, mprotect, bpf.
+    pub const MEMORY: u8 = 3;
 }
 
 /// Entries of the CFG array map (event ids below this).
@@ -266,6 +278,10 @@ pub mod member {
         FS_PWD,
         VMA_VM_FLAGS,
         VMA_VM_START,
+        BPF_PROG_TYPE,
+        BPF_PROG_AUX,
+        BPF_PROG_AUX_ID,
+        BPF_PROG_AUX_NAME,
     );
 }
 

@@ -375,6 +375,10 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
     o.set(member::MM_ENV_END, f("mm_struct", "env_end")?);
     o.set(member::MM_SAVED_AUXV, f("mm_struct", "saved_auxv")?);
     o.set(member::VMA_VM_FILE, f("vm_area_struct", "vm_file")?);
+    o.set(member::BPF_PROG_TYPE, f("bpf_prog", "type")?);
+    o.set(member::BPF_PROG_AUX, f("bpf_prog", "aux")?);
+    o.set(member::BPF_PROG_AUX_ID, f("bpf_prog_aux", "id")?);
+    o.set(member::BPF_PROG_AUX_NAME, f("bpf_prog_aux", "name")?);
     o.set(member::VMA_VM_FLAGS, f("vm_area_struct", "vm_flags")?);
     o.set(member::VMA_VM_START, f("vm_area_struct", "vm_start")?);
     o.set(member::TASK_FS, f("task_struct", "fs")?);

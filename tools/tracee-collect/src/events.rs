@@ -253,6 +253,17 @@ pub static SECURITY: &[SyscallSpec] = &[
         ],
     },
     SyscallSpec {
+        nr: event_id::SECURITY_BPF_PROG,
+        name: "security_bpf_prog",
+        args: &[
+            a("type", "int", ArgType::I32),
+            a("name", "const char*", ArgType::Str),
+            a("helpers", "unsigned long[]", ArgType::Bytes),
+            a("id", "u32", ArgType::U32),
+            a("load", "bool", ArgType::Bool),
+        ],
+    },
+    SyscallSpec {
         nr: event_id::SECURITY_SB_MOUNT,
         name: "security_sb_mount",
         args: &[
@@ -304,9 +315,32 @@ pub fn derivation(id: u32) -> Option<&'static str> {
         event_id::MEM_PROT_ALERT => {
             "derived from the exit of mmap (writable and executable at once) and of mprotect and pkey_mprotect, whose region's protection before the call is read at its entry (sys_enter_mprotect): made executable when it was writable, made writable when executable, or no longer writable but still executable. The region's file is the mapping's at the start address"
         }
+        event_id::SECURITY_BPF_PROG => {
+            "derived from the exit of bpf(BPF_PROG_LOAD) (load true) and bpf(BPF_PROG_GET_FD_BY_ID) (load false): type, name and id from the kernel's program behind the returned descriptor (a thread sharing the descriptor table can replace it first); helpers from the instructions the caller passed, read from its memory at exit (the first 32768; unknown, and marked so, for GET_FD_BY_ID)"
+        }
         event_id::SCHED_PROCESS_EXEC => {
             "from the sched_process_exec tracepoint; interpreter_* is the ELF interpreter (the mapping at auxv's AT_BASE), interp the kernel's interpreter name (a script's); env only with --exec-env"
         }
+        _ => return None,
+    })
+}
+
+/// The security program (`kcfg::derive`) that derives event `id` from
+/// syscall exits, if one does.
+pub fn derive_group(id: u32) -> Option<u8> {
+    use kcfg::derive::*;
+    Some(match id {
+        event_id::SECURITY_FILE_OPEN
+        | event_id::SECURITY_INODE_UNLINK
+        | event_id::SECURITY_INODE_RENAME
+        | event_id::SECURITY_INODE_SYMLINK
+        | event_id::SECURITY_INODE_MKNOD
+        | event_id::SECURITY_SB_MOUNT => FILES,
+        event_id::SECURITY_SOCKET_CONNECT
+        | event_id::SECURITY_SOCKET_BIND
+        | event_id::SECURITY_SOCKET_LISTEN
+        | event_id::SECURITY_SOCKET_ACCEPT => NET,
+        event_id::MAGIC_WRITE | event_id::MEM_PROT_ALERT | event_id::SECURITY_BPF_PROG => MEMORY,
         _ => return None,
     })
 }
@@ -332,6 +366,7 @@ pub fn derived_from(id: u32) -> &'static [u32] {
             nr::PWRITEV2,
         ],
         event_id::MEM_PROT_ALERT => &[nr::MMAP, nr::MPROTECT, nr::PKEY_MPROTECT],
+        event_id::SECURITY_BPF_PROG => &[nr::BPF],
         _ => &[],
     }
 }
@@ -536,6 +571,7 @@ const SECURITY_SET: &[&str] = &[
     "security_sb_mount",
     "magic_write",
     "mem_prot_alert",
+    "security_bpf_prog",
 ];
 const NET: &[&str] = &[
     "socket",
@@ -784,6 +820,20 @@ mod tests {
         assert_eq!(cat.arg_index(o, "dfd"), Some(0));
         let c = cat.by_name("clone").unwrap();
         assert_eq!(cat.arg_index(c, "clone_flags"), Some(0));
+    }
+
+    /// A syscall feeds one security program: the events derived from it
+    /// agree on which.
+    #[test]
+    fn each_syscall_has_one_security_program() {
+        let mut group = std::collections::BTreeMap::new();
+        for s in SECURITY {
+            for &n in derived_from(s.nr) {
+                let g = derive_group(s.nr).expect("a derived event has a program");
+                assert_eq!(*group.entry(n).or_insert(g), g, "syscall {n}");
+            }
+        }
+        assert!(group.len() > 20);
     }
 
     #[test]

@@ -187,10 +187,10 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     };
     // The syscalls a selected security event is derived from: sys_exit
     // hands them to security_exit, whether or not they are selected.
-    let derive: BTreeSet<u32> = enabled
+    let derive: std::collections::BTreeMap<u32, u8> = enabled
         .iter()
-        .flat_map(|&id| events::derived_from(id))
-        .copied()
+        .filter_map(|&id| Some((events::derived_from(id), events::derive_group(id)?)))
+        .flat_map(|(nrs, g)| nrs.iter().map(move |&n| (n, g)))
         .collect();
     {
         let mut cfgmap: Array<&mut MapData, [u8; 16]> =
@@ -204,7 +204,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
             } else {
                 kcfg::EventCfg::default()
             };
-            c.derive = u8::from(derive.contains(&s.nr));
+            c.derive = derive.get(&s.nr).copied().unwrap_or(0);
             if keep_comm.contains(&s.nr) {
                 c.flags |= kcfg::flags::ENTRY;
             }
@@ -278,21 +278,28 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         p.load(prog, &kbtf_aya)
             .with_context(|| format!("loading {prog}"))?;
     }
-    // security_exit is tail-called by sys_exit, never attached: loaded
-    // and put in its slot only when a security event needs it.
-    if !derive.is_empty() {
+    // The security programs are tail-called by sys_exit, never attached:
+    // each is loaded and put in its slot only when an event needs it.
+    for (prog, group) in [
+        ("security_files", kcfg::derive::FILES),
+        ("security_net", kcfg::derive::NET),
+        ("security_memory", kcfg::derive::MEMORY),
+    ] {
+        if !derive.values().any(|&g| g == group) {
+            continue;
+        }
         let p: &mut BtfTracePoint = ebpf
-            .program_mut("security_exit")
-            .context("program security_exit")?
+            .program_mut(prog)
+            .with_context(|| format!("program {prog}"))?
             .try_into()?;
         p.load("sys_exit", &kbtf_aya)
-            .context("loading security_exit")?;
-        let fd = p.fd().context("security_exit")?.try_clone()?;
+            .with_context(|| format!("loading {prog}"))?;
+        let fd = p.fd().context(prog)?.try_clone()?;
         let mut slots: ProgramArray<&mut MapData> =
             ProgramArray::try_from(ebpf.map_mut("SECURITY").context("map SECURITY")?)?;
         slots
-            .set(0, &fd, 0)
-            .context("putting security_exit in its slot")?;
+            .set(u32::from(group - 1), &fd, 0)
+            .with_context(|| format!("putting {prog} in its slot"))?;
     }
     let exec_security = [event_id::SECURITY_BPRM_CHECK, event_id::SECURITY_FILE_OPEN]
         .iter()

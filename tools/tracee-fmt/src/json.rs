@@ -140,10 +140,10 @@ impl Printer {
             s.push_str("{\"name\":");
             json_str(s, a.name.as_bytes());
             s.push_str(",\"type\":");
-            let ty = if matches!(a.value, Value::Sym(_)) {
-                "string"
-            } else {
-                a.type_name
+            let ty = match a.value {
+                Value::Sym(_) => "string",
+                Value::Syms(_) => "const char**",
+                _ => a.type_name,
             };
             json_str(s, ty.as_bytes());
             s.push_str(",\"value\":");
@@ -328,6 +328,8 @@ pub(crate) fn json_value(s: &mut String, v: &Value<'_>) {
         Value::Str(b) => json_str(s, b),
         Value::Sym(t) => json_str(s, t.as_bytes()),
         Value::Strs(v) => push_list(s, ('[', ',', ']'), v, |s, e| json_str(s, e)),
+        Value::Syms(v) => push_list(s, ('[', ',', ']'), v, |s, e| json_str(s, e.as_bytes())),
+        Value::Words(v) => push_list(s, ('[', ',', ']'), v, |s, w| push_u64(s, *w)),
         Value::Sockaddr(b) => push_list(s, ('{', ',', '}'), sockaddr(b), |s, (k, val)| {
             json_str(s, k.as_bytes());
             s.push(':');

@@ -11,6 +11,7 @@
 //! p.header(&mut out);
 //! assert!(out.is_empty());
 //! ```
+mod bpf_names;
 mod json;
 pub mod parse;
 pub mod procs;

@@ -572,8 +572,34 @@ pub fn symbolic(event: &str, arg: &str, raw: u64) -> Option<String> {
             "mode",
         )
         | ("sched_process_exec", "stdin_type") => inode_mode(v32),
+        ("security_bpf_prog", "type") => crate::bpf_names::PROG_TYPES
+            .get(v32 as usize)
+            .map_or_else(|| v32.to_string(), |t| t.to_string()),
         _ => return None,
     })
+}
+
+/// The names a bitmap argument stands for (security_bpf_prog's helpers:
+/// bit n is helper n), as Tracee lists them; an id without a name is its
+/// number.
+pub fn bitmap_names(event: &str, arg: &str, words: &[u64]) -> Option<Vec<String>> {
+    if (event, arg) != ("security_bpf_prog", "helpers") {
+        return None;
+    }
+    let mut v = Vec::new();
+    for (w, &word) in words.iter().enumerate() {
+        for b in 0..64 {
+            if word & (1 << b) != 0 {
+                let id = w * 64 + b;
+                v.push(
+                    crate::bpf_names::HELPERS
+                        .get(id)
+                        .map_or_else(|| id.to_string(), |n| n.to_string()),
+                );
+            }
+        }
+    }
+    Some(v)
 }
 
 #[cfg(test)]

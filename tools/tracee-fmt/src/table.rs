@@ -149,6 +149,10 @@ fn text_value(s: &mut String, v: &Value<'_>) {
             let _ = write!(s, "0x{p:x}");
         }
         Value::Strs(v) => push_list(s, ('[', ' ', ']'), v, |s, e| push_escaped(s, e)),
+        Value::Syms(v) => push_list(s, ('[', ' ', ']'), v, |s, e| s.push_str(e)),
+        Value::Words(v) => push_list(s, ('[', ' ', ']'), v, |s, w| {
+            let _ = write!(s, "{w:#x}");
+        }),
         Value::Sockaddr(b) => push_list(s, ('{', ' ', '}'), sockaddr(b), |s, (k, val)| {
             s.push_str(k);
             s.push_str(": ");

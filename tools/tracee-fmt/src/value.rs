@@ -16,8 +16,12 @@ pub enum Value<'a> {
     Strs(Vec<&'a [u8]>),
     Sockaddr(&'a [u8]),
     Bytes(&'a [u8]),
+    /// An array of 64-bit words (`unsigned long[]`: a bitmap).
+    Words(Vec<u64>),
     /// A flag or enum rendered by `--parse-arguments`.
     Sym(String),
+    /// A list rendered by `--parse-arguments` (a bitmap's names).
+    Syms(Vec<String>),
 }
 
 pub struct Arg<'a> {
@@ -84,6 +88,20 @@ impl Printer {
                 (ArgType::Str, Some(it)) => Value::Str(it.data),
                 (ArgType::StrArray, Some(it)) => Value::Strs(it.strings().collect()),
                 (ArgType::Sockaddr, Some(it)) => Value::Sockaddr(it.data),
+                (ArgType::Bytes, Some(it)) if a.type_name == "unsigned long[]" => {
+                    let words: Vec<u64> = it
+                        .data
+                        .chunks_exact(8)
+                        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                        .collect();
+                    match (
+                        self.parse_args,
+                        parse::bitmap_names(&def.name, &a.name, &words),
+                    ) {
+                        (true, Some(names)) => Value::Syms(names),
+                        _ => Value::Words(words),
+                    }
+                }
                 (_, Some(it)) => Value::Bytes(it.data),
             };
             v.push(Arg {
