@@ -722,7 +722,8 @@ print(os.getpid(), rwx, rw)
 }
 
 /// security_bpf_prog for a program load (with the helpers its
-/// instructions call) and for a descriptor taken of a loaded program.
+/// instructions call) and for a descriptor taken of a loaded program;
+/// bpf_attach for a raw tracepoint attachment.
 #[test]
 fn bpf_program_loads_name_type_id_and_helpers() {
     if !need_root("bpf_program_loads_name_type_id_and_helpers") {
@@ -754,10 +755,26 @@ struct.pack_into("<I", ga, 0, pid)
 gb = (ctypes.c_char * 128).from_buffer(ga)
 fd2 = libc.syscall(321, 13, gb, 128)
 assert fd2 >= 0
+# A raw tracepoint program, attached by BPF_RAW_TRACEPOINT_OPEN.
+rt = insn(0xb7, 0, 0, 0) + insn(0x95, 0, 0, 0)
+rbuf = ctypes.create_string_buffer(rt, len(rt))
+attr = bytearray(128)
+struct.pack_into("<IIQQ", attr, 0, 17, 2, ctypes.addressof(rbuf), ctypes.addressof(lic))
+attr[48:55] = b"tr_rawtp"
+a = (ctypes.c_char * 128).from_buffer(attr)
+rfd = libc.syscall(321, 5, a, 128)
+assert rfd >= 0, os.strerror(ctypes.get_errno())
+tp = ctypes.create_string_buffer(b"sched_process_free")
+oa = bytearray(128)
+struct.pack_into("<QI", oa, 0, ctypes.addressof(tp), rfd)
+ob = (ctypes.c_char * 128).from_buffer(oa)
+link = libc.syscall(321, 17, ob, 128)
+assert link >= 0, os.strerror(ctypes.get_errno())
+os.close(link)
 print(os.getpid(), pid)
 "#;
     let mut printed = String::new();
-    let stream = collect_stream(&["-e", "security_bpf_prog"], || {
+    let stream = collect_stream(&["-e", "security_bpf_prog,bpf_attach"], || {
         printed = stdout_of(
             std::process::Command::new("/usr/bin/python3").args(["-c", script]),
             "the loader",
@@ -768,8 +785,13 @@ print(os.getpid(), pid)
         .map(|v| v.parse::<u64>().unwrap());
     let (pid, id) = (it.next().unwrap(), it.next().unwrap());
     let evs = json_of(stream.clone(), &["--parse-arguments"]);
-    let mine: Vec<&Value> = evs.iter().filter(|e| e["hostProcessId"] == pid).collect();
-    assert_eq!(mine.len(), 2, "{mine:#?}");
+    let all: Vec<&Value> = evs.iter().filter(|e| e["hostProcessId"] == pid).collect();
+    let mine: Vec<&Value> = all
+        .iter()
+        .copied()
+        .filter(|e| e["eventName"] == "security_bpf_prog")
+        .collect();
+    assert_eq!(mine.len(), 3, "{mine:#?}");
     let load = mine[0];
     assert_eq!(load["syscall"], "bpf");
     assert_eq!(arg(load, "type"), "BPF_PROG_TYPE_SOCKET_FILTER");
@@ -790,6 +812,19 @@ print(os.getpid(), pid)
         .find(|a| a["name"] == "helpers")
         .unwrap();
     assert_eq!(helpers["fault"], true, "{helpers}");
+    // The raw tracepoint program, and its attachment.
+    assert_eq!(arg(mine[2], "type"), "BPF_PROG_TYPE_RAW_TRACEPOINT");
+    let attach: Vec<&&Value> = all
+        .iter()
+        .filter(|e| e["eventName"] == "bpf_attach")
+        .collect();
+    assert_eq!(attach.len(), 1, "{all:#?}");
+    let at = attach[0];
+    assert_eq!(arg(at, "prog_type"), "BPF_PROG_TYPE_RAW_TRACEPOINT");
+    assert_eq!(arg(at, "prog_name"), "tr_rawtp");
+    assert_eq!(arg(at, "prog_id"), arg(mine[2], "id"));
+    assert_eq!(arg(at, "symbol_name"), "sched_process_free");
+    assert_eq!(arg(at, "attach_type"), "raw_tracepoint");
     // Unparsed, the bitmap's words, as Tracee prints them.
     let raw = json_of(stream, &[]);
     let load = raw.iter().find(|e| e["hostProcessId"] == pid).unwrap();

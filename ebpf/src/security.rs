@@ -143,6 +143,9 @@ pub(crate) fn try_security_memory(ctx: &BtfTracePointContext) {
         }
         nr::MMAP => mmap_alert(nr, ret, &args, flags),
         nr::MPROTECT | nr::PKEY_MPROTECT => mprotect_alert(nr, ret, &args, flags),
+        nr::BPF if args[0] as u32 as u64 == BPF_RAW_TRACEPOINT_OPEN => {
+            bpf_attach(nr, ret, &args, flags)
+        }
         nr::BPF => bpf_prog(nr, ret, &args, flags),
         _ => {}
     }
@@ -295,6 +298,66 @@ fn bpf_prog(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
             rd::<u32>(aux.wrapping_add(offset(member::BPF_PROG_AUX_ID))) as u64,
         );
         let pos = put_scalar(e, pos, 4, load as u64);
+        finish_and_output(e, pos);
+    }
+}
+
+const BPF_RAW_TRACEPOINT_OPEN: u64 = 17;
+/// bpf_attach's attach_type for a raw tracepoint (Tracee's numbering).
+const ATTACH_RAW_TRACEPOINT: u64 = 0;
+
+/// `bpf_attach` (prog_type, prog_name, prog_id, prog_helpers, symbol_name,
+/// symbol_addr, attach_type) where the syscall shows it: a program
+/// attached by bpf(BPF_RAW_TRACEPOINT_OPEN), to the tracepoint it names
+/// (or, with no name, the function its load named: tp_btf, fentry). The
+/// helpers and the symbol's address are not known here: marked.
+#[inline(always)]
+fn bpf_attach(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
+    let id = event_id::BPF_ATTACH;
+    if ret < 0 || !event_enabled(id) {
+        return;
+    }
+    // union bpf_attr's raw_tracepoint: u64 name, u32 prog_fd.
+    let uname = rd_user::<u64>(args[1]).unwrap_or(0);
+    let prog_fd = rd_user::<u32>(args[1] + 8).unwrap_or(u32::MAX);
+    let file = fd_file(prog_fd as u64);
+    let prog = rd_ptr(file.wrapping_add(offset(member::FILE_PRIVATE_DATA)));
+    let aux = rd_ptr(prog.wrapping_add(offset(member::BPF_PROG_AUX)));
+    let name = rd::<[u8; 16]>(aux.wrapping_add(offset(member::BPF_PROG_AUX_NAME)));
+    let Some(e) = start_event(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: `e` is the event scratch, which this run alone uses; each
+    // writer clamps its position inside the record.
+    unsafe {
+        let pos = put_scalar(
+            e,
+            ARGS_OFFSET,
+            0,
+            rd::<u32>(prog.wrapping_add(offset(member::BPF_PROG_TYPE))) as u64,
+        );
+        let pos = put_comm(e, pos, 1, &name);
+        let pos = put_scalar(
+            e,
+            pos,
+            2,
+            rd::<u32>(aux.wrapping_add(offset(member::BPF_PROG_AUX_ID))) as u64,
+        );
+        let pos = match item_at::<REC_MAX>(e, pos, 0) {
+            Ok((at, _)) => {
+                put_header(e.add(at), 3, item::BYTES | item::FAULT, 0);
+                at + ArgHeader::LEN
+            }
+            Err(pos) => pos,
+        };
+        let pos = if uname != 0 {
+            forget(put_str::<REC_MAX, true>(e, pos, 4, uname))
+        } else {
+            let func = rd_ptr(aux.wrapping_add(offset(member::BPF_PROG_AUX_ATTACH_FUNC_NAME)));
+            forget(put_str::<REC_MAX, false>(e, pos, 4, func as u64))
+        };
+        let pos = put_unknown_scalar(e, pos, 5);
+        let pos = put_scalar(e, pos, 6, ATTACH_RAW_TRACEPOINT);
         finish_and_output(e, pos);
     }
 }

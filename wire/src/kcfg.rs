@@ -282,6 +282,7 @@ pub mod member {
         BPF_PROG_AUX,
         BPF_PROG_AUX_ID,
         BPF_PROG_AUX_NAME,
+        BPF_PROG_AUX_ATTACH_FUNC_NAME,
     );
 }
 

@@ -67,6 +67,7 @@ pub mod event_id {
     pub const SECURITY_INODE_MKNOD: u32 = 744;
     pub const SECURITY_INODE_SYMLINK: u32 = 746;
     pub const SECURITY_INODE_RENAME: u32 = 768;
+    pub const BPF_ATTACH: u32 = 770;
     pub const SECURITY_BPF_PROG: u32 = 778;
     /// Derived by tracee-collect from `cgroup_mkdir` and the runtime
     /// (Tracee's id).

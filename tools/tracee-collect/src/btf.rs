@@ -379,6 +379,10 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
     o.set(member::BPF_PROG_AUX, f("bpf_prog", "aux")?);
     o.set(member::BPF_PROG_AUX_ID, f("bpf_prog_aux", "id")?);
     o.set(member::BPF_PROG_AUX_NAME, f("bpf_prog_aux", "name")?);
+    o.set(
+        member::BPF_PROG_AUX_ATTACH_FUNC_NAME,
+        f("bpf_prog_aux", "attach_func_name")?,
+    );
     o.set(member::VMA_VM_FLAGS, f("vm_area_struct", "vm_flags")?);
     o.set(member::VMA_VM_START, f("vm_area_struct", "vm_start")?);
     o.set(member::TASK_FS, f("task_struct", "fs")?);

@@ -264,6 +264,19 @@ pub static SECURITY: &[SyscallSpec] = &[
         ],
     },
     SyscallSpec {
+        nr: event_id::BPF_ATTACH,
+        name: "bpf_attach",
+        args: &[
+            a("prog_type", "int", ArgType::I32),
+            a("prog_name", "const char*", ArgType::Str),
+            a("prog_id", "u32", ArgType::U32),
+            a("prog_helpers", "unsigned long[]", ArgType::Bytes),
+            a("symbol_name", "const char*", ArgType::Str),
+            a("symbol_addr", "u64", ArgType::U64),
+            a("attach_type", "int", ArgType::I32),
+        ],
+    },
+    SyscallSpec {
         nr: event_id::SECURITY_SB_MOUNT,
         name: "security_sb_mount",
         args: &[
@@ -318,6 +331,9 @@ pub fn derivation(id: u32) -> Option<&'static str> {
         event_id::SECURITY_BPF_PROG => {
             "derived from the exit of bpf(BPF_PROG_LOAD) (load true) and bpf(BPF_PROG_GET_FD_BY_ID) (load false): type, name and id from the kernel's program behind the returned descriptor (a thread sharing the descriptor table can replace it first); helpers from the instructions the caller passed, read from its memory at exit (the first 32768; unknown, and marked so, for GET_FD_BY_ID)"
         }
+        event_id::BPF_ATTACH => {
+            "derived from the exit of bpf(BPF_RAW_TRACEPOINT_OPEN) only: attach_type raw_tracepoint, symbol_name the tracepoint named (or the function a tp_btf or fentry program's load named); prog_helpers and symbol_addr are not known here and are marked unreadable. Attaching through perf_event ioctls and BPF_LINK_CREATE is not seen (Tracee hooks the kernel's attach functions, which this kernel cannot)"
+        }
         event_id::SCHED_PROCESS_EXEC => {
             "from the sched_process_exec tracepoint; interpreter_* is the ELF interpreter (the mapping at auxv's AT_BASE), interp the kernel's interpreter name (a script's); env only with --exec-env"
         }
@@ -340,7 +356,10 @@ pub fn derive_group(id: u32) -> Option<u8> {
         | event_id::SECURITY_SOCKET_BIND
         | event_id::SECURITY_SOCKET_LISTEN
         | event_id::SECURITY_SOCKET_ACCEPT => NET,
-        event_id::MAGIC_WRITE | event_id::MEM_PROT_ALERT | event_id::SECURITY_BPF_PROG => MEMORY,
+        event_id::MAGIC_WRITE
+        | event_id::MEM_PROT_ALERT
+        | event_id::SECURITY_BPF_PROG
+        | event_id::BPF_ATTACH => MEMORY,
         _ => return None,
     })
 }
@@ -366,7 +385,7 @@ pub fn derived_from(id: u32) -> &'static [u32] {
             nr::PWRITEV2,
         ],
         event_id::MEM_PROT_ALERT => &[nr::MMAP, nr::MPROTECT, nr::PKEY_MPROTECT],
-        event_id::SECURITY_BPF_PROG => &[nr::BPF],
+        event_id::SECURITY_BPF_PROG | event_id::BPF_ATTACH => &[nr::BPF],
         _ => &[],
     }
 }
@@ -572,6 +591,7 @@ const SECURITY_SET: &[&str] = &[
     "magic_write",
     "mem_prot_alert",
     "security_bpf_prog",
+    "bpf_attach",
 ];
 const NET: &[&str] = &[
     "socket",

@@ -572,7 +572,17 @@ pub fn symbolic(event: &str, arg: &str, raw: u64) -> Option<String> {
             "mode",
         )
         | ("sched_process_exec", "stdin_type") => inode_mode(v32),
-        ("security_bpf_prog", "type") => crate::bpf_names::PROG_TYPES
+        ("bpf_attach", "attach_type") => match v32 {
+            0 => "raw_tracepoint",
+            1 => "tracepoint",
+            2 => "kprobe",
+            3 => "kretprobe",
+            4 => "uprobe",
+            5 => "uretprobe",
+            _ => return Some(v32.to_string()),
+        }
+        .to_string(),
+        ("security_bpf_prog", "type") | ("bpf_attach", "prog_type") => crate::bpf_names::PROG_TYPES
             .get(v32 as usize)
             .map_or_else(|| v32.to_string(), |t| t.to_string()),
         _ => return None,
