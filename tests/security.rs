@@ -303,13 +303,25 @@ fn security_events_inside_a_container() {
     let script = "echo x > /tmp/f; busybox stat -c '%d %i' /tmp/f; cat /tmp/f >/dev/null; \
                   (busybox nc -l -p 5555 >/dev/null &); sleep 0.5; \
                   echo hi | busybox nc -w 1 127.0.0.1 5555; busybox chown 1:1 /tmp/f; \
-                  cd /tmp && busybox mv f g && busybox ln -s g lnk && busybox rm g";
+                  cd /tmp && busybox mv f g && busybox ln -s g lnk && busybox rm g; \
+                  busybox mknod p p; /helper jit /tmp/jit.out";
     let mut said = String::new();
     let stream = collect_stream(&["-e", "security", "container"], || {
         said = stdout_of(
             &mut crate::containers::podman_run(
                 &name,
-                &["--rm", "--cidfile", cidfile.to_str().unwrap()],
+                &[
+                    "--rm",
+                    "--cidfile",
+                    cidfile.to_str().unwrap(),
+                    // The test helper (and the host's libraries it needs).
+                    "-v",
+                    &format!("{}:/helper:ro", bin("tracee-helper").display()),
+                    "-v",
+                    "/usr/lib:/lib:ro",
+                    "-v",
+                    "/usr/lib64:/lib64:ro",
+                ],
                 &["sh", "-c", script],
             ),
             "podman run",
@@ -392,6 +404,32 @@ fn security_events_inside_a_container() {
     assert!(
         unlink.iter().any(|e| arg(e, "pathname") == "/tmp/g"),
         "{unlink:?}"
+    );
+    let mknod = of(&evs, "security_inode_mknod");
+    assert!(
+        // (The container's umask decides the rest of the mode.)
+        mknod.iter().any(|e| arg(e, "file_name") == "/tmp/p"
+            && arg(e, "mode")
+                .as_str()
+                .is_some_and(|m| m.starts_with("S_IFIFO|S_IRUSR|S_IWUSR"))),
+        "{mknod:?}"
+    );
+    // The first write of /tmp/f, at offset 0: "x\n".
+    let magic = of(&evs, "magic_write");
+    assert!(
+        magic
+            .iter()
+            .any(|e| arg(e, "pathname") == "/tmp/f" && arg(e, "bytes") == "780a"),
+        "{magic:?}"
+    );
+    // The helper's JIT page: written, then made executable.
+    let alert = of(&evs, "mem_prot_alert");
+    assert!(
+        alert
+            .iter()
+            .any(|e| arg(e, "alert") == "Protection changed to Executable!"
+                && arg(e, "prev_prot") == "PROT_READ|PROT_WRITE"),
+        "{alert:?}"
     );
     // Giving a file away takes CAP_CHOWN, which podman leaves root.
     let cap = of(&evs, "cap_capable")
@@ -537,7 +575,8 @@ os.mkdir("sub")
 open("victim", "w").close()
 os.rename("victim", "renamed")
 os.symlink("/etc/hostname", "link")
-os.mkfifo("fifo", 0o600)
+os.umask(0o022)
+os.mkfifo("fifo", 0o666)
 os.unlink("sub/../renamed")
 fd = os.open("sub", os.O_RDONLY | os.O_DIRECTORY)
 open("sub/inner", "w").close()
@@ -572,7 +611,11 @@ print(os.getpid())
     assert_eq!(arg(sym, "target"), "/etc/hostname");
     let mknod = one("security_inode_mknod");
     assert_eq!(arg(mknod, "file_name"), format!("{d}/fifo").as_str());
-    assert_eq!(arg(mknod, "mode"), "S_IFIFO|S_IRUSR|S_IWUSR");
+    // The caller's umask applied, as the kernel applies it.
+    assert_eq!(
+        arg(mknod, "mode"),
+        "S_IFIFO|S_IRUSR|S_IWUSR|S_IRGRP|S_IROTH"
+    );
     assert_eq!(arg(mknod, "dev"), 0);
     let unlinks: Vec<&&Value> = mine
         .iter()

@@ -628,7 +628,12 @@ fn mknod(nr: u32, ret: i64, a: [u64; 4], flags: u32) {
     // SAFETY: as in unlink.
     unsafe {
         let pos = forget(put_at_path(e, ARGS_OFFSET, 0, a[0], a[1]));
-        let pos = put_scalar(e, pos, 1, a[2] as u16 as u64);
+        // The mode the kernel checks: the caller's umask applied (as it is
+        // unless the directory has a default ACL).
+        let fs = rd_ptr(current_task().wrapping_add(offset(member::TASK_FS)));
+        let umask = rd::<u32>(fs.wrapping_add(offset(member::FS_UMASK))) as u64;
+        let mode = a[2] as u16 as u64;
+        let pos = put_scalar(e, pos, 1, mode & !(umask & 0o777));
         let pos = put_scalar(e, pos, 2, (major << 20) | minor);
         finish_and_output(e, pos);
     }

@@ -276,6 +276,7 @@ pub mod member {
         VMA_VM_FILE,
         TASK_FS,
         FS_PWD,
+        FS_UMASK,
         VMA_VM_FLAGS,
         VMA_VM_START,
         BPF_PROG_TYPE,

@@ -387,6 +387,7 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
     o.set(member::VMA_VM_START, f("vm_area_struct", "vm_start")?);
     o.set(member::TASK_FS, f("task_struct", "fs")?);
     o.set(member::FS_PWD, f("fs_struct", "pwd")?);
+    o.set(member::FS_UMASK, f("fs_struct", "umask")?);
     o.check()
 }
 

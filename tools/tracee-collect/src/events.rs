@@ -317,7 +317,7 @@ pub fn derivation(id: u32) -> Option<&'static str> {
             "derived from the exit of a successful symlink or symlinkat; linkpath joined to the working directory or dirfd's path, target as given"
         }
         event_id::SECURITY_INODE_MKNOD => {
-            "derived from the exit of a successful mknod or mknodat; file_name joined to the working directory or dirfd's path; dev as the kernel encodes it"
+            "derived from the exit of a successful mknod or mknodat; file_name joined to the working directory or dirfd's path; mode with the caller's umask applied (as the kernel applies it unless the directory has a default ACL); dev as the kernel encodes it"
         }
         event_id::SECURITY_SB_MOUNT => {
             "derived from the exit of mount(2), refused mounts included (the kernel's check comes before the permission check), unless finding its arguments failed (EFAULT, ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP); path joined to the working directory. The strings are read from the caller's memory at exit"
