@@ -766,7 +766,8 @@ print(os.getpid(), rwx, rw)
 
 /// security_bpf_prog for a program load (with the helpers its
 /// instructions call) and for a descriptor taken of a loaded program;
-/// bpf_attach for a raw tracepoint attachment.
+/// bpf_attach for a raw tracepoint attachment and a tracepoint program
+/// attached to a perf event.
 #[test]
 fn bpf_program_loads_name_type_id_and_helpers() {
     if !need_root("bpf_program_loads_name_type_id_and_helpers") {
@@ -814,6 +815,21 @@ ob = (ctypes.c_char * 128).from_buffer(oa)
 link = libc.syscall(321, 17, ob, 128)
 assert link >= 0, os.strerror(ctypes.get_errno())
 os.close(link)
+# A tracepoint program, attached to a perf event of sched_process_free.
+tpid = int(open("/sys/kernel/tracing/events/sched/sched_process_free/id").read())
+attr = bytearray(128)
+struct.pack_into("<IIQQ", attr, 0, 5, 2, ctypes.addressof(rbuf), ctypes.addressof(lic))
+attr[48:55] = b"tr_perf"
+a = (ctypes.c_char * 128).from_buffer(attr)
+tfd = libc.syscall(321, 5, a, 128)
+assert tfd >= 0, os.strerror(ctypes.get_errno())
+pa = bytearray(128)
+struct.pack_into("<IIQQ", pa, 0, 2, 128, tpid, 1)   # PERF_TYPE_TRACEPOINT, sample_period 1
+pb = (ctypes.c_char * 128).from_buffer(pa)
+pfd = libc.syscall(298, pb, -1, 0, -1, 8)
+assert pfd >= 0, os.strerror(ctypes.get_errno())
+assert libc.syscall(16, pfd, 0x40042408, tfd) == 0, os.strerror(ctypes.get_errno())
+os.close(pfd)
 print(os.getpid(), pid)
 "#;
     let mut printed = String::new();
@@ -834,7 +850,7 @@ print(os.getpid(), pid)
         .copied()
         .filter(|e| e["eventName"] == "security_bpf_prog")
         .collect();
-    assert_eq!(mine.len(), 3, "{mine:#?}");
+    assert_eq!(mine.len(), 4, "{mine:#?}");
     let load = mine[0];
     assert_eq!(load["syscall"], "bpf");
     assert_eq!(arg(load, "type"), "BPF_PROG_TYPE_SOCKET_FILTER");
@@ -861,13 +877,19 @@ print(os.getpid(), pid)
         .iter()
         .filter(|e| e["eventName"] == "bpf_attach")
         .collect();
-    assert_eq!(attach.len(), 1, "{all:#?}");
+    assert_eq!(attach.len(), 2, "{all:#?}");
     let at = attach[0];
     assert_eq!(arg(at, "prog_type"), "BPF_PROG_TYPE_RAW_TRACEPOINT");
     assert_eq!(arg(at, "prog_name"), "tr_rawtp");
     assert_eq!(arg(at, "prog_id"), arg(mine[2], "id"));
     assert_eq!(arg(at, "symbol_name"), "sched_process_free");
     assert_eq!(arg(at, "attach_type"), "raw_tracepoint");
+    let perf = attach[1];
+    assert_eq!(arg(perf, "prog_type"), "BPF_PROG_TYPE_TRACEPOINT");
+    assert_eq!(arg(perf, "prog_name"), "tr_perf");
+    assert_eq!(arg(perf, "symbol_name"), "sched_process_free");
+    assert_eq!(arg(perf, "attach_type"), "tracepoint");
+    assert_eq!(perf["syscall"], "ioctl");
     // Unparsed, the bitmap's words, as Tracee prints them.
     let raw = json_of(stream, &[]);
     let load = raw.iter().find(|e| e["hostProcessId"] == pid).unwrap();
@@ -876,4 +898,52 @@ print(os.getpid(), pid)
         &json!([(1u64 << 5) | (1 << 7), 0, 0, 0])
     );
     assert_eq!(arg(load, "type"), 1);
+}
+
+/// security_sb_umount of a tmpfs mounted for the test (root: an
+/// unprivileged caller is refused before the kernel's check).
+#[test]
+fn an_unmount_names_its_mountpoint() {
+    if !need_root("an_unmount_names_its_mountpoint") {
+        return;
+    }
+    let dir = TempDir::new("sec-umount");
+    let mnt = dir.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let script = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir(sys.argv[1])
+assert libc.mount(b"none", b"mnt", b"tmpfs", ctypes.c_ulong(0), None) == 0, os.strerror(ctypes.get_errno())
+assert libc.umount2(b"mnt", 0) == 0, os.strerror(ctypes.get_errno())
+print(os.getpid())
+"#;
+    let d = dir.0.to_str().unwrap().to_string();
+    let mut printed = String::new();
+    let stream = collect_stream(&["-e", "security_sb_mount,security_sb_umount"], || {
+        printed = stdout_of(
+            std::process::Command::new("/usr/bin/python3").args(["-c", script, &d]),
+            "mount and unmount",
+        );
+    });
+    let pid: u64 = printed.trim().parse().unwrap();
+    let evs = json_of(stream, &[]);
+    let mine: Vec<&Value> = evs.iter().filter(|e| e["hostProcessId"] == pid).collect();
+    let names: Vec<&str> = mine
+        .iter()
+        .filter_map(|e| e["eventName"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["security_sb_mount", "security_sb_umount"],
+        "{mine:#?}"
+    );
+    let u = mine[1];
+    assert_eq!(u["syscall"], "umount2");
+    assert_eq!(arg(u, "mountpoint"), mnt.to_str().unwrap());
+    assert_eq!(arg(u, "flags"), 0);
+    assert_eq!(
+        u["args"][1]["fault"], true,
+        "the type is gone with the mount"
+    );
 }

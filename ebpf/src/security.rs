@@ -104,6 +104,7 @@ pub(crate) fn try_security_files(ctx: &BtfTracePointContext) {
         nr::MKNOD => mknod(nr, ret, [AT_FDCWD, args[0], args[1], args[2]], flags),
         nr::MKNODAT => mknod(nr, ret, [args[0], args[1], args[2], args[3]], flags),
         nr::MOUNT => mount(nr, ret, &args, flags),
+        nr::UMOUNT2 => umount(nr, ret, &args, flags),
         _ => {}
     }
 }
@@ -145,6 +146,18 @@ pub(crate) fn try_security_memory(ctx: &BtfTracePointContext) {
         nr::MPROTECT | nr::PKEY_MPROTECT => mprotect_alert(nr, ret, &args, flags),
         nr::BPF if args[0] as u32 as u64 == BPF_RAW_TRACEPOINT_OPEN => {
             bpf_attach(nr, ret, &args, flags)
+        }
+        // A program attached to a perf event: by its ioctl, or a link.
+        nr::IOCTL if args[1] as u32 as u64 == PERF_EVENT_IOC_SET_BPF && ret == 0 => {
+            perf_attach(nr, args[2], args[0], flags)
+        }
+        nr::BPF if args[0] as u32 as u64 == BPF_LINK_CREATE && ret >= 0 => {
+            // union bpf_attr's link_create: u32 prog_fd, u32 target_fd,
+            // u32 attach_type.
+            let [prog_fd, target_fd] = rd_user::<[u32; 2]>(args[1]).unwrap_or([u32::MAX; 2]);
+            if rd_user::<u32>(args[1] + 8).unwrap_or(0) as u64 == BPF_PERF_EVENT {
+                perf_attach(nr, prog_fd as u64, target_fd as u64, flags)
+            }
         }
         nr::BPF => bpf_prog(nr, ret, &args, flags),
         _ => {}
@@ -303,25 +316,82 @@ fn bpf_prog(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
 }
 
 const BPF_RAW_TRACEPOINT_OPEN: u64 = 17;
-/// bpf_attach's attach_type for a raw tracepoint (Tracee's numbering).
+const BPF_LINK_CREATE: u64 = 28;
+/// link_create's attach_type for a perf event.
+const BPF_PERF_EVENT: u64 = 41;
+/// ioctl(2) request attaching a program to a perf event.
+const PERF_EVENT_IOC_SET_BPF: u64 = 0x4004_2408;
+/// trace_event_call flags: a static tracepoint, a kprobe, a uprobe.
+const TRACE_EVENT_FL_TRACEPOINT: i32 = 8;
+const TRACE_EVENT_FL_KPROBE: i32 = 32;
+const TRACE_EVENT_FL_UPROBE: i32 = 64;
+/// bpf_attach's attach_type (Tracee's numbering).
 const ATTACH_RAW_TRACEPOINT: u64 = 0;
+const ATTACH_TRACEPOINT: u64 = 1;
+const ATTACH_KPROBE: u64 = 2;
+const ATTACH_UPROBE: u64 = 4;
 
-/// `bpf_attach` (prog_type, prog_name, prog_id, prog_helpers, symbol_name,
-/// symbol_addr, attach_type) where the syscall shows it: a program
-/// attached by bpf(BPF_RAW_TRACEPOINT_OPEN), to the tracepoint it names
-/// (or, with no name, the function its load named: tp_btf, fentry). The
-/// helpers and the symbol's address are not known here: marked.
+/// `bpf_attach` for bpf(BPF_RAW_TRACEPOINT_OPEN): to the tracepoint it
+/// names (or, with no name, the function its load named: tp_btf, fentry).
 #[inline(always)]
 fn bpf_attach(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
-    let id = event_id::BPF_ATTACH;
-    if ret < 0 || !event_enabled(id) {
+    if ret < 0 {
         return;
     }
     // union bpf_attr's raw_tracepoint: u64 name, u32 prog_fd.
     let uname = rd_user::<u64>(args[1]).unwrap_or(0);
     let prog_fd = rd_user::<u32>(args[1] + 8).unwrap_or(u32::MAX);
-    let file = fd_file(prog_fd as u64);
-    let prog = rd_ptr(file.wrapping_add(offset(member::FILE_PRIVATE_DATA)));
+    let prog = prog_of(prog_fd as u64);
+    let (symbol, user) = if uname != 0 {
+        (uname, true)
+    } else {
+        let aux = rd_ptr(prog.wrapping_add(offset(member::BPF_PROG_AUX)));
+        let func = rd_ptr(aux.wrapping_add(offset(member::BPF_PROG_AUX_ATTACH_FUNC_NAME)));
+        (func as u64, false)
+    };
+    send_attach(nr, flags, prog, symbol, user, ATTACH_RAW_TRACEPOINT);
+}
+
+/// `bpf_attach` for a program attached to a perf event: a tracepoint's
+/// (its name), a kprobe's or a uprobe's (the probe event's name).
+#[inline(always)]
+fn perf_attach(nr: u32, prog_fd: u64, perf_fd: u64, flags: u32) {
+    let event = rd_ptr(fd_file(perf_fd).wrapping_add(offset(member::FILE_PRIVATE_DATA)));
+    let call = rd_ptr(event.wrapping_add(offset(member::PERF_EVENT_TP_EVENT)));
+    let fl = rd::<i32>(call.wrapping_add(offset(member::TRACE_EVENT_CALL_FLAGS)));
+    let name = rd_ptr(call.wrapping_add(offset(member::TRACE_EVENT_CALL_NAME)));
+    let (symbol, kind) = if fl & TRACE_EVENT_FL_TRACEPOINT != 0 {
+        // The union holds the struct tracepoint, whose name it is.
+        (
+            rd_ptr(name.wrapping_add(offset(member::TRACEPOINT_NAME))),
+            ATTACH_TRACEPOINT,
+        )
+    } else if fl & TRACE_EVENT_FL_KPROBE != 0 {
+        (name, ATTACH_KPROBE)
+    } else if fl & TRACE_EVENT_FL_UPROBE != 0 {
+        (name, ATTACH_UPROBE)
+    } else {
+        (name, ATTACH_TRACEPOINT)
+    };
+    send_attach(nr, flags, prog_of(prog_fd), symbol as u64, false, kind);
+}
+
+/// The `struct bpf_prog` behind descriptor `fd`.
+#[inline(always)]
+fn prog_of(fd: u64) -> *const u8 {
+    rd_ptr(fd_file(fd).wrapping_add(offset(member::FILE_PRIVATE_DATA)))
+}
+
+/// Sends a `bpf_attach` (prog_type, prog_name, prog_id, prog_helpers,
+/// symbol_name, symbol_addr, attach_type) of program `prog` to the symbol
+/// named at `symbol` (the caller's memory if `user`, else the kernel's).
+/// The helpers and the symbol's address are not known here: marked.
+#[inline(always)]
+fn send_attach(nr: u32, flags: u32, prog: *const u8, symbol: u64, user: bool, kind: u64) {
+    let id = event_id::BPF_ATTACH;
+    if !event_enabled(id) {
+        return;
+    }
     let aux = rd_ptr(prog.wrapping_add(offset(member::BPF_PROG_AUX)));
     let name = rd::<[u8; 16]>(aux.wrapping_add(offset(member::BPF_PROG_AUX_NAME)));
     let Some(e) = start_event(id, nr, flags) else {
@@ -350,14 +420,13 @@ fn bpf_attach(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
             }
             Err(pos) => pos,
         };
-        let pos = if uname != 0 {
-            forget(put_str::<REC_MAX, true>(e, pos, 4, uname))
+        let pos = if user {
+            forget(put_str::<REC_MAX, true>(e, pos, 4, symbol))
         } else {
-            let func = rd_ptr(aux.wrapping_add(offset(member::BPF_PROG_AUX_ATTACH_FUNC_NAME)));
-            forget(put_str::<REC_MAX, false>(e, pos, 4, func as u64))
+            forget(put_str::<REC_MAX, false>(e, pos, 4, symbol))
         };
         let pos = put_unknown_scalar(e, pos, 5);
-        let pos = put_scalar(e, pos, 6, ATTACH_RAW_TRACEPOINT);
+        let pos = put_scalar(e, pos, 6, kind);
         finish_and_output(e, pos);
     }
 }
@@ -664,6 +733,40 @@ fn mount(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
         let pos = forget(put_at_path(e, pos, 1, AT_FDCWD, args[1]));
         let pos = put_str::<REC_MAX, true>(e, pos, 2, args[2]);
         let pos = put_scalar(e, pos, 3, args[3]);
+        finish_and_output(e, pos);
+    }
+}
+
+const EPERM: i64 = 1;
+const EINVAL: i64 = 22;
+
+/// `security_sb_umount` (mountpoint, type, flags): an unmount the kernel's
+/// check saw (it comes after the permission check: a refused caller makes
+/// none). The file system's type went with the mount: marked unreadable.
+#[inline(always)]
+fn umount(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
+    let id = event_id::SECURITY_SB_UMOUNT;
+    if matches!(
+        -ret,
+        EFAULT | ENOENT | ENOTDIR | ENAMETOOLONG | ELOOP | EPERM | EINVAL
+    ) || !event_enabled(id)
+    {
+        return;
+    }
+    let Some(e) = start_event(id, nr, flags) else {
+        return;
+    };
+    // SAFETY: as in unlink.
+    unsafe {
+        let pos = forget(put_at_path(e, ARGS_OFFSET, 0, AT_FDCWD, args[0]));
+        let pos = match item_at::<REC_MAX>(e, pos, 0) {
+            Ok((at, _)) => {
+                put_header(e.add(at), 1, item::STR | item::FAULT, 0);
+                at + ArgHeader::LEN
+            }
+            Err(pos) => pos,
+        };
+        let pos = put_scalar(e, pos, 2, args[1]);
         finish_and_output(e, pos);
     }
 }

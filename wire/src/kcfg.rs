@@ -284,6 +284,10 @@ pub mod member {
         BPF_PROG_AUX_ID,
         BPF_PROG_AUX_NAME,
         BPF_PROG_AUX_ATTACH_FUNC_NAME,
+        PERF_EVENT_TP_EVENT,
+        TRACE_EVENT_CALL_NAME,
+        TRACE_EVENT_CALL_FLAGS,
+        TRACEPOINT_NAME,
     );
 }
 
@@ -293,6 +297,7 @@ pub mod nr {
     pub const READ: u32 = 0;
     pub const WRITE: u32 = 1;
     pub const OPEN: u32 = 2;
+    pub const IOCTL: u32 = 16;
     pub const MMAP: u32 = 9;
     pub const MPROTECT: u32 = 10;
     pub const BRK: u32 = 12;
@@ -317,6 +322,7 @@ pub mod nr {
     pub const SYMLINK: u32 = 88;
     pub const MKNOD: u32 = 133;
     pub const MOUNT: u32 = 165;
+    pub const UMOUNT2: u32 = 166;
     pub const SETHOSTNAME: u32 = 170;
     pub const SETDOMAINNAME: u32 = 171;
     pub const INIT_MODULE: u32 = 175;

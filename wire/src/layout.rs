@@ -69,6 +69,7 @@ pub mod event_id {
     pub const SECURITY_INODE_RENAME: u32 = 768;
     pub const BPF_ATTACH: u32 = 770;
     pub const SECURITY_BPF_PROG: u32 = 778;
+    pub const SECURITY_SB_UMOUNT: u32 = 792;
     /// Derived by tracee-collect from `cgroup_mkdir` and the runtime
     /// (Tracee's id).
     pub const CONTAINER_CREATE: u32 = 2018;

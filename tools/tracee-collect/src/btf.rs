@@ -383,6 +383,16 @@ pub fn kernel_offsets(btf: &Btf) -> Result<[u32; member::COUNT], BtfError> {
         member::BPF_PROG_AUX_ATTACH_FUNC_NAME,
         f("bpf_prog_aux", "attach_func_name")?,
     );
+    o.set(member::PERF_EVENT_TP_EVENT, f("perf_event", "tp_event")?);
+    o.set(
+        member::TRACE_EVENT_CALL_NAME,
+        f("trace_event_call", "name")?,
+    );
+    o.set(
+        member::TRACE_EVENT_CALL_FLAGS,
+        f("trace_event_call", "flags")?,
+    );
+    o.set(member::TRACEPOINT_NAME, f("tracepoint", "name")?);
     o.set(member::VMA_VM_FLAGS, f("vm_area_struct", "vm_flags")?);
     o.set(member::VMA_VM_START, f("vm_area_struct", "vm_start")?);
     o.set(member::TASK_FS, f("task_struct", "fs")?);

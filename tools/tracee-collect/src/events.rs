@@ -228,6 +228,15 @@ pub static SECURITY: &[SyscallSpec] = &[
         ],
     },
     SyscallSpec {
+        nr: event_id::SECURITY_SB_UMOUNT,
+        name: "security_sb_umount",
+        args: &[
+            a("mountpoint", "const char*", ArgType::Str),
+            a("type", "const char*", ArgType::Str),
+            a("flags", "int", ArgType::I32),
+        ],
+    },
+    SyscallSpec {
         nr: event_id::MAGIC_WRITE,
         name: "magic_write",
         args: &[
@@ -322,6 +331,9 @@ pub fn derivation(id: u32) -> Option<&'static str> {
         event_id::SECURITY_SB_MOUNT => {
             "derived from the exit of mount(2), refused mounts included (the kernel's check comes before the permission check), unless finding its arguments failed (EFAULT, ENOENT, ENOTDIR, ENAMETOOLONG, ELOOP); path joined to the working directory. The strings are read from the caller's memory at exit"
         }
+        event_id::SECURITY_SB_UMOUNT => {
+            "derived from the exit of umount2 the kernel's check saw (not for a caller refused by the permission check before it, nor a path not found); mountpoint joined to the working directory; the file system's type is gone with the mount and is marked unreadable (Tracee's type is the v0.24 name, the string type here)"
+        }
         event_id::MAGIC_WRITE => {
             "derived from the exit of write, writev, pwrite64, pwritev and pwritev2 that wrote at offset 0 of a regular file; bytes are the first 20 written (for the vectored calls, of the first iovec), read from the caller's buffer at exit, which another thread of the caller can rewrite after the kernel read it"
         }
@@ -332,7 +344,7 @@ pub fn derivation(id: u32) -> Option<&'static str> {
             "derived from the exit of bpf(BPF_PROG_LOAD) (load true) and bpf(BPF_PROG_GET_FD_BY_ID) (load false): type, name and id from the kernel's program behind the returned descriptor (a thread sharing the descriptor table can replace it first); helpers from the instructions the caller passed, read from its memory at exit (the first 32768; unknown, and marked so, for GET_FD_BY_ID)"
         }
         event_id::BPF_ATTACH => {
-            "derived from the exit of bpf(BPF_RAW_TRACEPOINT_OPEN) only: attach_type raw_tracepoint, symbol_name the tracepoint named (or the function a tp_btf or fentry program's load named); prog_helpers and symbol_addr are not known here and are marked unreadable. Attaching through perf_event ioctls and BPF_LINK_CREATE is not seen (Tracee hooks the kernel's attach functions, which this kernel cannot)"
+            "derived from the exit of bpf(BPF_RAW_TRACEPOINT_OPEN) (attach_type raw_tracepoint; symbol_name the tracepoint named, or the function a tp_btf or fentry program's load named) and of a program's attachment to a perf event, by ioctl(PERF_EVENT_IOC_SET_BPF) or bpf(BPF_LINK_CREATE) (tracepoint: its name; kprobe, uprobe: the probe event's name); prog_helpers and symbol_addr are not known here and are marked unreadable; other link types (tracing, cgroup, XDP...) are not seen. The descriptors are looked up at exit: a thread sharing the table can replace them first"
         }
         event_id::SCHED_PROCESS_EXEC => {
             "from the sched_process_exec tracepoint; interpreter_* is the ELF interpreter (the mapping at auxv's AT_BASE), interp the kernel's interpreter name (a script's); env only with --exec-env"
@@ -351,7 +363,8 @@ pub fn derive_group(id: u32) -> Option<u8> {
         | event_id::SECURITY_INODE_RENAME
         | event_id::SECURITY_INODE_SYMLINK
         | event_id::SECURITY_INODE_MKNOD
-        | event_id::SECURITY_SB_MOUNT => FILES,
+        | event_id::SECURITY_SB_MOUNT
+        | event_id::SECURITY_SB_UMOUNT => FILES,
         event_id::SECURITY_SOCKET_CONNECT
         | event_id::SECURITY_SOCKET_BIND
         | event_id::SECURITY_SOCKET_LISTEN
@@ -377,6 +390,7 @@ pub fn derived_from(id: u32) -> &'static [u32] {
         event_id::SECURITY_INODE_SYMLINK => &[nr::SYMLINK, nr::SYMLINKAT],
         event_id::SECURITY_INODE_MKNOD => &[nr::MKNOD, nr::MKNODAT],
         event_id::SECURITY_SB_MOUNT => &[nr::MOUNT],
+        event_id::SECURITY_SB_UMOUNT => &[nr::UMOUNT2],
         event_id::MAGIC_WRITE => &[
             nr::WRITE,
             nr::WRITEV,
@@ -385,7 +399,8 @@ pub fn derived_from(id: u32) -> &'static [u32] {
             nr::PWRITEV2,
         ],
         event_id::MEM_PROT_ALERT => &[nr::MMAP, nr::MPROTECT, nr::PKEY_MPROTECT],
-        event_id::SECURITY_BPF_PROG | event_id::BPF_ATTACH => &[nr::BPF],
+        event_id::SECURITY_BPF_PROG => &[nr::BPF],
+        event_id::BPF_ATTACH => &[nr::BPF, nr::IOCTL],
         _ => &[],
     }
 }
@@ -588,6 +603,7 @@ const SECURITY_SET: &[&str] = &[
     "security_inode_symlink",
     "security_inode_mknod",
     "security_sb_mount",
+    "security_sb_umount",
     "magic_write",
     "mem_prot_alert",
     "security_bpf_prog",
@@ -615,9 +631,8 @@ const NET: &[&str] = &[
 ];
 /// Tracee's default set (v0.24: the events whose sets include "default",
 /// what `tracee` traces with no `--events`), as far as tracee-rs has them:
-/// Tracee's `net_packet_*` and `net_tcp_connect` (the network issue) and
-/// `security_sb_umount` are not built yet, and its signatures are not part
-/// of tracee-rs.
+/// Tracee's `net_packet_*` and `net_tcp_connect` (the network issue) are
+/// not built yet, and its signatures are not part of tracee-rs.
 const DEFAULT: &[&str] = &[
     "chmod",
     "chown",
@@ -647,6 +662,7 @@ const DEFAULT: &[&str] = &[
     "sched_process_exec",
     "security_inode_unlink",
     "security_sb_mount",
+    "security_sb_umount",
     "security_socket_accept",
     "security_socket_bind",
     "security_socket_connect",
