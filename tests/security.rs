@@ -947,3 +947,27 @@ print(os.getpid())
         "the type is gone with the mount"
     );
 }
+
+/// The start line says which stronger hooks the kernel offers (probed by
+/// loading never-attached fentry and LSM programs) and that security
+/// events are derived.
+#[test]
+fn the_start_line_says_which_hooks_the_kernel_offers() {
+    if !need_root("the_start_line_says_which_hooks_the_kernel_offers") {
+        return;
+    }
+    let c = Collector::start(&["-e", "security_file_open"], Stdio::null());
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("tracing 1 events"))
+        .unwrap_or_else(|| panic!("no start line: {err}"));
+    assert!(
+        line.contains("security events are derived from syscall exits and tracepoints")
+            && line.contains("stronger hooks: fentry ")
+            && line.contains(", BPF-LSM ")
+            && line.contains(", kprobes "),
+        "{line}"
+    );
+}

@@ -37,8 +37,10 @@ mod security;
 mod syscall;
 
 use aya_ebpf::{
-    macros::{btf_tracepoint, raw_tracepoint, tracepoint},
-    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, fentry, lsm, raw_tracepoint, tracepoint},
+    programs::{
+        BtfTracePointContext, FEntryContext, LsmContext, RawTracePointContext, TracePointContext,
+    },
 };
 
 use crate::sched::{try_exec, try_exit, try_fork};
@@ -158,6 +160,20 @@ pub fn cgroup_rmdir(ctx: BtfTracePointContext) -> i32 {
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn capture_exit(ctx: RawTracePointContext) -> i32 {
     capture::try_capture_exit(&ctx)
+}
+
+/// A probe, never attached: tracee-collect loads it at start to learn
+/// whether this kernel runs fentry programs (the tier a kernel with them
+/// would take security events from), and says what it found.
+#[fentry(function = "security_file_open")]
+pub fn probe_fentry(_ctx: FEntryContext) -> i32 {
+    0
+}
+
+/// A probe, never attached: whether this kernel runs BPF-LSM programs.
+#[lsm(hook = "file_open")]
+pub fn probe_lsm(_ctx: LsmContext) -> i32 {
+    0
 }
 
 #[cfg(not(test))]

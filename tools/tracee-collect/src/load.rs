@@ -62,6 +62,55 @@ pub struct Loaded {
     pub links: Links,
     /// Containers running when tracing began.
     pub containers: crate::containers::Start,
+    /// What the stronger hooks' probe found, for the start line.
+    pub tiers: String,
+}
+
+/// Loads the never-attached fentry and LSM probes (and looks for kprobes)
+/// to say which hooks this kernel offers. Security events come from the
+/// derived tier whatever is found: no other is built.
+fn probe_tiers(ebpf: &mut Ebpf, btf: &aya::Btf) -> String {
+    let mut said = Vec::new();
+    let fentry = (|| -> anyhow::Result<()> {
+        let p: &mut aya::programs::FEntry = ebpf
+            .program_mut("probe_fentry")
+            .context("program probe_fentry")?
+            .try_into()?;
+        p.load("security_file_open", btf)?;
+        p.unload()?;
+        Ok(())
+    })();
+    said.push(format!("fentry {}", outcome(fentry)));
+    let lsm = (|| -> anyhow::Result<()> {
+        let p: &mut aya::programs::Lsm = ebpf
+            .program_mut("probe_lsm")
+            .context("program probe_lsm")?
+            .try_into()?;
+        p.load("file_open", btf)?;
+        p.unload()?;
+        Ok(())
+    })();
+    said.push(format!("BPF-LSM {}", outcome(lsm)));
+    let kprobes = std::path::Path::new("/sys/kernel/tracing/kprobe_events").exists()
+        || std::path::Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
+    said.push(format!(
+        "kprobes {}",
+        if kprobes { "present" } else { "absent" }
+    ));
+    said.join(", ")
+}
+
+/// A probe's result as the start line says it.
+fn outcome(r: anyhow::Result<()>) -> String {
+    match r {
+        Ok(()) => "loads (not used: only the derived tier is built)".into(),
+        Err(e) => {
+            // The kernel's reason, not the verifier log aya carries with it.
+            let root = e.root_cause().to_string();
+            let short = root.rsplit(": ").next().unwrap_or(&root).to_string();
+            format!("refused ({short})")
+        }
+    }
 }
 
 /// Loads and attaches the programs; returns the handle that keeps them
@@ -348,6 +397,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         p.load().context("loading syscall_entry")?;
     }
 
+    let tiers = probe_tiers(&mut ebpf, &kbtf_aya);
     let mut links = Links::new();
     attach_btf(&mut ebpf, &mut links, &CGROUP_PROGS)?;
     let containers = find_containers(&mut ebpf, cfg)?;
@@ -413,6 +463,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         peers,
         links,
         containers,
+        tiers,
     })
 }
 

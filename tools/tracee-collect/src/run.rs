@@ -79,6 +79,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         peers,
         mut links,
         containers,
+        tiers,
     } = load(&cfg, &filter).context("cannot start tracing")?;
 
     let stop = tracee_cli::signals::stop_flag();
@@ -89,8 +90,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     eprintln!(
         "tracee-collect: tracing {} events ({} syscalls){} via BTF tracepoints sys_exit and \
          sched_process_fork/exec/exit (and syscalls/sys_enter_* for execve, execveat, exit, exit_group, \
-         rt_sigreturn); security events are derived from syscall exits and tracepoints (no \
-         LSM/fentry/kprobe tier: refused or absent on this kernel, and not built)",
+         rt_sigreturn); security events are derived from syscall exits and tracepoints \
+         (stronger hooks: {tiers})",
         enabled.len(),
         enabled.iter().filter(|&&id| events::is_syscall(id)).count(),
         if peers.is_empty() {
