@@ -130,6 +130,25 @@ pub(crate) unsafe fn put_unknown_scalar(e: *mut u8, pos: usize, index: u8) -> us
     unsafe { put_scalar_flagged(e, pos, index, 0, item::FAULT) }
 }
 
+/// An empty item of `kind` marked unreadable: an argument this kernel
+/// cannot give, or whose object was gone when it was read.
+///
+/// # Safety
+/// `e` must be the event scratch, unused by anyone else during this run.
+#[inline(always)]
+pub(crate) unsafe fn put_unreadable(e: *mut u8, pos: usize, index: u8, kind: u8) -> usize {
+    // SAFETY: the caller's promise; item_at found room for the header.
+    unsafe {
+        match item_at::<REC_MAX>(e, pos, 0) {
+            Ok((at, _)) => {
+                put_header(e.add(at), index, kind | item::FAULT, 0);
+                at + ArgHeader::LEN
+            }
+            Err(pos) => pos,
+        }
+    }
+}
+
 /// [`put_scalar`] with item flags.
 ///
 /// # Safety

@@ -26,11 +26,11 @@ use aya_ebpf::{
 use wire::{ARGS_OFFSET, ArgHeader, ctx_flags, event_id, item, kcfg::member, kcfg::nr};
 
 use crate::args::{
-    forget, item_at, put_comm, put_header, put_scalar, put_str, put_unknown_scalar,
+    forget, item_at, put_comm, put_header, put_scalar, put_str, put_unknown_scalar, put_unreadable,
     put_user_bytes_at, whole_item_at,
 };
 use crate::context::{fill_context, fill_context_btf, ids};
-use crate::file::{fd_file, inode_facts, socket_of};
+use crate::file::{fd_file, inode_facts, private_data, socket_of};
 use crate::kread::{current_task, current_task_btf, ld, rd, rd_ptr, rd_user, read_str_tail};
 use crate::limits::{PATH_CAP, REC_MAX, STR_KEEP};
 use crate::maps::{CAP_EVT_SCRATCH, EVT_SCRATCH, PROT_PREV, offset};
@@ -243,10 +243,7 @@ fn bpf_prog(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
     if ret < 0 || (cmd != BPF_PROG_LOAD && cmd != BPF_PROG_GET_FD_BY_ID) || !event_enabled(id) {
         return;
     }
-    let file = fd_file(ret as u64);
-    let prog = rd_ptr(file.wrapping_add(offset(member::FILE_PRIVATE_DATA)));
-    let aux = rd_ptr(prog.wrapping_add(offset(member::BPF_PROG_AUX)));
-    let name = rd::<[u8; 16]>(aux.wrapping_add(offset(member::BPF_PROG_AUX_NAME)));
+    let (ty, name, prog_id) = prog_facts(prog_of(ret as u64));
     let load = cmd == BPF_PROG_LOAD;
     // The scan's state lives in a per-CPU map, not on this stack: the
     // verifier does not follow values in a map, so the loop's turns look
@@ -280,12 +277,7 @@ fn bpf_prog(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
     // writer clamps its position inside the record, and whole_item_at
     // gives the bitmap its room.
     unsafe {
-        let pos = put_scalar(
-            e,
-            ARGS_OFFSET,
-            0,
-            rd::<u32>(prog.wrapping_add(offset(member::BPF_PROG_TYPE))) as u64,
-        );
+        let pos = put_scalar(e, ARGS_OFFSET, 0, ty as u64);
         let pos = put_comm(e, pos, 1, &name);
         let size = HELPER_WORDS * 8;
         let pos = match whole_item_at(e, pos, size) {
@@ -304,12 +296,7 @@ fn bpf_prog(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
             }
             Err(pos) => pos,
         };
-        let pos = put_scalar(
-            e,
-            pos,
-            3,
-            rd::<u32>(aux.wrapping_add(offset(member::BPF_PROG_AUX_ID))) as u64,
-        );
+        let pos = put_scalar(e, pos, 3, prog_id as u64);
         let pos = put_scalar(e, pos, 4, load as u64);
         finish_and_output(e, pos);
     }
@@ -356,7 +343,7 @@ fn bpf_attach(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
 /// (its name), a kprobe's or a uprobe's (the probe event's name).
 #[inline(always)]
 fn perf_attach(nr: u32, prog_fd: u64, perf_fd: u64, flags: u32) {
-    let event = rd_ptr(fd_file(perf_fd).wrapping_add(offset(member::FILE_PRIVATE_DATA)));
+    let event = private_data(fd_file(perf_fd));
     let call = rd_ptr(event.wrapping_add(offset(member::PERF_EVENT_TP_EVENT)));
     let fl = rd::<i32>(call.wrapping_add(offset(member::TRACE_EVENT_CALL_FLAGS)));
     let name = rd_ptr(call.wrapping_add(offset(member::TRACE_EVENT_CALL_NAME)));
@@ -379,7 +366,18 @@ fn perf_attach(nr: u32, prog_fd: u64, perf_fd: u64, flags: u32) {
 /// The `struct bpf_prog` behind descriptor `fd`.
 #[inline(always)]
 fn prog_of(fd: u64) -> *const u8 {
-    rd_ptr(fd_file(fd).wrapping_add(offset(member::FILE_PRIVATE_DATA)))
+    private_data(fd_file(fd))
+}
+
+/// A BPF program's type, name and id.
+#[inline(always)]
+fn prog_facts(prog: *const u8) -> (u32, [u8; 16], u32) {
+    let aux = rd_ptr(prog.wrapping_add(offset(member::BPF_PROG_AUX)));
+    (
+        rd::<u32>(prog.wrapping_add(offset(member::BPF_PROG_TYPE))),
+        rd::<[u8; 16]>(aux.wrapping_add(offset(member::BPF_PROG_AUX_NAME))),
+        rd::<u32>(aux.wrapping_add(offset(member::BPF_PROG_AUX_ID))),
+    )
 }
 
 /// Sends a `bpf_attach` (prog_type, prog_name, prog_id, prog_helpers,
@@ -392,34 +390,17 @@ fn send_attach(nr: u32, flags: u32, prog: *const u8, symbol: u64, user: bool, ki
     if !event_enabled(id) {
         return;
     }
-    let aux = rd_ptr(prog.wrapping_add(offset(member::BPF_PROG_AUX)));
-    let name = rd::<[u8; 16]>(aux.wrapping_add(offset(member::BPF_PROG_AUX_NAME)));
+    let (ty, name, prog_id) = prog_facts(prog);
     let Some(e) = start_event(id, nr, flags) else {
         return;
     };
     // SAFETY: `e` is the event scratch, which this run alone uses; each
     // writer clamps its position inside the record.
     unsafe {
-        let pos = put_scalar(
-            e,
-            ARGS_OFFSET,
-            0,
-            rd::<u32>(prog.wrapping_add(offset(member::BPF_PROG_TYPE))) as u64,
-        );
+        let pos = put_scalar(e, ARGS_OFFSET, 0, ty as u64);
         let pos = put_comm(e, pos, 1, &name);
-        let pos = put_scalar(
-            e,
-            pos,
-            2,
-            rd::<u32>(aux.wrapping_add(offset(member::BPF_PROG_AUX_ID))) as u64,
-        );
-        let pos = match item_at::<REC_MAX>(e, pos, 0) {
-            Ok((at, _)) => {
-                put_header(e.add(at), 3, item::BYTES | item::FAULT, 0);
-                at + ArgHeader::LEN
-            }
-            Err(pos) => pos,
-        };
+        let pos = put_scalar(e, pos, 2, prog_id as u64);
+        let pos = put_unreadable(e, pos, 3, item::BYTES);
         let pos = if user {
             forget(put_str::<REC_MAX, true>(e, pos, 4, symbol))
         } else {
@@ -759,13 +740,7 @@ fn umount(nr: u32, ret: i64, args: &[u64; 6], flags: u32) {
     // SAFETY: as in unlink.
     unsafe {
         let pos = forget(put_at_path(e, ARGS_OFFSET, 0, AT_FDCWD, args[0]));
-        let pos = match item_at::<REC_MAX>(e, pos, 0) {
-            Ok((at, _)) => {
-                put_header(e.add(at), 1, item::STR | item::FAULT, 0);
-                at + ArgHeader::LEN
-            }
-            Err(pos) => pos,
-        };
+        let pos = put_unreadable(e, pos, 1, item::STR);
         let pos = put_scalar(e, pos, 2, args[1]);
         finish_and_output(e, pos);
     }
@@ -880,8 +855,7 @@ fn file_open(nr: u32, ret: i64, upath: u64, oflags: u64, flags: u32) {
         // before this exit ran: the event still goes out, its file
         // unreadable.
         let pos = if file.is_null() {
-            put_header(e.add(ARGS_OFFSET), 0, item::STR | item::FAULT, 0);
-            ARGS_OFFSET + ArgHeader::LEN
+            put_unreadable(e, ARGS_OFFSET, 0, item::STR)
         } else {
             put_opened(e, ARGS_OFFSET, file, oflags & OPEN_ONLY)
         };
@@ -971,13 +945,7 @@ fn local(nr: u32, ret: i64, args: &[u64; 6], flags: u32, id: u32) {
     unsafe {
         let pos = put_scalar(e, ARGS_OFFSET, 0, args[0]);
         let mut pos = if sock.is_null() {
-            match item_at::<REC_MAX>(e, pos, 0) {
-                Ok((at, _)) => {
-                    put_header(e.add(at), 1, item::BYTES | item::FAULT, 0);
-                    at + ArgHeader::LEN
-                }
-                Err(pos) => pos,
-            }
+            put_unreadable(e, pos, 1, item::BYTES)
         } else {
             put_sock_addr(
                 e,

@@ -8,7 +8,7 @@ use wire::{
 
 use super::send::{Scratch, send_range};
 use super::{CAP_FILTER, ELF_FILES, MAX_IOV};
-use crate::file::fd_file;
+use crate::file::{fd_file, inode_id};
 use crate::kread::{rd, rd_into, rd_ptr, rd_user};
 use crate::maps::offset;
 use crate::path::file_path;
@@ -17,20 +17,14 @@ use crate::regs::Regs;
 /// A file's device (the kernel's dev_t), inode number and capture type.
 #[inline(always)]
 pub(crate) fn file_id(file: *const u8) -> (u32, u64, u8) {
-    let inode = rd_ptr(file.wrapping_add(offset(member::FILE_F_INODE)));
-    let ft = match rd::<u16>(inode.wrapping_add(offset(member::INODE_I_MODE))) & 0o170000 {
+    let (dev, ino, mode) = inode_id(file);
+    let ft = match mode & 0o170000 {
         0o100000 => ftype::REGULAR,
         0o010000 => ftype::PIPE,
         0o140000 => ftype::SOCKET,
         _ => ftype::OTHER,
     };
-    let ino = rd::<u64>(inode.wrapping_add(offset(member::INODE_I_INO)));
-    let sb = rd_ptr(inode.wrapping_add(offset(member::INODE_I_SB)));
-    (
-        rd::<u32>(sb.wrapping_add(offset(member::SB_S_DEV))),
-        ino,
-        ft,
-    )
+    (dev, ino, ft)
 }
 
 /// A write or read that moved `done` bytes: its file, if it passes the
