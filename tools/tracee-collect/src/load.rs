@@ -72,20 +72,14 @@ pub struct Loaded {
 fn probe_tiers(ebpf: &mut Ebpf, btf: &aya::Btf) -> String {
     let mut said = Vec::new();
     let fentry = (|| -> anyhow::Result<()> {
-        let p: &mut aya::programs::FEntry = ebpf
-            .program_mut("probe_fentry")
-            .context("program probe_fentry")?
-            .try_into()?;
+        let p: &mut aya::programs::FEntry = program(ebpf, "probe_fentry")?;
         p.load("security_file_open", btf)?;
         p.unload()?;
         Ok(())
     })();
     said.push(format!("fentry {}", outcome(fentry)));
     let lsm = (|| -> anyhow::Result<()> {
-        let p: &mut aya::programs::Lsm = ebpf
-            .program_mut("probe_lsm")
-            .context("program probe_lsm")?
-            .try_into()?;
+        let p: &mut aya::programs::Lsm = program(ebpf, "probe_lsm")?;
         p.load("file_open", btf)?;
         p.unload()?;
         Ok(())
@@ -313,17 +307,11 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         "sched_process_exec",
     ];
     if cfg.capture.mask != 0 {
-        let p: &mut RawTracePoint = ebpf
-            .program_mut("capture_exit")
-            .context("program capture_exit")?
-            .try_into()?;
+        let p: &mut RawTracePoint = program(&mut ebpf, "capture_exit")?;
         p.load().context("loading capture_exit")?;
     }
     for prog in CGROUP_PROGS.into_iter().chain(BTF_PROGS) {
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("program {prog}"))?
-            .try_into()?;
+        let p: &mut BtfTracePoint = program(&mut ebpf, prog)?;
         p.load(prog, &kbtf_aya)
             .with_context(|| format!("loading {prog}"))?;
     }
@@ -337,10 +325,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         if !derive.values().any(|&g| g == group) {
             continue;
         }
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("program {prog}"))?
-            .try_into()?;
+        let p: &mut BtfTracePoint = program(&mut ebpf, prog)?;
         p.load("sys_exit", &kbtf_aya)
             .with_context(|| format!("loading {prog}"))?;
         let fd = p.fd().context(prog)?.try_clone()?;
@@ -354,29 +339,20 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .iter()
         .any(|id| enabled.contains(id));
     if exec_security {
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut("security_exec")
-            .context("program security_exec")?
-            .try_into()?;
+        let p: &mut BtfTracePoint = program(&mut ebpf, "security_exec")?;
         p.load("sched_process_exec", &kbtf_aya)
             .context("loading security_exec")?;
     }
     let prot_entry = enabled.contains(&event_id::MEM_PROT_ALERT);
     if prot_entry {
         ensure_tracefs()?;
-        let p: &mut TracePoint = ebpf
-            .program_mut("mprotect_entry")
-            .context("program mprotect_entry")?
-            .try_into()?;
+        let p: &mut TracePoint = program(&mut ebpf, "mprotect_entry")?;
         p.load().context("loading mprotect_entry")?;
     }
     let caps = enabled.contains(&event_id::CAP_CAPABLE);
     if caps {
         ensure_tracefs()?;
-        let p: &mut TracePoint = ebpf
-            .program_mut("cap_capable")
-            .context("program cap_capable")?
-            .try_into()?;
+        let p: &mut TracePoint = program(&mut ebpf, "cap_capable")?;
         p.load().context("loading cap_capable")?;
     }
     // The syscalls whose entry is traced (kernel_cfg's ENTRY), each on its
@@ -390,10 +366,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .collect();
     if !entries.is_empty() {
         ensure_tracefs()?;
-        let p: &mut TracePoint = ebpf
-            .program_mut("syscall_entry")
-            .context("program syscall_entry")?
-            .try_into()?;
+        let p: &mut TracePoint = program(&mut ebpf, "syscall_entry")?;
         p.load().context("loading syscall_entry")?;
     }
 
@@ -403,10 +376,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     let containers = find_containers(&mut ebpf, cfg)?;
     // The capture program is attached only when capturing.
     if cfg.capture.mask != 0 {
-        let p: &mut RawTracePoint = ebpf
-            .program_mut("capture_exit")
-            .context("program capture_exit")?
-            .try_into()?;
+        let p: &mut RawTracePoint = program(&mut ebpf, "capture_exit")?;
         let link = p
             .attach("sys_exit")
             .context("attaching capture_exit to raw tracepoint sys_exit")?;
@@ -414,20 +384,14 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     }
     attach_btf(&mut ebpf, &mut links, &BTF_PROGS)?;
     if exec_security {
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut("security_exec")
-            .context("program security_exec")?
-            .try_into()?;
+        let p: &mut BtfTracePoint = program(&mut ebpf, "security_exec")?;
         let link = p
             .attach()
             .context("attaching security_exec to BTF tracepoint sched_process_exec")?;
         links.push(Link::Btf("security_exec", link));
     }
     if prot_entry {
-        let p: &mut TracePoint = ebpf
-            .program_mut("mprotect_entry")
-            .context("program mprotect_entry")?
-            .try_into()?;
+        let p: &mut TracePoint = program(&mut ebpf, "mprotect_entry")?;
         for tp in ["sys_enter_mprotect", "sys_enter_pkey_mprotect"] {
             let link = p
                 .attach("syscalls", tp)
@@ -436,20 +400,14 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         }
     }
     if caps {
-        let p: &mut TracePoint = ebpf
-            .program_mut("cap_capable")
-            .context("program cap_capable")?
-            .try_into()?;
+        let p: &mut TracePoint = program(&mut ebpf, "cap_capable")?;
         let link = p
             .attach("capability", "cap_capable")
             .context("attaching cap_capable to tracepoint capability/cap_capable")?;
         links.push(Link::Tp("cap_capable", link));
     }
     if !entries.is_empty() {
-        let p: &mut TracePoint = ebpf
-            .program_mut("syscall_entry")
-            .context("program syscall_entry")?
-            .try_into()?;
+        let p: &mut TracePoint = program(&mut ebpf, "syscall_entry")?;
         for tp in entries {
             let link = p
                 .attach("syscalls", &tp)
@@ -467,12 +425,20 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     })
 }
 
+/// Program `name` of the object, as its kind.
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    Ok(ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name}"))?
+        .try_into()?)
+}
+
 fn attach_btf(ebpf: &mut Ebpf, links: &mut Links, progs: &[&'static str]) -> anyhow::Result<()> {
     for &prog in progs {
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut(prog)
-            .with_context(|| format!("program {prog}"))?
-            .try_into()?;
+        let p: &mut BtfTracePoint = program(ebpf, prog)?;
         let link = p
             .attach()
             .with_context(|| format!("attaching {prog} to BTF tracepoint {prog}"))?;
@@ -534,10 +500,7 @@ pub fn detach(ebpf: &mut Ebpf, links: &mut Links) -> anyhow::Result<()> {
     // Each program type has its own detach (no trait covers it in aya).
     macro_rules! detach_as {
         ($ty:ty, $prog:expr, $link:expr) => {{
-            let p: &mut $ty = ebpf
-                .program_mut($prog)
-                .with_context(|| format!("program {}", $prog))?
-                .try_into()?;
+            let p: &mut $ty = program(ebpf, $prog)?;
             p.detach($link)
                 .with_context(|| format!("detaching {}", $prog))?;
         }};
