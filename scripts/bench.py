@@ -249,23 +249,31 @@ SETUPS = [
 ]
 
 
+def overhead(work, name, start, rss):
+    """RUNS times: the loop untraced, then traced by `start()`. Returns the
+    ns added per call and the events lost, run by run; records the
+    tracer's peak RSS in `rss` by (name, process)."""
+    over, lost = [], []
+    for _ in range(RUNS):
+        base = run_loop(work, LOOP)
+        t = start()
+        try:
+            traced = run_loop(work, LOOP)
+        finally:
+            t.stop()
+        over.append(traced - base)
+        lost.append(t.lost)
+        for k, v in t.rss.items():
+            rss[(name, k)] = max(rss.get((name, k), 0), v)
+    return over, lost
+
+
 def b1():
     res = {}
     rss = {}
     for work in WORKLOADS:
         for name, start in SETUPS:
-            over, lost = [], []
-            for _ in range(RUNS):
-                base = run_loop(work, LOOP)
-                t = start()
-                try:
-                    traced = run_loop(work, LOOP)
-                finally:
-                    t.stop()
-                over.append(traced - base)
-                lost.append(t.lost)
-                for k, v in t.rss.items():
-                    rss[(name, k)] = max(rss.get((name, k), 0), v)
+            over, lost = overhead(work, name, start, rss)
             res[(work, name)] = (over, lost)
             print(f"B1 {work:16} {name:60} +{fmt3(over, ' ns')} lost {lost}", flush=True)
         over = [strace_overhead(work) for _ in range(max(1, RUNS // 2))]
@@ -302,18 +310,8 @@ def b9():
     """The open/read/close loop with security_file_open traced, against
     bpftrace printing each openat's path."""
     res = {}
-    work = "open/read/close"
     for name, start in B9_SETUPS:
-        over, lost = [], []
-        for _ in range(RUNS):
-            base = run_loop(work, LOOP)
-            t = start()
-            try:
-                traced = run_loop(work, LOOP)
-            finally:
-                t.stop()
-            over.append(traced - base)
-            lost.append(t.lost)
+        over, lost = overhead("open/read/close", name, start, {})
         res[name] = (over, lost)
         print(f"B9 {name:70} +{fmt3(over, ' ns')} lost {lost}", flush=True)
     return res
