@@ -28,6 +28,7 @@ mod file;
 mod kread;
 mod limits;
 mod maps;
+mod net;
 mod output;
 mod path;
 mod regs;
@@ -37,9 +38,10 @@ mod security;
 mod syscall;
 
 use aya_ebpf::{
-    macros::{btf_tracepoint, fentry, lsm, raw_tracepoint, tracepoint},
+    macros::{btf_tracepoint, cgroup_skb, cgroup_sock, fentry, lsm, raw_tracepoint, tracepoint},
     programs::{
-        BtfTracePointContext, FEntryContext, LsmContext, RawTracePointContext, TracePointContext,
+        BtfTracePointContext, FEntryContext, LsmContext, RawTracePointContext, SkBuffContext,
+        SockContext, TracePointContext,
     },
 };
 
@@ -185,3 +187,42 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 4] = *b"GPL\0";
+
+/// A packet a process sends (`cgroup_skb` egress on the cgroup v2 root).
+/// Always lets it through.
+#[cgroup_skb]
+pub fn net_egress(ctx: SkBuffContext) -> i32 {
+    net::try_packet(&ctx, 0);
+    1
+}
+
+/// A packet a process receives (`cgroup_skb` ingress).
+#[cgroup_skb]
+pub fn net_ingress(ctx: SkBuffContext) -> i32 {
+    net::try_packet(&ctx, 1);
+    1
+}
+
+/// A new inet socket: its creator is its owner.
+#[cgroup_sock(sock_create)]
+pub fn net_sock_create(ctx: SockContext) -> i32 {
+    // SAFETY: the program's own socket, as sock_create programs pass it.
+    unsafe { net::set_owner(ctx.sock.cast()) };
+    1
+}
+
+/// A socket sent data: the sender is its owner.
+#[btf_tracepoint(function = "sock_send_length")]
+pub fn net_sock_send(ctx: BtfTracePointContext) -> i32 {
+    // SAFETY: the tracepoint's first argument is its `struct sock *`.
+    unsafe { net::used(ctx.arg(0)) };
+    0
+}
+
+/// A socket received data: the receiver is its owner.
+#[btf_tracepoint(function = "sock_recv_length")]
+pub fn net_sock_recv(ctx: BtfTracePointContext) -> i32 {
+    // SAFETY: as in net_sock_send.
+    unsafe { net::used(ctx.arg(0)) };
+    0
+}

@@ -26,7 +26,9 @@ pub mod artifact {
     pub const MEM: u8 = 4;
     pub const MODULE: u8 = 5;
     pub const BPF: u8 = 6;
-    pub const MAX: u8 = 6;
+    /// A network packet, whole in one record (see [`PacketFlags`]).
+    pub const PACKET: u8 = 7;
+    pub const MAX: u8 = 7;
 }
 
 /// File types, as the capture filters name them.
@@ -95,6 +97,38 @@ const _: () = assert!(CaptureHeader::LEN == 96);
 
 /// Largest payload of one capture record.
 pub const MAX_CHUNK: usize = 16 * 1024;
+/// Largest payload of a packet record: a packet is never split.
+pub const MAX_PACKET: usize = 65535;
+
+/// A packet record ([`artifact::PACKET`], made by tracee-collect from the
+/// kernel's `net_packet_base`) uses the header's fields so:
+/// `ts` when the packet was seen, `pid`/`tid`/`comm`/`uid`/`gid`/
+/// `cgroup_id`/`mnt_ns` its owner's (all 0 when unknown), `ino` the
+/// owner's process start time (CLOCK_MONOTONIC ns, for its file's name),
+/// `off` the packet's length on the wire, of which the first `len` bytes
+/// follow (an IPv4 or IPv6 packet, no link header), cut to the snap length
+/// with its length fields rewritten to what was kept; `dev` holds these
+/// bits; `ftype` holds the [`pcap_split`] bits: which pcaps it goes to.
+pub mod packet {
+    /// Received (else sent).
+    pub const INGRESS: u32 = 1;
+    /// The owner is unknown.
+    pub const UNKNOWN: u32 = 2;
+    /// The owner's container started (`ctx_flags::CONTAINER_STARTED`).
+    pub const CONTAINER_STARTED: u32 = 4;
+}
+
+/// Which pcap files a packet goes to (Tracee's `pcap:` split).
+pub mod pcap_split {
+    /// `single.pcap`: every packet.
+    pub const SINGLE: u8 = 1;
+    /// `processes/<container|host>/<comm>_<tid>_<start>.pcap`.
+    pub const PROCESS: u8 = 2;
+    /// `containers/<container|host>.pcap`.
+    pub const CONTAINER: u8 = 4;
+    /// `commands/<container|host>/<comm>.pcap`.
+    pub const COMMAND: u8 = 8;
+}
 
 impl CaptureHeader {
     /// The header and payload of a capture record, checked.
@@ -144,6 +178,17 @@ impl CaptureHeader {
             });
         }
         let payload = &b[Self::LEN..];
+        let max = if h.artifact == artifact::PACKET {
+            MAX_PACKET
+        } else {
+            MAX_CHUNK
+        };
+        if h.len as usize > max && h.flags & flags::LOST == 0 {
+            return Err(DecodeError::CaptureLen {
+                len: payload.len(),
+                offset: r.offset(),
+            });
+        }
         let want = if h.flags & flags::LOST != 0 {
             0
         } else {

@@ -84,6 +84,19 @@ pub mod derive {
     pub const MEMORY: u8 = 3;
 }
 
+/// Bits of the kernel's `NET_FLAGS` global: what the packet programs send.
+pub mod net {
+    /// Copy at least [`HTTP_SNAP`] bytes of a TCP packet whose payload
+    /// starts like an HTTP request or response.
+    pub const HTTP: u32 = 1;
+    /// Copy a DNS packet (UDP or TCP port 53) whole, whatever `NET_SNAP`.
+    pub const DNS_WHOLE: u32 = 2;
+    /// Copy an ICMP or ICMPv6 packet whole.
+    pub const ICMP_WHOLE: u32 = 4;
+    /// What an HTTP packet's copy is (headers and the message's start).
+    pub const HTTP_SNAP: u32 = 4096 + 120;
+}
+
 /// Entries of the CFG array map (event ids below this).
 pub const CFG_ENTRIES: u32 = 2048;
 

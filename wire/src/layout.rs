@@ -43,6 +43,10 @@ pub mod ctx_flags {
     /// record, or no room to keep it between entry and exit): it is absent
     /// from the record. Arguments cut short carry their own truncated flag.
     pub const ARGS_CUT: u32 = 4;
+    /// A packet's event (`net_*`): the packet's socket had no known
+    /// owner (a kernel socket's, or one not used since tracing began);
+    /// the context's ids and names are empty.
+    pub const OWNER_UNKNOWN: u32 = 8;
 }
 
 /// Event ids that are not syscalls (syscalls use their x86_64 number).
@@ -70,6 +74,26 @@ pub mod event_id {
     pub const BPF_ATTACH: u32 = 770;
     pub const SECURITY_BPF_PROG: u32 = 778;
     pub const SECURITY_SB_UMOUNT: u32 = 792;
+    /// A packet from the cgroup_skb programs (Tracee's internal
+    /// `net_packet_base`): consumed by tracee-collect, which derives the
+    /// `net_*` events and the pcaps from it. Never in a stream.
+    pub const NET_PACKET_BASE: u32 = 700;
+    // Derived from packets by tracee-collect (Tracee's ids).
+    pub const NET_PACKET_IPV4: u32 = 2000;
+    pub const NET_PACKET_IPV6: u32 = 2001;
+    pub const NET_PACKET_TCP: u32 = 2002;
+    pub const NET_PACKET_UDP: u32 = 2003;
+    pub const NET_PACKET_ICMP: u32 = 2004;
+    pub const NET_PACKET_ICMPV6: u32 = 2005;
+    pub const NET_PACKET_DNS: u32 = 2006;
+    pub const NET_PACKET_DNS_REQUEST: u32 = 2007;
+    pub const NET_PACKET_DNS_RESPONSE: u32 = 2008;
+    pub const NET_PACKET_HTTP: u32 = 2009;
+    pub const NET_PACKET_HTTP_REQUEST: u32 = 2010;
+    pub const NET_PACKET_HTTP_RESPONSE: u32 = 2011;
+    pub const NET_FLOW_TCP_BEGIN: u32 = 2013;
+    pub const NET_FLOW_TCP_END: u32 = 2014;
+    pub const NET_TCP_CONNECT: u32 = 2016;
     /// Derived by tracee-collect from `cgroup_mkdir` and the runtime
     /// (Tracee's id).
     pub const CONTAINER_CREATE: u32 = 2018;

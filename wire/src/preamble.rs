@@ -22,6 +22,9 @@ pub enum ArgType {
     Sockaddr = 8,
     Bytes = 9,
     Bool = 10,
+    /// A string item holding a JSON value (a protocol's fields, as
+    /// Tracee's network events carry them); printed as JSON.
+    Json = 11,
 }
 
 impl ArgType {
@@ -38,6 +41,7 @@ impl ArgType {
             8 => Sockaddr,
             9 => Bytes,
             10 => Bool,
+            11 => Json,
             _ => return None,
         })
     }

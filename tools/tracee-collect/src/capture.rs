@@ -11,11 +11,19 @@ pub struct CaptureCfg {
     pub mask: u32,
     /// For writes (0) and reads (1).
     pub filters: [CapFilter; 2],
+    /// Network packets into pcaps (`network`, `pcap:...`).
+    pub pcap: Option<crate::net::PcapCfg>,
 }
 
 impl CaptureCfg {
     pub fn wants(&self, a: u8) -> bool {
         self.mask & (1 << a) != 0
+    }
+
+    /// What the kernel's capture program captures: everything but
+    /// packets, which come from the packet programs.
+    pub fn kernel_mask(&self) -> u32 {
+        self.mask & !(1 << artifact::PACKET)
     }
 }
 
@@ -23,6 +31,10 @@ impl CaptureCfg {
 pub fn parse(opts: &[String]) -> Result<CaptureCfg, String> {
     let mut c = CaptureCfg::default();
     for o in opts {
+        if crate::net::PcapCfg::parse(&mut c.pcap, o)? {
+            c.mask |= 1 << artifact::PACKET;
+            continue;
+        }
         let v = o.strip_prefix("artifact:").unwrap_or(o);
         let (dir, rest) = match v.split_once([':', '=']) {
             Some((d, r)) => (d, Some((&v[d.len()..d.len() + 1], r))),
@@ -46,14 +58,9 @@ pub fn parse(opts: &[String]) -> Result<CaptureCfg, String> {
                     "--capture {o}: the output directory is tracee-capture's (--dir, --clear-dir)"
                 ));
             }
-            "network" | "net" | "pcap" | "pcap-options" | "pcap-snaplen" => {
-                return Err(format!(
-                    "--capture {o}: network capture (pcap) is not available yet"
-                ));
-            }
             _ => {
                 return Err(format!(
-                    "--capture {o}: unknown capture (write, read, exec, mem, module, bpf)"
+                    "--capture {o}: unknown capture (write, read, exec, mem, module, bpf, network, pcap...)"
                 ));
             }
         };
@@ -154,7 +161,7 @@ mod tests {
             ("write:colour=red", "unknown filter"),
             ("exec=1", "unknown capture"),
             ("dir:/tmp/x", "tracee-capture"),
-            ("network", "not available"),
+            ("network:x", "unknown capture"),
             ("write=", "prefix of 1 to"),
         ] {
             let r = p(&[v]);

@@ -67,6 +67,11 @@ pub struct Drain<'c> {
     containers: Tracker,
     /// Each process's executable.
     procs: Procs,
+    /// The `net_*` events' derivation.
+    net: crate::net::Deriver,
+    /// Packets seen, and of them those whose owner was unknown.
+    pub packets: u64,
+    pub packets_unknown: u64,
     /// The reader of the stream has gone: a clean stop.
     pub closed: bool,
     pub totals: Totals,
@@ -132,6 +137,9 @@ impl<'c> Drain<'c> {
             bad_records: 0,
             containers,
             procs,
+            net: crate::net::Deriver::new(&cfg.events),
+            packets: 0,
+            packets_unknown: 0,
             closed,
             totals: Totals {
                 per_event: vec![0; kcfg::CFG_ENTRIES as usize],
@@ -181,7 +189,9 @@ impl<'c> Drain<'c> {
                     let r = self.out.write_unit(&rec);
                     self.write(r)?;
                 }
-                Emit::Event(rec) => self.forward(&rec)?,
+                Emit::Event(rec) => {
+                    self.forward(&rec)?;
+                }
                 Emit::This => {
                     if let Some(rec) = this {
                         self.forward(rec)?;
@@ -200,14 +210,70 @@ impl<'c> Drain<'c> {
         self.write(r)
     }
 
-    /// Writes an event record made or held in user space, if it passes.
-    fn forward(&mut self, rec: &[u8]) -> anyhow::Result<()> {
+    /// Writes an event record made or held in user space, if it passes;
+    /// says whether it did.
+    fn forward(&mut self, rec: &[u8]) -> anyhow::Result<bool> {
         let Some(ev) = kernel_event(rec) else {
-            return Ok(());
+            return Ok(false);
         };
         if passes(self.cfg, &mut self.filter, &mut self.totals, &ev) {
             let r = self.out.write_unit(rec);
             self.write(r)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A packet from the kernel: the events it gives, then the packet to
+    /// the pcaps (all of them, or with `pcap-options:filtered` those an
+    /// event that went out came from).
+    fn packet(&mut self, ev: &EventSlice<'_>) -> anyhow::Result<()> {
+        self.packets += 1;
+        if ev.flags() & wire::ctx_flags::OWNER_UNKNOWN != 0 {
+            self.packets_unknown += 1;
+        }
+        let mut recs = Vec::new();
+        self.net.packet(ev, &mut recs);
+        let mut any = false;
+        for r in &recs {
+            any |= self.forward(r)?;
+        }
+        if let (Some(p), Some(sc)) = (&self.cfg.capture.pcap, &mut self.sidecar)
+            && (!p.filtered || any)
+            && let Some(b) = crate::net::derive::Base::of(ev)
+        {
+            let keep = crate::net::pcap::keep(b.data, p.payload);
+            let data = crate::net::pcap::cut(b.data, keep);
+            let mut dev = 0;
+            if b.ingress {
+                dev |= wire::capture::packet::INGRESS;
+            }
+            if ev.flags() & wire::ctx_flags::OWNER_UNKNOWN != 0 {
+                dev |= wire::capture::packet::UNKNOWN;
+            }
+            if ev.flags() & wire::ctx_flags::CONTAINER_STARTED != 0 {
+                dev |= wire::capture::packet::CONTAINER_STARTED;
+            }
+            let mut h = wire::capture::CaptureHeader {
+                ts: ev.ts(),
+                ino: ev.leader_start(),
+                off: u64::from(b.len),
+                pid: ev.pid(),
+                tid: ev.tid(),
+                dev,
+                mnt_ns: ev.mnt_ns(),
+                artifact: wire::capture::artifact::PACKET,
+                ftype: p.split,
+                flags: 0,
+                len: data.len() as u32,
+                uid: ev.uid(),
+                gid: ev.gid(),
+                cgroup_id: ev.cgroup_id(),
+                ..Default::default()
+            };
+            let comm = ev.comm();
+            h.comm[..comm.len()].copy_from_slice(comm);
+            sc.packet(&h, &data);
         }
         Ok(())
     }
@@ -268,6 +334,31 @@ impl<'c> Drain<'c> {
                 continue;
             };
             let id = ev.event_id();
+            if id == event_id::NET_PACKET_BASE {
+                let rec = item.to_vec();
+                drop(item);
+                if let Some(ev) = kernel_event(&rec) {
+                    self.packet(&ev)?;
+                }
+                if self.closed {
+                    break;
+                }
+                continue;
+            }
+            if id == event_id::SECURITY_SOCKET_CONNECT
+                && let Some(derived) = self.net.tcp_connect(&ev)
+            {
+                let rec = item.to_vec();
+                drop(item);
+                self.forward(&derived)?;
+                if !self.closed {
+                    self.forward(&rec)?;
+                }
+                if self.closed {
+                    break;
+                }
+                continue;
+            }
             if id == event_id::CGROUP_MKDIR || id == event_id::CGROUP_RMDIR {
                 let rec = item.to_vec();
                 drop(item);
@@ -467,7 +558,9 @@ impl<'c> Drain<'c> {
             }
         }
         if let Some(sc) = self.sidecar.take() {
-            let lost = self.losses.cap_lost_seen.iter().sum::<u64>() + sc.dropped_jobs;
+            let lost = self.losses.cap_lost_seen.iter().sum::<u64>()
+                + sc.dropped_jobs
+                + sc.dropped_packets;
             let end = EndBody {
                 events: 0,
                 lost,

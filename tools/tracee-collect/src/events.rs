@@ -297,6 +297,151 @@ pub static SECURITY: &[SyscallSpec] = &[
     },
 ];
 
+/// Network events, derived in user space from the packets the kernel's
+/// cgroup_skb programs send (and `net_tcp_connect` from
+/// `security_socket_connect`), with Tracee's names, ids, argument names and
+/// types; the protocol arguments are JSON objects in Tracee's shapes.
+pub static NETWORK: &[SyscallSpec] = &[
+    SyscallSpec {
+        nr: event_id::NET_PACKET_IPV4,
+        name: "net_packet_ipv4",
+        args: &[
+            a("src", "string", ArgType::Str),
+            a("dst", "string", ArgType::Str),
+            a("metadata", "trace.PacketMetadata", ArgType::Json),
+            a("proto_ipv4", "trace.ProtoIPv4", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_IPV6,
+        name: "net_packet_ipv6",
+        args: &[
+            a("src", "string", ArgType::Str),
+            a("dst", "string", ArgType::Str),
+            a("metadata", "trace.PacketMetadata", ArgType::Json),
+            a("proto_ipv6", "trace.ProtoIPv6", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_TCP,
+        name: "net_packet_tcp",
+        args: PORTS_TCP,
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_UDP,
+        name: "net_packet_udp",
+        args: PORTS_UDP,
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_ICMP,
+        name: "net_packet_icmp",
+        args: &[
+            a("src", "string", ArgType::Str),
+            a("dst", "string", ArgType::Str),
+            a("metadata", "trace.PacketMetadata", ArgType::Json),
+            a("proto_icmp", "trace.ProtoICMP", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_ICMPV6,
+        name: "net_packet_icmpv6",
+        args: &[
+            a("src", "string", ArgType::Str),
+            a("dst", "string", ArgType::Str),
+            a("metadata", "trace.PacketMetadata", ArgType::Json),
+            a("proto_icmpv6", "trace.ProtoICMPv6", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_DNS,
+        name: "net_packet_dns",
+        args: PORTS_DNS,
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_DNS_REQUEST,
+        name: "net_packet_dns_request",
+        args: &[
+            a("metadata", "trace.PktMeta", ArgType::Json),
+            a("dns_questions", "[]trace.DnsQueryData", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_DNS_RESPONSE,
+        name: "net_packet_dns_response",
+        args: &[
+            a("metadata", "trace.PktMeta", ArgType::Json),
+            a("dns_response", "[]trace.DnsResponseData", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_HTTP,
+        name: "net_packet_http",
+        args: PORTS_HTTP,
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_HTTP_REQUEST,
+        name: "net_packet_http_request",
+        args: &[
+            a("metadata", "trace.PktMeta", ArgType::Json),
+            a("http_request", "trace.ProtoHTTPRequest", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_PACKET_HTTP_RESPONSE,
+        name: "net_packet_http_response",
+        args: &[
+            a("metadata", "trace.PktMeta", ArgType::Json),
+            a("http_response", "trace.ProtoHTTPResponse", ArgType::Json),
+        ],
+    },
+    SyscallSpec {
+        nr: event_id::NET_FLOW_TCP_BEGIN,
+        name: "net_flow_tcp_begin",
+        args: FLOW_ARGS,
+    },
+    SyscallSpec {
+        nr: event_id::NET_FLOW_TCP_END,
+        name: "net_flow_tcp_end",
+        args: FLOW_ARGS,
+    },
+    SyscallSpec {
+        nr: event_id::NET_TCP_CONNECT,
+        name: "net_tcp_connect",
+        args: &[
+            a("dst", "string", ArgType::Str),
+            a("dst_port", "int32", ArgType::I32),
+            a("dst_dns", "[]string", ArgType::StrArray),
+        ],
+    },
+];
+
+macro_rules! ports_args {
+    ($name:ident, $proto:literal, $ty:literal) => {
+        const $name: &[ArgSpec] = &[
+            a("src", "string", ArgType::Str),
+            a("dst", "string", ArgType::Str),
+            a("src_port", "uint16", ArgType::U32),
+            a("dst_port", "uint16", ArgType::U32),
+            a("metadata", "trace.PacketMetadata", ArgType::Json),
+            a($proto, $ty, ArgType::Json),
+        ];
+    };
+}
+ports_args!(PORTS_TCP, "proto_tcp", "trace.ProtoTCP");
+ports_args!(PORTS_UDP, "proto_udp", "trace.ProtoUDP");
+ports_args!(PORTS_DNS, "proto_dns", "trace.ProtoDNS");
+ports_args!(PORTS_HTTP, "proto_http", "trace.ProtoHTTP");
+
+const FLOW_ARGS: &[ArgSpec] = &[
+    a("conn_direction", "string", ArgType::Str),
+    a("src", "string", ArgType::Str),
+    a("dst", "string", ArgType::Str),
+    a("src_port", "uint16", ArgType::U32),
+    a("dst_port", "uint16", ArgType::U32),
+    a("src_dns", "[]string", ArgType::StrArray),
+    a("dst_dns", "[]string", ArgType::StrArray),
+];
+
 /// How each security event is derived here, and what can race: what
 /// `--list` says of it.
 pub fn derivation(id: u32) -> Option<&'static str> {
@@ -415,10 +560,15 @@ const CGROUP_ARGS: &[ArgSpec] = &[
 /// container runtime); the kernel has no program for them.
 pub fn is_derived(id: u32) -> bool {
     matches!(id, event_id::CONTAINER_CREATE | event_id::CONTAINER_REMOVE)
+        || NETWORK.iter().any(|s| s.nr == id)
 }
 
 pub fn all() -> impl Iterator<Item = &'static SyscallSpec> {
-    SYSCALLS.iter().chain(LIFECYCLE).chain(SECURITY)
+    SYSCALLS
+        .iter()
+        .chain(LIFECYCLE)
+        .chain(SECURITY)
+        .chain(NETWORK)
 }
 
 pub fn by_name(name: &str) -> Option<&'static SyscallSpec> {
@@ -631,8 +781,7 @@ const NET: &[&str] = &[
 ];
 /// Tracee's default set (v0.24: the events whose sets include "default",
 /// what `tracee` traces with no `--events`), as far as tracee-rs has them:
-/// Tracee's `net_packet_*` and `net_tcp_connect` (the network issue) are
-/// not built yet, and its signatures are not part of tracee-rs.
+/// its signatures are not part of tracee-rs.
 const DEFAULT: &[&str] = &[
     "chmod",
     "chown",
@@ -668,6 +817,13 @@ const DEFAULT: &[&str] = &[
     "security_socket_connect",
     "container_create",
     "container_remove",
+    "net_packet_icmp",
+    "net_packet_icmpv6",
+    "net_packet_dns_request",
+    "net_packet_dns_response",
+    "net_packet_http_request",
+    "net_packet_http_response",
+    "net_tcp_connect",
 ];
 const CONTAINERS: &[&str] = &[
     "cgroup_mkdir",
@@ -701,6 +857,17 @@ fn set(name: &str) -> Option<Vec<u32>> {
         "net" => ids(NET),
         "containers" => ids(CONTAINERS),
         "security" => ids(SECURITY_SET),
+        // Tracee's sets of the network events.
+        "network_events" => NETWORK
+            .iter()
+            .filter(|s| s.nr != event_id::NET_TCP_CONNECT)
+            .map(|s| s.nr)
+            .collect(),
+        "flows" => vec![
+            event_id::NET_FLOW_TCP_BEGIN,
+            event_id::NET_FLOW_TCP_END,
+            event_id::NET_TCP_CONNECT,
+        ],
         "all" => all().map(|s| s.nr).collect(),
         _ => return None,
     })

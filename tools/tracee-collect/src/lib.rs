@@ -12,6 +12,7 @@ pub mod events;
 pub mod files;
 pub mod host;
 pub mod load;
+pub mod net;
 pub mod peers;
 pub mod procs;
 pub mod run;

@@ -5,10 +5,15 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context as _, bail};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, ProgramArray};
+use aya::programs::cgroup_skb::CgroupSkbLinkId;
+use aya::programs::cgroup_sock::CgroupSockLinkId;
 use aya::programs::raw_trace_point::RawTracePointLinkId;
 use aya::programs::tp_btf::BtfTracePointLinkId;
 use aya::programs::trace_point::TracePointLinkId;
-use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
+use aya::programs::{
+    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, RawTracePoint,
+    TracePoint,
+};
 use aya::{Ebpf, EbpfLoader};
 use tracee_filter::{Filter, Pushdown};
 use wire::event_id;
@@ -28,6 +33,8 @@ pub enum Link {
     Raw(&'static str, RawTracePointLinkId),
     Btf(&'static str, BtfTracePointLinkId),
     Tp(&'static str, TracePointLinkId),
+    Skb(&'static str, CgroupSkbLinkId),
+    Sock(&'static str, CgroupSockLinkId),
 }
 /// Attached programs, for detaching on stop.
 pub type Links = Vec<Link>;
@@ -64,6 +71,8 @@ pub struct Loaded {
     pub containers: crate::containers::Start,
     /// What the stronger hooks' probe found, for the start line.
     pub tiers: String,
+    /// The cgroup v2 root the packet programs are attached to, if they are.
+    pub packets: Option<std::path::PathBuf>,
 }
 
 /// Loads the never-attached fentry and LSM probes (and looks for kprobes)
@@ -133,6 +142,11 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     if cfg.capture.wants(wire::capture::artifact::EXEC) {
         enabled.insert(event_id::SCHED_PROCESS_EXEC);
     }
+    // net_tcp_connect is derived from security_socket_connect.
+    if cfg.events.contains(&event_id::NET_TCP_CONNECT) {
+        enabled.insert(event_id::SECURITY_SOCKET_CONNECT);
+    }
+    let net = crate::net::kernel(&enabled, cfg.capture.pcap.as_ref());
     if filter.needs_lifecycle() {
         enabled.extend([
             event_id::SCHED_PROCESS_FORK,
@@ -193,6 +207,8 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     let kbtf_aya = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&kbtf_aya))
+        // SOCK_OWNER, socket storage, has no aya type; it is only created.
+        .allow_unsupported_maps()
         .set_global("SELF_TGID", &self_tgid, true)
         .set_global("HAS_PEERS", &has_peers, true)
         .set_global("SCOPE", &active, true)
@@ -202,13 +218,24 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .set_global("TRACK_PROCS", &1u32, true)
         .set_global("EXEC_ENV", &u32::from(cfg.exec_env), true)
         .set_global("OFFSETS", &offsets, true)
-        .set_global("CAPTURE", &cfg.capture.mask, true)
+        .set_global("NET_SNAP", &net.unwrap_or_default().snap, true)
+        .set_global("NET_FLAGS", &net.unwrap_or_default().flags, true)
+        // Two 64 KiB packet slots per CPU, only when packets are traced.
+        .set_max_entries(
+            "NET_SCRATCH",
+            if net.is_some() {
+                2 * aya::util::nr_cpus().map_err(|(_, e)| e)? as u32
+            } else {
+                1
+            },
+        )
+        .set_global("CAPTURE", &cfg.capture.kernel_mask(), true)
         .set_max_entries("RING", cfg.ring_bytes)
         // Without capture the payload ring is one page, never mapped here:
         // its pages would count in our memory for nothing.
         .set_max_entries(
             "CAP_RING",
-            if cfg.capture.mask != 0 {
+            if cfg.capture.kernel_mask() != 0 {
                 cfg.capture_bytes
             } else {
                 4096
@@ -306,7 +333,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         "sched_process_fork",
         "sched_process_exec",
     ];
-    if cfg.capture.mask != 0 {
+    if cfg.capture.kernel_mask() != 0 {
         let p: &mut RawTracePoint = program(&mut ebpf, "capture_exit")?;
         p.load().context("loading capture_exit")?;
     }
@@ -370,12 +397,26 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         p.load().context("loading syscall_entry")?;
     }
 
+    if net.is_some() {
+        for prog in NET_OWNER_PROGS {
+            let p: &mut BtfTracePoint = program(&mut ebpf, prog.0)?;
+            p.load(prog.1, &kbtf_aya)
+                .with_context(|| format!("loading {}", prog.0))?;
+        }
+        let p: &mut CgroupSock = program(&mut ebpf, "net_sock_create")?;
+        p.load().context("loading net_sock_create")?;
+        for prog in ["net_egress", "net_ingress"] {
+            let p: &mut CgroupSkb = program(&mut ebpf, prog)?;
+            p.load().with_context(|| format!("loading {prog}"))?;
+        }
+    }
+
     let tiers = probe_tiers(&mut ebpf, &kbtf_aya);
     let mut links = Links::new();
     attach_btf(&mut ebpf, &mut links, &CGROUP_PROGS)?;
     let containers = find_containers(&mut ebpf, cfg)?;
     // The capture program is attached only when capturing.
-    if cfg.capture.mask != 0 {
+    if cfg.capture.kernel_mask() != 0 {
         let p: &mut RawTracePoint = program(&mut ebpf, "capture_exit")?;
         let link = p
             .attach("sys_exit")
@@ -415,14 +456,70 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
             links.push(Link::Tp("syscall_entry", link));
         }
     }
+    let packets = if net.is_some() {
+        Some(attach_packets(&mut ebpf, &mut links, cfg)?)
+    } else {
+        None
+    };
     Ok(Loaded {
         ebpf,
+        packets,
         enabled,
         peers,
         links,
         containers,
         tiers,
     })
+}
+
+/// The programs that keep each socket's owner (BTF tracepoints, with the
+/// tracepoint each is on).
+const NET_OWNER_PROGS: [(&str, &str); 2] = [
+    ("net_sock_send", "sock_send_length"),
+    ("net_sock_recv", "sock_recv_length"),
+];
+
+/// Attaches the packet programs to the cgroup v2 root: first those that
+/// keep sockets' owners, then those that send packets. They are attached
+/// as BPF links, which run beside any other program on the cgroup
+/// (the kernel refuses attach flags on a link: `Single` passes none),
+/// and ours never drop a packet.
+fn attach_packets(
+    ebpf: &mut Ebpf,
+    links: &mut Links,
+    cfg: &Config,
+) -> anyhow::Result<std::path::PathBuf> {
+    let root = cfg
+        .containers
+        .cgroupfs
+        .clone()
+        .or_else(crate::containers::cgroupfs::mount_point)
+        .context("network events and pcaps need a cgroup v2 mount, and none was found")?;
+    let dir = std::fs::File::open(&root)
+        .with_context(|| format!("opening the cgroup v2 root {}", root.display()))?;
+    for (prog, _) in NET_OWNER_PROGS {
+        let p: &mut BtfTracePoint = program(ebpf, prog)?;
+        let link = p
+            .attach()
+            .with_context(|| format!("attaching {prog} to its BTF tracepoint"))?;
+        links.push(Link::Btf(prog, link));
+    }
+    let p: &mut CgroupSock = program(ebpf, "net_sock_create")?;
+    let link = p
+        .attach(&dir, CgroupAttachMode::Single)
+        .with_context(|| format!("attaching net_sock_create to {}", root.display()))?;
+    links.push(Link::Sock("net_sock_create", link));
+    for (prog, ty) in [
+        ("net_egress", CgroupSkbAttachType::Egress),
+        ("net_ingress", CgroupSkbAttachType::Ingress),
+    ] {
+        let p: &mut CgroupSkb = program(ebpf, prog)?;
+        let link = p
+            .attach(&dir, ty, CgroupAttachMode::Single)
+            .with_context(|| format!("attaching {prog} to {}", root.display()))?;
+        links.push(Link::Skb(prog, link));
+    }
+    Ok(root)
 }
 
 /// Program `name` of the object, as its kind.
@@ -510,6 +607,8 @@ pub fn detach(ebpf: &mut Ebpf, links: &mut Links) -> anyhow::Result<()> {
             Link::Raw(prog, link) => detach_as!(RawTracePoint, prog, link),
             Link::Btf(prog, link) => detach_as!(BtfTracePoint, prog, link),
             Link::Tp(prog, link) => detach_as!(TracePoint, prog, link),
+            Link::Skb(prog, link) => detach_as!(CgroupSkb, prog, link),
+            Link::Sock(prog, link) => detach_as!(CgroupSock, prog, link),
         }
     }
     Ok(())

@@ -80,6 +80,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         mut links,
         containers,
         tiers,
+        packets,
     } = load(&cfg, &filter).context("cannot start tracing")?;
 
     let stop = tracee_cli::signals::stop_flag();
@@ -101,6 +102,19 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         },
     );
 
+    if let Some(root) = &packets {
+        eprintln!(
+            "tracee-collect: packets from cgroup_skb ingress/egress on {}, each attributed to its \
+             socket's owner (kept from socket creation and every send and receive; 'unknown' \
+             until a socket made before tracing is used){}",
+            root.display(),
+            match &cfg.capture.pcap {
+                Some(p) if p.filtered => "; pcaps: packets of the selected events",
+                Some(_) => "; pcaps: every packet in scope",
+                None => "",
+            }
+        );
+    }
     let mut by_runtime: std::collections::BTreeMap<&str, usize> = Default::default();
     for (c, _) in &containers.existing {
         if c.has(wire::container::flags::ROOT) {

@@ -335,6 +335,16 @@ pub(crate) fn json_value(s: &mut String, v: &Value<'_>) {
             s.push(':');
             json_str(s, val.as_bytes());
         }),
+        Value::Json(b) => {
+            // Only what parses as JSON goes out as JSON: a stream is
+            // untrusted, and a bad value must not break the line.
+            if serde_json::from_slice::<serde_json::Value>(b).is_ok() {
+                // Valid JSON is UTF-8.
+                s.push_str(&String::from_utf8_lossy(b));
+            } else {
+                json_str(s, b);
+            }
+        }
         Value::Bytes(b) => {
             s.push('"');
             for x in b.iter() {

@@ -143,7 +143,7 @@ impl Printer {
 
 fn text_value(s: &mut String, v: &Value<'_>) {
     match v {
-        Value::Str(b) => push_escaped(s, b),
+        Value::Str(b) | Value::Json(b) => push_escaped(s, b),
         Value::Sym(t) => s.push_str(t),
         Value::Ptr(p) => {
             let _ = write!(s, "0x{p:x}");

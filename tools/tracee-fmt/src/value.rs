@@ -22,6 +22,9 @@ pub enum Value<'a> {
     Sym(String),
     /// A list rendered by `--parse-arguments` (a bitmap's names).
     Syms(Vec<String>),
+    /// A JSON value (a network event's protocol fields), as the record
+    /// carries its text; printed as JSON if it is JSON, else as a string.
+    Json(&'a [u8]),
 }
 
 pub struct Arg<'a> {
@@ -69,6 +72,7 @@ impl Printer {
                     ArgType::Sockaddr | ArgType::Bytes => Value::Bytes(b""),
                     ArgType::Ptr => Value::Ptr(0),
                     ArgType::Bool => Value::Bool(false),
+                    ArgType::Json => Value::Json(b"null"),
                     _ => Value::Int(0),
                 },
                 (t, Some(it)) if t.is_scalar() => {
@@ -86,6 +90,7 @@ impl Printer {
                     }
                 }
                 (ArgType::Str, Some(it)) => Value::Str(it.data),
+                (ArgType::Json, Some(it)) => Value::Json(it.data),
                 (ArgType::StrArray, Some(it)) => Value::Strs(it.strings().collect()),
                 (ArgType::Sockaddr, Some(it)) => Value::Sockaddr(it.data),
                 (ArgType::Bytes, Some(it)) if a.type_name == "unsigned long[]" => {

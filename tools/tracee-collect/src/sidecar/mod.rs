@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{FcntlArg, fcntl};
-use wire::capture::{CaptureHeader, MAX_CHUNK, artifact, flags, ftype};
+use wire::capture::{CaptureHeader, MAX_PACKET, artifact, flags, ftype};
 use wire::preamble::Preamble;
 use wire::{EndBody, EventSlice, LostBody, lost_reason};
 
@@ -38,7 +38,7 @@ use crate::files::{self, ExecKey, FairQueue, FileJob, FileKind};
 /// record the drain thread must not drop, a lost notice, comes on top).
 const QUEUE_BYTES: usize = 16 << 20;
 /// The largest record a producer may add when the queue has room.
-const MAX_RECORD: usize = wire::RecordHeader::LEN + CaptureHeader::LEN + MAX_CHUNK;
+const MAX_RECORD: usize = wire::RecordHeader::LEN + CaptureHeader::LEN + MAX_PACKET;
 /// Executables remembered as sent; beyond this the memory is cleared (an
 /// executable may then be sent twice: tracee-capture keeps one per content).
 const EXEC_SEEN_MAX: usize = 1 << 16;
@@ -128,6 +128,8 @@ pub struct Sidecar {
     told: HashSet<u32>,
     /// File jobs dropped in all.
     pub dropped_jobs: u64,
+    /// Packets dropped in all (the queue was full).
+    pub dropped_packets: u64,
 }
 
 impl Sidecar {
@@ -185,6 +187,7 @@ impl Sidecar {
             unreported: 0,
             told: HashSet::new(),
             dropped_jobs: 0,
+            dropped_packets: 0,
         })
     }
 
@@ -257,6 +260,25 @@ impl Sidecar {
                 self.exec_seen.insert(key, Seen::Reading(None));
             }
         }
+    }
+
+    /// A packet for the pcaps, unless the queue is full: then it is
+    /// counted as lost (`capture_queue_full`, in the next notice) and false
+    /// is returned. Packets come with the event stream, which must not
+    /// wait for the sidecar's reader.
+    pub fn packet(&mut self, h: &CaptureHeader, data: &[u8]) -> bool {
+        if self.queue.shared.broken() {
+            return false;
+        }
+        if !self.queue.shared.has_room() {
+            self.unreported += 1;
+            self.dropped_packets += 1;
+            return false;
+        }
+        let mut b = Vec::with_capacity(wire::RecordHeader::LEN + CaptureHeader::LEN + data.len());
+        h.write_record(data, &mut b);
+        self.queue.put(b);
+        true
     }
 
     /// A container record, so that tracee-capture files artifacts by
