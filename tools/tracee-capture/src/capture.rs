@@ -89,6 +89,8 @@ pub struct Capture {
     budget_per_uid: HashMap<u32, u64>,
     /// Users whose share of the budget is spent.
     stopped_uids: HashSet<u32>,
+    /// Network packets' pcaps.
+    pcaps: crate::pcap::Pcaps,
     pub summary: Summary,
 }
 
@@ -175,6 +177,7 @@ impl Capture {
             budget_used: 0,
             budget_per_uid: HashMap::new(),
             stopped_uids: HashSet::new(),
+            pcaps: Default::default(),
             summary: Summary::default(),
         })
     }
@@ -277,8 +280,79 @@ impl Capture {
     pub fn record(&mut self, h: &CaptureHeader, payload: &[u8]) -> Result<(), Error> {
         match h.artifact {
             artifact::WRITE | artifact::READ => self.file_chunk(h, payload),
+            artifact::PACKET => self.packet(h, payload),
             _ => self.object_chunk(h, payload),
         }
+    }
+
+    /// A network packet, into the pcaps its record names, within the
+    /// budget: a new pcap is charged like any new artifact, and each
+    /// packet its bytes; one that does not fit is counted, not written.
+    fn packet(&mut self, h: &CaptureHeader, payload: &[u8]) -> Result<(), Error> {
+        self.summary.packets += 1;
+        if h.dev & wire::capture::packet::UNKNOWN != 0 {
+            self.summary.packets_unknown += 1;
+        }
+        let epoch = self.epoch(h.ts);
+        for (key, new) in self.pcaps.targets(h, &self.containers, self.boot_epoch_ns) {
+            if new && !self.budget(h.uid, NEW_ARTIFACT_COST)? {
+                self.pcaps.files.remove(&key);
+                self.summary.packets_dropped += 1;
+                continue;
+            }
+            // The packet block's own bytes (header, comment) on top.
+            if !self.budget(h.uid, payload.len() as u64 + 128)? {
+                self.summary.packets_dropped += 1;
+                continue;
+            }
+            match self.pcaps.write(self.dirs.out(), &key, h, payload, epoch) {
+                Ok(n) => self.summary.bytes += n,
+                Err(e) => {
+                    self.summary.failed += 1;
+                    if self.summary.failed <= SAY_MAX {
+                        eprintln!("tracee-capture: pcap {key}: {e}; its packets are not written");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the pcaps and indexes each, with its hash.
+    fn finish_pcaps(&mut self, ended: bool) -> Result<(), Error> {
+        self.pcaps.close_all();
+        let mut files: Vec<crate::pcap::PcapFile> =
+            self.pcaps.files.drain().map(|(_, f)| f).collect();
+        files.sort_by_key(|f| f.path());
+        for f in files {
+            let path = f.path();
+            let read = crate::pcap::pcap_dir(self.dirs.out(), &f.dirs)
+                .and_then(|d| d.file(&f.name, false))
+                .and_then(|file| Ok((file.metadata()?.len(), digest_of(&file)?)));
+            let (size, sha) = match read {
+                Ok((size, d)) => (size, d.hex()),
+                Err(e) => {
+                    eprintln!("tracee-capture: reading out/{path}: {e}");
+                    (0, None)
+                }
+            };
+            self.summary.artifacts += 1;
+            let line = serde_json::json!({
+                "path": path,
+                "containerId": f.container,
+                "kind": "pcap",
+                "size": size,
+                "sha256": sha,
+                "packets": f.packets,
+                "pid": f.pid,
+                "uid": f.uid,
+                "comm": f.comm,
+                "timestamp": self.epoch(f.ts),
+                "complete": ended && !f.failed,
+            });
+            self.index_line(&line)?;
+        }
+        Ok(())
     }
 
     /// Makes the artifact `key` (file `name`), charging its cost first;
@@ -617,6 +691,7 @@ impl Capture {
     /// reached its end record (`ended`), the notices of what was lost may
     /// never have come, so no open artifact is vouched for as complete.
     pub fn finish(&mut self, ended: bool) -> Result<(), Error> {
+        self.finish_pcaps(ended)?;
         let mut files: Vec<(Key, Open)> = self.files.drain().collect();
         files.sort_by(|a, b| a.1.name.cmp(&b.1.name));
         for (key, mut o) in files {

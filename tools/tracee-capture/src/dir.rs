@@ -121,7 +121,7 @@ pub struct Dirs {
 
 /// A container's directory name: its id when that is a plain name (what
 /// runtimes use: letters, digits, `-`, `_`, `.`, not starting with `.`,
-/// at most 128 bytes, not `host` or `index.jsonl`); otherwise `id-` and
+/// at most 128 bytes, not `host`, `pcap` or `index.jsonl`); otherwise `id-` and
 /// the first 32 hex digits of the id's SHA-256, so that no two ids share a
 /// directory and none lands in another's.
 pub fn dir_name(id: &[u8]) -> String {
@@ -132,6 +132,7 @@ pub fn dir_name(id: &[u8]) -> String {
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && id != b"host"
+        && id != b"pcap"
         && id != b"index.jsonl"
         && !id.starts_with(b"id-");
     if plain {
@@ -161,6 +162,11 @@ impl Dirs {
         self.names.push(name.clone());
         self.index.insert(name, self.names.len() - 1);
         self.names.len() - 1
+    }
+
+    /// The `out` directory itself.
+    pub fn out(&self) -> &Dir {
+        &self.out
     }
 
     pub fn name(&self, i: usize) -> &str {

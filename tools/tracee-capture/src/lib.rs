@@ -26,6 +26,7 @@
 pub mod capture;
 pub mod dir;
 mod open_files;
+pub mod pcap;
 
 use std::io;
 use std::path::PathBuf;
@@ -56,6 +57,11 @@ pub struct Summary {
     pub skipped: u64,
     /// Artifacts a write to failed (the file system refused it).
     pub failed: u64,
+    /// Network packets received, of them with an unknown owner, and those
+    /// not written (the budget).
+    pub packets: u64,
+    pub packets_unknown: u64,
+    pub packets_dropped: u64,
 }
 
 /// Why a run ended badly.
@@ -103,6 +109,7 @@ fn kind_name(a: u8) -> &'static str {
         artifact::EXEC => "exec",
         artifact::MEM => "mem",
         artifact::MODULE => "module",
+        artifact::PACKET => "pcap",
         _ => "bpf",
     }
 }

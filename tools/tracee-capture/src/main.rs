@@ -62,6 +62,12 @@ fn main() -> ExitCode {
             },
             o.dir.display()
         );
+        if s.packets > 0 {
+            eprintln!(
+                "tracee-capture: {} packets into pcaps ({} of an unknown owner, {} not written for --max-size)",
+                s.packets, s.packets_unknown, s.packets_dropped
+            );
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
