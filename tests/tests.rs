@@ -3,6 +3,7 @@ mod attacks;
 mod capture;
 mod containers;
 mod live;
+mod net;
 mod pipeline;
 mod ring;
 mod security;
