@@ -42,8 +42,8 @@ use wire::{
 use crate::args::put_header;
 use crate::context::{ctx_of, fill_context, ids};
 use crate::kread::ld;
-use crate::maps::{RING, count_lost, global_u32, offset};
-use crate::output::BPF_RB_NO_WAKEUP;
+use crate::maps::{RING, count_lost, global_u32, global_u64, offset};
+use crate::output::{BPF_RB_AVAIL_DATA, BPF_RB_NO_WAKEUP};
 use crate::scope::{is_self, scope_ok};
 
 /// What the socket storage holds: a record header's room, then the
@@ -103,6 +103,10 @@ pub(crate) static NET_SNAP: u32 = 0;
 /// `kcfg::net` bits.
 #[unsafe(no_mangle)]
 pub(crate) static NET_FLAGS: u32 = 0;
+/// Half the event ring's size: past this much unread data, packets are
+/// shed (counted), so that a flood of them cannot crowd out other events.
+#[unsafe(no_mangle)]
+pub(crate) static NET_RING_HALF: u64 = 0;
 
 const F_CREATE: u64 = 1;
 const AF_INET: u16 = 2;
@@ -181,7 +185,7 @@ pub(crate) fn try_packet(skb: &SkBuffContext, ingress: u64) {
     // this one continues.
     let level = unsafe { *nest };
     if level >= 2 {
-        count_lost(lost_reason::RING_FULL);
+        count_lost(lost_reason::PACKETS_SHED);
         return;
     }
     // SAFETY: as above.
@@ -252,6 +256,11 @@ fn packet(skb: &SkBuffContext, ingress: u64, level: u32) {
         }
     }
     if want == 0 {
+        return;
+    }
+    let half = global_u64(&NET_RING_HALF);
+    if half != 0 && RING.query(BPF_RB_AVAIL_DATA) > half {
+        count_lost(lost_reason::PACKETS_SHED);
         return;
     }
     let copy = if want < len { want } else { len } as usize;

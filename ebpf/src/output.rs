@@ -71,4 +71,4 @@ pub(crate) unsafe fn output(e: *mut u8, len: usize) {
 /// `bpf_ringbuf_output` flags and `bpf_ringbuf_query` fields (uapi bpf.h).
 pub(crate) const BPF_RB_NO_WAKEUP: u64 = 1;
 pub(crate) const BPF_RB_FORCE_WAKEUP: u64 = 2;
-const BPF_RB_AVAIL_DATA: u64 = 0;
+pub(crate) const BPF_RB_AVAIL_DATA: u64 = 0;

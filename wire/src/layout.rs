@@ -119,9 +119,14 @@ pub mod lost_reason {
     /// A thread died inside an entry-traced syscall (an exec killed by a
     /// sibling's exit_group, say): its exit, and so its event, never came.
     pub const UNFINISHED: u32 = 5;
+    /// A packet the kernel did not send because the ring was half full
+    /// already: packets (which any process can make in bulk) never take
+    /// the room the other events need. Also a packet program interrupted
+    /// twice on one CPU (no scratch slot left).
+    pub const PACKETS_SHED: u32 = 6;
     /// Every reason (the size of the kernel's per-CPU LOST map, indexed by
     /// reason; the reasons only user space counts stay 0 there).
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 7;
 
     /// The reason's name as tracee-fmt prints it.
     pub fn name(reason: u32) -> &'static str {
@@ -132,6 +137,7 @@ pub mod lost_reason {
             BAD_RECORD => "bad_kernel_record",
             CAPTURE_QUEUE_FULL => "capture_queue_full",
             UNFINISHED => "unfinished_syscall",
+            PACKETS_SHED => "packets_shed",
             _ => "unknown",
         }
     }

@@ -294,7 +294,10 @@ impl Capture {
             self.summary.packets_unknown += 1;
         }
         let epoch = self.epoch(h.ts);
-        for (key, new) in self.pcaps.targets(h, &self.containers, self.boot_epoch_ns) {
+        let over = self.pcaps.over;
+        let targets = self.pcaps.targets(h, &self.containers, self.boot_epoch_ns);
+        self.summary.packets_dropped += self.pcaps.over - over;
+        for (key, new) in targets {
             if new && !self.budget(h.uid, NEW_ARTIFACT_COST)? {
                 self.pcaps.files.remove(&key);
                 self.summary.packets_dropped += 1;

@@ -33,6 +33,10 @@ use crate::sanitize;
 
 /// Pcap files kept open at once, at most.
 pub const OPEN_PCAPS: usize = 64;
+/// Pcap files made in one run, at most: each is remembered until the end
+/// (for the index), and a process controls how many threads and names it
+/// has. Packets for more are counted, not written (said once).
+pub const MAX_PCAPS: usize = 16384;
 
 /// A pcap file: where, what its interface says, and what it holds.
 pub struct PcapFile {
@@ -74,8 +78,8 @@ pub struct Pcaps {
     clock: u64,
     /// Files that could not be made or written: not tried again.
     refused: std::collections::HashSet<String>,
-    pub packets: u64,
-    pub unknown: u64,
+    /// Packets not written for want of a new file (MAX_PCAPS).
+    pub over: u64,
 }
 
 /// Who a packet belongs to, as its files are named.
@@ -140,6 +144,15 @@ impl Pcaps {
         let split = h.ftype;
         let mut want = |key: String, dirs: Vec<String>, name: String, ctx: serde_json::Value| {
             let new = !self.files.contains_key(&key);
+            if new && self.files.len() >= MAX_PCAPS {
+                if self.over == 0 {
+                    eprintln!(
+                        "tracee-capture: {MAX_PCAPS} pcap files made; packets for more are counted, not written"
+                    );
+                }
+                self.over += 1;
+                return;
+            }
             if new {
                 self.files.insert(
                     key.clone(),

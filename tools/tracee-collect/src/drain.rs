@@ -69,9 +69,6 @@ pub struct Drain<'c> {
     procs: Procs,
     /// The `net_*` events' derivation.
     net: crate::net::Deriver,
-    /// Packets seen, and of them those whose owner was unknown.
-    pub packets: u64,
-    pub packets_unknown: u64,
     /// The reader of the stream has gone: a clean stop.
     pub closed: bool,
     pub totals: Totals,
@@ -138,14 +135,15 @@ impl<'c> Drain<'c> {
             containers,
             procs,
             net: crate::net::Deriver::new(&cfg.events),
-            packets: 0,
-            packets_unknown: 0,
             closed,
             totals: Totals {
                 per_event: vec![0; kcfg::CFG_ENTRIES as usize],
                 events: 0,
                 lost: 0,
                 output_dropped: 0,
+                packets: 0,
+                packets_unknown: 0,
+                packets_unparsed: 0,
             },
         };
         let running: Vec<Emit> = d
@@ -228,9 +226,9 @@ impl<'c> Drain<'c> {
     /// the pcaps (all of them, or with `pcap-options:filtered` those an
     /// event that went out came from).
     fn packet(&mut self, ev: &EventSlice<'_>) -> anyhow::Result<()> {
-        self.packets += 1;
+        self.totals.packets += 1;
         if ev.flags() & wire::ctx_flags::OWNER_UNKNOWN != 0 {
-            self.packets_unknown += 1;
+            self.totals.packets_unknown += 1;
         }
         let mut recs = Vec::new();
         self.net.packet(ev, &mut recs);
@@ -539,6 +537,7 @@ impl<'c> Drain<'c> {
         // Events the output dropped (a ring whose reader lagged) were
         // counted as handed over; they are lost, not written.
         let dropped = self.out.dropped();
+        self.totals.packets_unparsed = self.net.unparsed;
         let totals = &mut self.totals;
         totals.events = totals.events.saturating_sub(dropped);
         totals.lost = totals.lost.saturating_add(dropped);

@@ -220,6 +220,7 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
         .set_global("OFFSETS", &offsets, true)
         .set_global("NET_SNAP", &net.unwrap_or_default().snap, true)
         .set_global("NET_FLAGS", &net.unwrap_or_default().flags, true)
+        .set_global("NET_RING_HALF", &(u64::from(cfg.ring_bytes) / 2), true)
         // Two 64 KiB packet slots per CPU, only when packets are traced.
         .set_max_entries(
             "NET_SCRATCH",

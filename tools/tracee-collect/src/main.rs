@@ -171,5 +171,11 @@ fn collect(cli: Cli) -> anyhow::Result<ExitCode> {
         list.join(", "),
         totals.lost
     );
+    if totals.packets > 0 {
+        eprintln!(
+            "tracee-collect: {} packets ({} of an unknown owner, {} with no IP header read)",
+            totals.packets, totals.packets_unknown, totals.packets_unparsed
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -62,6 +62,11 @@ pub struct Totals {
     pub lost: u64,
     /// Of those, events the output dropped (counted in `per_event`).
     pub output_dropped: u64,
+    /// Packets the kernel sent; of them, those whose owner was unknown,
+    /// and those no IP header could be read from.
+    pub packets: u64,
+    pub packets_unknown: u64,
+    pub packets_unparsed: u64,
 }
 
 /// Runs until a signal, or until the reader of stdout goes away.
