@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The tracee-rs benchmark suite (B1-B6, B9). Run as root through
+"""The tracee-rs benchmark suite (B1-B7, B9). Run as root through
 `bash scripts/bench.sh`, which installs the peers and builds first.
 
 Every comparison is measured side by side in the same run (traced and
@@ -530,6 +530,138 @@ def b6_capture():
     return res
 
 
+
+# --- B7 network ------------------------------------------------------------
+
+IPERF_SECS = int(os.environ.get("BENCH_IPERF_SECS", "5"))
+
+
+def iperf(port):
+    """TCP throughput over loopback (bits/s): an iperf3 server on CPU 1
+    and its client on CPU 1, IPERF_SECS seconds."""
+    import json
+    srv = subprocess.Popen(
+        WORK_CPU + ["iperf3", "-s", "-1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    out = subprocess.run(
+        WORK_CPU + ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(IPERF_SECS), "-J"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    srv.wait()
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"]
+
+
+def progs():
+    """The loaded BPF programs: id -> (name, run_cnt), run counts with
+    kernel.bpf_stats_enabled."""
+    import json
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
+    return {p["id"]: (p.get("name"), p.get("run_cnt", 0)) for p in json.loads(out or "[]")}
+
+
+def run_counts(names, ids):
+    """Summed run counts of the programs `ids` named in `names`."""
+    return sum(c for i, (n, c) in progs().items() if i in ids and n in names)
+
+
+def b7():
+    """iperf3 over loopback: untraced, with `tracee-collect --capture
+    network` into tracee-capture (default snap length), and with tcpdump
+    writing a file (-s 160); then net_packet_tcp events into tracee-fmt
+    json. Packets the hooks saw come from the programs' run counts."""
+    import json
+    import shutil
+    subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=True)
+    res = {"untraced": [], "tracee-rs": [], "tcpdump": [], "counts": [], "tcpdump_counts": [], "events": []}
+    port = 15201
+    for i in range(RUNS):
+        port += 1
+        res["untraced"].append(iperf(port))
+
+        shm = tempfile.mkdtemp(prefix="tracee-bench-b7-", dir="/dev/shm")
+        err, cerr = os.path.join(TMP, "b7-collect.err"), os.path.join(TMP, "b7-capture.err")
+        for x in (err, cerr):
+            if os.path.exists(x):
+                os.unlink(x)
+        cmd = (
+            f"exec taskset -c 0 {b('tracee-collect')} --output none --capture network "
+            f"3> >(exec taskset -c 0 {b('tracee-capture')} --dir {shm} --clear-dir 2>{cerr}) 2>{err}"
+        )
+        old = set(progs())
+        c = subprocess.Popen(["bash", "-c", cmd])
+        Tracer("b7").wait_line(err, r"tracing \d+ events")
+        # This collector's packet programs: the ones it loaded.
+        names = {"net_egress", "net_ingress"}
+        ours = set(progs()) - old
+        before = run_counts(names, ours)
+        port += 1
+        res["tracee-rs"].append(iperf(port))
+        seen = run_counts(names, ours) - before
+        c.send_signal(signal.SIGINT)
+        c.wait()
+        Tracer("b7").wait_line(cerr, r"packets into pcaps|artifacts,")
+        with open(err) as f:
+            e = f.read()
+        m = re.search(r"(\d+) packets \((\d+) of an unknown owner", e)
+        sent = int(m.group(1)) if m else 0
+        lost = re.search(r"events written.*?, (\d+) lost", e)
+        with open(os.path.join(shm, "out", "index.jsonl")) as ix:
+            idx = [json.loads(l) for l in ix if l.strip()]
+        single = [l for l in idx if l.get("path") == "pcap/single.pcap"]
+        captured = single[0]["packets"] if single else 0
+        with open(cerr) as f:
+            ce = f.read()
+        res["counts"].append((seen, sent, captured, int(lost.group(1)) if lost else -1))
+        shutil.rmtree(shm, ignore_errors=True)
+
+        pcap = os.path.join(TMP, "b7.pcap")
+        terr = os.path.join(TMP, "b7-tcpdump.err")
+        tf = open(terr, "w")
+        t = subprocess.Popen(
+            TRACER_CPU + ["tcpdump", "-i", "any", "-w", pcap, "-s", "160"],
+            stdout=subprocess.DEVNULL, stderr=tf,
+        )
+        Tracer("b7").wait_line(terr, r"listening on")
+        port += 1
+        res["tcpdump"].append(iperf(port))
+        t.send_signal(signal.SIGINT)
+        t.wait()
+        with open(terr) as f:
+            te = f.read()
+        cap = re.search(r"(\d+) packets? captured", te)
+        drop = re.search(r"(\d+) packets? dropped by kernel", te)
+        res["tcpdump_counts"].append((int(cap.group(1)) if cap else -1, int(drop.group(1)) if drop else -1))
+        os.unlink(pcap)
+
+        # Events: net_packet_tcp into tracee-fmt json.
+        err = os.path.join(TMP, "b7-events.err")
+        cmd = (
+            f"taskset -c 0 {b('tracee-collect')} -e net_packet_tcp 2>{err} | "
+            f"taskset -c 0 {b('tracee-fmt')} json > /dev/null 2>/dev/null"
+        )
+        c = subprocess.Popen(["bash", "-c", cmd], start_new_session=True)
+        Tracer("b7").wait_line(err, r"tracing \d+ events")
+        t0 = time.perf_counter()
+        port += 1
+        iperf(port)
+        took = time.perf_counter() - t0
+        os.killpg(c.pid, signal.SIGINT)
+        c.wait()
+        with open(err) as f:
+            e = f.read()
+        w = re.search(r"(\d+) events written.*?, (\d+) lost", e)
+        written, lost = (int(w.group(1)), int(w.group(2))) if w else (0, -1)
+        res["events"].append((written / took, written, lost))
+        print(
+            f"B7 run {i}: untraced {res['untraced'][-1]/1e9:.1f} Gbit/s, tracee-rs {res['tracee-rs'][-1]/1e9:.1f}, "
+            f"tcpdump {res['tcpdump'][-1]/1e9:.1f}; hooks saw {seen}, sent {sent}, captured {captured}; "
+            f"tcpdump {res['tcpdump_counts'][-1]}; events {written} ({written/took:,.0f}/s) lost {lost}",
+            flush=True,
+        )
+    return res
+
 # --- report ------------------------------------------------------------
 
 
@@ -544,9 +676,11 @@ def main():
     b5res = b5(stream)
     follow = b4_follow()
     b6 = b6_capture()
+    b7res = b7()
     b9res = b9()
     write_report(
-        b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b9res, time.time() - started
+        b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b7res, b9res,
+        time.time() - started,
     )
 
 
@@ -559,7 +693,7 @@ def verdict(ok):
     return "PASS" if ok else "MISS"
 
 
-def write_report(b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b9res, took):
+def write_report(b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b7res, b9res, took):
     L = []
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     L += [
@@ -705,6 +839,43 @@ def write_report(b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b9res
         "",
         "With the default buffer a burst faster than the sidecar drains loses chunks; the",
         "artifact is then indexed `complete: false`, never silently short.",
+        "",
+    ]
+    un, ours, td = b7res["untraced"], b7res["tracee-rs"], b7res["tcpdump"]
+    our_loss = [1 - o / u for u, o in zip(un, ours)]
+    td_loss = [1 - t / u for u, t in zip(un, td)]
+    L += [
+        "## B7 network",
+        "",
+        f"`iperf3` TCP over loopback for {IPERF_SECS} s (client and server on CPU 1), alone, while",
+        "`tracee-collect --output none --capture network 3> >(tracee-capture ...)` runs on CPU 0 (default snap",
+        "length: headers and 96 bytes of payload), and while `tcpdump -i any -w FILE -s 160` runs on CPU 0.",
+        "",
+        "| setup | throughput (Gbit/s) | throughput lost |",
+        "|---|---|---|",
+        f"| untraced | {fmt3([x / 1e9 for x in un], '', 1)} | |",
+        f"| tracee-rs --capture network | {fmt3([x / 1e9 for x in ours], '', 1)} | {fmt3([x * 100 for x in our_loss], ' %', 1)} |",
+        f"| tcpdump -s 160 | {fmt3([x / 1e9 for x in td], '', 1)} | {fmt3([x * 100 for x in td_loss], ' %', 1)} |",
+        "",
+        "Packets, per run: seen by the packet programs (their run count: every packet of the machine, each",
+        "loopback packet once leaving and once arriving), sent to user space (collect's count), written to",
+        "`single.pcap` (the index), and the stream's lost count; tcpdump's captured and dropped.",
+        "",
+        "| run | hooks saw | sent | in single.pcap | lost (stream) | tcpdump captured | tcpdump dropped |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, ((seen, sent, cap, lost), (tc, tdrop)) in enumerate(zip(b7res["counts"], b7res["tcpdump_counts"])):
+        L.append(f"| {i} | {seen:,} | {sent:,} | {cap:,} | {lost:,} | {tc:,} | {tdrop:,} |")
+    ev = b7res["events"]
+    L += [
+        "",
+        "`tracee-collect -e net_packet_tcp | tracee-fmt json > /dev/null` (both on CPU 0) during the same iperf3",
+        f"run: {fmt3([e[0] for e in ev], ' events/s')}, lost per run: {', '.join(str(e[2]) for e in ev)}.",
+        "",
+        f"- {verdict(med(our_loss)[0] <= med(td_loss)[0])} throughput lost with tracee-rs at most tcpdump's: "
+        f"{med(our_loss)[0]*100:.1f} % vs {med(td_loss)[0]*100:.1f} % (medians)",
+        f"- {verdict(all(s + l >= c for (_, s, c, l) in b7res['counts']) and all(c == s for (_, s, c, l) in b7res['counts']))} "
+        "every packet sent is in single.pcap (else the shortfall is in the stream's lost count and the index)",
         "",
     ]
     L += [

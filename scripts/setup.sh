@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing tracee-rs needs, idempotently:
-# Debian packages (LLVM 22 for bpf-linker, strace for the ground-truth test),
+# Debian packages (LLVM 22 for bpf-linker, strace for the ground-truth test,
+# podman for containers, tshark, tcpdump, ping and iperf3 for the network),
 # rust-src for the nightly toolchain, and bpf-linker.
 set -euo pipefail
 
 need_apt=()
 for p in llvm-22-dev libpolly-22-dev libzstd-dev strace linux-libc-dev binutils \
-    podman runc busybox-static; do
+    podman runc busybox-static tshark tcpdump iputils-ping iproute2 iperf3; do
     dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
