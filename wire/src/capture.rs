@@ -104,7 +104,7 @@ pub const MAX_PACKET: usize = 65535;
 /// kernel's `net_packet_base`) uses the header's fields so:
 /// `ts` when the packet was seen, `pid`/`tid`/`comm`/`uid`/`gid`/
 /// `cgroup_id`/`mnt_ns` its owner's (all 0 when unknown), `ino` the
-/// owner's process start time (CLOCK_MONOTONIC ns, for its file's name),
+/// owner thread's start time (CLOCK_MONOTONIC ns, for its file's name),
 /// `off` the packet's length on the wire, of which the first `len` bytes
 /// follow (an IPv4 or IPv6 packet, no link header), cut to the snap length
 /// with its length fields rewritten to what was kept; `dev` holds these

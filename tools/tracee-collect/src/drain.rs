@@ -254,7 +254,7 @@ impl<'c> Drain<'c> {
             }
             let mut h = wire::capture::CaptureHeader {
                 ts: ev.ts(),
-                ino: ev.leader_start(),
+                ino: ev.thread_start(),
                 off: u64::from(b.len),
                 pid: ev.pid(),
                 tid: ev.tid(),

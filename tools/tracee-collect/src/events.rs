@@ -494,6 +494,12 @@ pub fn derivation(id: u32) -> Option<&'static str> {
         event_id::SCHED_PROCESS_EXEC => {
             "from the sched_process_exec tracepoint; interpreter_* is the ELF interpreter (the mapping at auxv's AT_BASE), interp the kernel's interpreter name (a script's); env only with --exec-env"
         }
+        event_id::NET_TCP_CONNECT => {
+            "derived in user space from security_socket_connect of a stream socket to an IPv4 or IPv6 address (the address read from the caller's memory at exit); dst_dns is empty (no DNS cache)"
+        }
+        id if NETWORK.iter().any(|s| s.nr == id) => {
+            "derived in user space from the packets of the cgroup_skb programs on the cgroup v2 root, each attributed to its socket's owner (kept from the socket's creation and every send and receive; an accepted socket starts with its listener's owner; unknown, with an empty context, for kernel sockets and for sockets made before tracing until used); a loopback packet is seen leaving and arriving"
+        }
         _ => return None,
     })
 }
