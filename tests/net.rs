@@ -698,3 +698,49 @@ fn malformed_packets_neither_crash_nor_stop_anything() {
     assert!(tcpdump(&single).contains("9999"));
     tshark(&single, &["-T", "fields", "-e", "frame.number"]);
 }
+
+/// Sends 50 UDP datagrams to 127.0.0.1:9.
+const UDP_BURST: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(50):
+    s.sendto(b"x" * 10, ("127.0.0.1", 9))
+"#;
+
+#[test]
+fn the_scope_drops_other_processes_packets_in_the_kernel() {
+    if !need_root("the_scope_drops_other_processes_packets_in_the_kernel") {
+        return;
+    }
+    let mut c = Collector::start(
+        &["-e", "net_packet_icmp,net_packet_udp", "comm=ping"],
+        Stdio::piped(),
+    );
+    let out = read_stdout(&mut c.child);
+    wait_ok(py(UDP_BURST, &[]), "the UDP burst");
+    stdout_of(
+        Command::new("ping").args(["-c1", "-W2", "127.0.0.1"]),
+        "ping",
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, err) = c.stop();
+    assert_eq!(code, 0, "{err}");
+    let (fcode, json, ferr) = run_with_input("tracee-fmt", &["json"], out.join().unwrap());
+    assert_eq!(fcode, 0, "{ferr}");
+    let evs = json_lines(&json);
+    assert!(!evs.is_empty(), "ping's packets: {err}");
+    assert!(evs.iter().all(|e| e["processName"] == "ping"), "{evs:?}");
+    // Pushed down: the kernel sent ping's packets only (its request out and
+    // the reply in), not the 50 datagrams nor the kernel's own reply.
+    let n: u64 = err
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tracee-collect: ")?
+                .split(" packets (")
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("a packet count: {err}"));
+    assert!(n <= 4, "{n} packets reached user space: {err}");
+}
