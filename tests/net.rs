@@ -744,3 +744,109 @@ fn the_scope_drops_other_processes_packets_in_the_kernel() {
         .unwrap_or_else(|| panic!("a packet count: {err}"));
     assert!(n <= 4, "{n} packets reached user space: {err}");
 }
+
+/// The attacker, as nobody: A ("decoyA") makes a UDP and a TCP socket and
+/// uses them, then hands both to B ("exfilB") over a unix socket; B sends
+/// on them while A keeps touching the UDP one between B's sends (a recv),
+/// to pin B's traffic on A. Then a DNS query behind an IPv6 segment
+/// routing header (unprivileged), which pushes the UDP header out of a
+/// fixed-size copy. Prints the pids and ports.
+const HANDOFF: &str = r#"
+import array, ctypes, json, os, socket, struct
+libc = ctypes.CDLL(None)
+rcv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rcv.bind(("127.0.0.1", 0))
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(5)
+pa, pb = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+N = 50
+b = os.fork()
+if b == 0:
+    libc.prctl(15, b"exfilB", 0, 0, 0)
+    msg, anc, _, _ = pb.recvmsg(10, socket.CMSG_SPACE(8))
+    fds = array.array("i"); fds.frombytes(anc[0][2][:8]); u, t = fds
+    us = socket.socket(fileno=u); ts = socket.socket(fileno=t)
+    for i in range(N):
+        us.send(b"SECRET-FROM-B-%03d" % i)
+        pb.send(b"k"); pb.recv(1)
+    ts.sendall(b"TCPSECRET" * 2000)
+    pb.send(b"done"); os._exit(0)
+libc.prctl(15, b"decoyA", 0, 0, 0)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(rcv.getsockname()); u.send(b"hello-from-A")
+t = socket.socket(); t.connect(ls.getsockname()); c, _ = ls.accept(); t.send(b"A")
+pa.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [u.fileno(), t.fileno()]).tobytes())])
+for i in range(N):
+    pa.recv(10)
+    try: u.recv(10, socket.MSG_DONTWAIT)
+    except BlockingIOError: pass
+    pa.send(b"k")
+pa.recv(10)
+c.settimeout(2); got = 0
+try:
+    while got < 18000:
+        d = c.recv(1 << 20); got += len(d)
+        if not d: break
+except Exception: pass
+os.waitpid(b, 0)
+seg = socket.inet_pton(socket.AF_INET6, "::1")
+srh = struct.pack("BBBBBBH", 0, 2 * 40, 4, 0, 39, 0, 0) + seg * 40
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, 57, srh)
+q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + b"\x06hidden\x0ctracee-rs-rh\x04test\x00\x00\x01\x00\x01"
+s6.sendto(q, ("::1", 53))
+print(json.dumps({"a": os.getpid(), "b": b, "udp": u.getsockname()[1], "tcp": t.getsockname()[1]}), flush=True)
+"#;
+
+#[test]
+fn a_handed_over_socket_and_extension_headers_do_not_hide_traffic() {
+    if !need_root("a_handed_over_socket_and_extension_headers_do_not_hide_traffic") {
+        return;
+    }
+    let run = NetRun::start(&[
+        "-e",
+        "net_packet_udp,net_packet_tcp,net_packet_dns_request",
+        "--capture",
+        "network",
+    ]);
+    let out = nobody_runs(HANDOFF, &[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let (_dir, evs, _pcap, _index, err) = run.stop();
+    let ids: Value = serde_json::from_str(out.trim()).expect("the attacker's pids");
+    let egress = |name: &str, port: &Value| -> Vec<&Value> {
+        named(&evs, name)
+            .into_iter()
+            .filter(|e| arg(e, "metadata")["direction"] == 2 && arg(e, "src_port") == port)
+            .collect()
+    };
+    // B's 50 datagrams (17 bytes each) are B's, every one.
+    let udp = egress("net_packet_udp", &ids["udp"]);
+    let b_sent = udp
+        .iter()
+        .filter(|e| arg(e, "proto_udp")["length"] == 25)
+        .collect::<Vec<_>>();
+    assert_eq!(b_sent.len(), 50, "{} datagrams seen\n{err}", udp.len());
+    let not_b = b_sent
+        .iter()
+        .filter(|e| e["processId"] != ids["b"] || e["processName"] != "exfilB")
+        .count();
+    assert_eq!(not_b, 0, "B's datagrams are B's");
+    // B's TCP send is B's from its first segment: A owns only what it sent
+    // before the handover (handshake, its byte, an ACK or two).
+    let tcp = egress("net_packet_tcp", &ids["tcp"]);
+    let of = |pid: &Value| tcp.iter().filter(|e| e["processId"] == *pid).count();
+    assert!(of(&ids["b"]) >= 1, "{} TCP packets", tcp.len());
+    assert!(
+        of(&ids["a"]) <= 4,
+        "A has {} of {} segments",
+        of(&ids["a"]),
+        tcp.len()
+    );
+    // The query behind 40 segments of routing header is seen and parsed.
+    let q = named(&evs, "net_packet_dns_request");
+    assert!(
+        q.iter().any(
+            |e| arg(e, "dns_questions")[0]["query"] == "hidden.tracee-rs-rh.test"
+                && e["processId"] == ids["a"]
+        ),
+        "{} requests\n{err}",
+        q.len()
+    );
+}

@@ -226,3 +226,12 @@ pub fn net_sock_recv(ctx: BtfTracePointContext) -> i32 {
     unsafe { net::used(ctx.arg(0)) };
     0
 }
+
+/// A TCP socket is about to send: its sender is its owner before any
+/// segment of the send leaves (sock_send_length comes after).
+#[btf_tracepoint(function = "tcp_sendmsg_locked")]
+pub fn net_tcp_send(ctx: BtfTracePointContext) -> i32 {
+    // SAFETY: the tracepoint's first argument is its `struct sock *`.
+    unsafe { net::used(ctx.arg(0)) };
+    0
+}

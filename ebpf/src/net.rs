@@ -39,7 +39,7 @@ use wire::{
     kind, lost_reason,
 };
 
-use crate::args::put_header;
+use crate::args::{forget, put_header};
 use crate::context::{ctx_of, fill_context, ids};
 use crate::kread::ld;
 use crate::maps::{RING, count_lost, global_u32, global_u64, offset};
@@ -84,7 +84,7 @@ const POS_FLAGS: usize = ARGS_OFFSET;
 const POS_LEN: usize = POS_FLAGS + ArgHeader::LEN + 8;
 const POS_BYTES: usize = POS_LEN + ArgHeader::LEN + 8;
 const POS_DATA: usize = POS_BYTES + ArgHeader::LEN;
-pub(crate) const NET_CAP: usize = (POS_DATA + PKT_MAX + 7) & !7;
+pub(crate) const NET_CAP: usize = (POS_DATA + PKT_MAX + 1 + 7) & !7;
 
 /// Packet records are built here: two slots per CPU, one for a program
 /// run in process context and one for a softirq that interrupts it (an
@@ -222,6 +222,32 @@ fn packet(skb: &SkBuffContext, ingress: u64, level: u32) {
             };
         }
     }
+    let k = classify(skb);
+    // A datagram (UDP, ICMP, raw) leaves in its sender's own syscall: the
+    // sender is the owner now, before its send's tracepoint says so (a
+    // socket handed to another process is that process's from its first
+    // datagram). TCP segments may leave from a softirq, whose current task
+    // is anyone's; tcp_sendmsg_locked names their sender before they go.
+    // Only a socket with an owner already is updated: kernel sockets (ICMP
+    // replies) never get one.
+    if ingress == 0 && !owner.is_null() && k.proto != IPPROTO_TCP && !is_self() {
+        let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
+        // SAFETY: the storage is an Owner.
+        let oc = unsafe { ctx_of(owner.cast::<u8>()) };
+        if oc.tid != pid_tgid as u32 {
+            // SAFETY: the storage is large enough for a header and a
+            // context.
+            unsafe {
+                fill_context(
+                    owner.cast::<u8>(),
+                    bpf_ktime_get_ns(),
+                    ids(event_id::NET_PACKET_BASE, u32::MAX),
+                    0,
+                    0,
+                )
+            };
+        }
+    }
     // SAFETY: this CPU's slot at this depth, which no other run uses now.
     let c = unsafe { ctx_of(e) };
     let mut flags = 0u32;
@@ -246,18 +272,24 @@ fn packet(skb: &SkBuffContext, ingress: u64, level: u32) {
 
     let len = skb.len();
     let mut want = global_u32(&NET_SNAP);
+    // The snap length counts from a fixed L3 header: extension headers and
+    // IPv4 options come on top, so the L4 header is always in.
+    if want != 0 {
+        want = want.saturating_add(k.extra);
+    }
     let net = global_u32(&NET_FLAGS);
-    if net & (net::DNS_WHOLE | net::ICMP_WHOLE | net::HTTP) != 0 {
-        match classify(skb) {
-            Class::Dns if net & net::DNS_WHOLE != 0 => want = len,
-            Class::Icmp if net & net::ICMP_WHOLE != 0 => want = len,
-            Class::Http if net & net::HTTP != 0 && want < net::HTTP_SNAP => want = net::HTTP_SNAP,
-            _ => {}
+    match k.class {
+        Class::Dns if net & net::DNS_WHOLE != 0 => want = len,
+        Class::Icmp if net & net::ICMP_WHOLE != 0 => want = len,
+        Class::Http if net & net::HTTP != 0 && want < net::HTTP_SNAP + k.extra => {
+            want = net::HTTP_SNAP + k.extra
         }
+        _ => {}
     }
     if want == 0 {
         return;
     }
+    let want = forget(want as usize) as u32;
     let half = global_u64(&NET_RING_HALF);
     if half != 0 && RING.query(BPF_RB_AVAIL_DATA) > half {
         count_lost(lost_reason::PACKETS_SHED);
@@ -278,18 +310,15 @@ fn packet(skb: &SkBuffContext, ingress: u64, level: u32) {
     }
     let mut got = 0usize;
     if copy > 0 {
-        // SAFETY: `copy` is at most PKT_MAX, and POS_DATA + PKT_MAX is
-        // inside the slot.
+        // 1 to 65536 in a form the verifier keeps (`copy` is at most
+        // PKT_MAX already).
+        let n = ((copy - 1) & 0xffff) + 1;
+        // SAFETY: POS_DATA + 65536 is inside the slot (NET_CAP).
         let r = unsafe {
-            bpf_skb_load_bytes(
-                raw as *const c_void,
-                0,
-                e.add(POS_DATA).cast(),
-                (copy & 0xffff) as u32,
-            )
+            bpf_skb_load_bytes(raw as *const c_void, 0, e.add(POS_DATA).cast(), n as u32)
         };
         if r == 0 {
-            got = copy & 0xffff;
+            got = n;
         }
     }
     let cut = if got < len as usize {
@@ -319,42 +348,92 @@ enum Class {
     Http,
 }
 
+/// What [`classify`] found.
+struct Kind {
+    class: Class,
+    /// The transport protocol (past IPv6 extension headers).
+    proto: u8,
+    /// Bytes of IPv4 options or IPv6 extension headers.
+    extra: u32,
+}
+
+/// IPv6 extension headers followed, at most (more are left unclassified).
+const EXT_MAX: usize = 8;
+
 /// What the packet is, as far as how much of it to copy goes: DNS (TCP
 /// or UDP, port 53), ICMP or ICMPv6, HTTP (TCP whose payload starts like
-/// a request or a response), from the IPv4 header or an IPv6 header
-/// without extension headers.
+/// a request or a response, after at most two empty lines), past IPv4
+/// options and up to [`EXT_MAX`] IPv6 extension headers.
 #[inline(always)]
-fn classify(skb: &SkBuffContext) -> Class {
-    let Ok(b0) = skb.load::<u8>(0) else {
-        return Class::Other;
+fn classify(skb: &SkBuffContext) -> Kind {
+    let other = |proto: u8, extra: u32| Kind {
+        class: Class::Other,
+        proto,
+        extra,
     };
-    let (proto, off) = match b0 >> 4 {
-        4 => (skb.load::<u8>(9).unwrap_or(0), ((b0 & 0x0f) as usize) * 4),
-        6 => (skb.load::<u8>(6).unwrap_or(0), 40),
-        _ => return Class::Other,
+    let Ok(b0) = skb.load::<u8>(0) else {
+        return other(0, 0);
+    };
+    let (mut proto, mut off, fixed) = match b0 >> 4 {
+        4 => (
+            skb.load::<u8>(9).unwrap_or(0),
+            ((b0 & 0x0f) as usize) * 4,
+            20,
+        ),
+        6 => (skb.load::<u8>(6).unwrap_or(0), 40, 40),
+        _ => return other(0, 0),
+    };
+    if fixed == 40 {
+        for _ in 0..EXT_MAX {
+            let next = skb.load::<u8>(off).unwrap_or(59);
+            let hlen = skb.load::<u8>(off + 1).unwrap_or(0) as usize;
+            off += match proto {
+                // Hop-by-hop, routing, destination options: 8-byte units.
+                0 | 43 | 60 => (hlen + 1) * 8,
+                // Fragment: fixed.
+                44 => 8,
+                // Authentication: 4-byte units.
+                51 => (hlen + 2) * 4,
+                _ => break,
+            };
+            // One state per turn, whichever header it was (see forget).
+            proto = forget(next as usize) as u8;
+            off = forget(off) & 0xfff;
+        }
+    }
+    let extra = (forget(off.saturating_sub(fixed)) & 0xfff) as u32;
+    let k = |class: Class| Kind {
+        class,
+        proto,
+        extra,
     };
     if proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6 {
-        return Class::Icmp;
+        return k(Class::Icmp);
     }
     if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
-        return Class::Other;
+        return k(Class::Other);
     }
     let ports = skb.load::<u32>(off).map(u32::from_be).unwrap_or(0);
     if (ports >> 16) == 53 || (ports & 0xffff) == 53 {
-        return Class::Dns;
+        return k(Class::Dns);
     }
     if proto != IPPROTO_TCP {
-        return Class::Other;
+        return k(Class::Other);
     }
     let doff = skb.load::<u8>(off + 12).unwrap_or(0) >> 4;
-    let Ok(word) = skb.load::<u32>(off + (doff as usize) * 4) else {
-        return Class::Other;
-    };
-    // The first four payload bytes, as they read in memory.
-    match &word.to_le_bytes() {
-        b"HTTP" | b"GET " | b"POST" | b"PUT " | b"DELE" | b"HEAD" | b"PATC" | b"OPTI" => {
-            Class::Http
+    let mut at = off + (doff as usize) * 4;
+    for _ in 0..3 {
+        let Ok(word) = skb.load::<u32>(at) else {
+            return k(Class::Other);
+        };
+        // The first four payload bytes, as they read in memory.
+        match &word.to_le_bytes() {
+            b"HTTP" | b"GET " | b"POST" | b"PUT " | b"DELE" | b"HEAD" | b"PATC" | b"OPTI" => {
+                return k(Class::Http);
+            }
+            [b'\r', b'\n', ..] => at = forget(at + 2) & 0xfff,
+            _ => break,
         }
-        _ => Class::Other,
     }
+    k(Class::Other)
 }

@@ -64,7 +64,7 @@ fn main() -> ExitCode {
         );
         if s.packets > 0 {
             eprintln!(
-                "tracee-capture: {} packets into pcaps ({} of an unknown owner, {} not written for --max-size)",
+                "tracee-capture: {} packets into pcaps ({} of an unknown owner, {} not written: --max-size or the pcap file limit)",
                 s.packets, s.packets_unknown, s.packets_dropped
             );
         }

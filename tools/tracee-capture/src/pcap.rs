@@ -35,7 +35,9 @@ use crate::sanitize;
 pub const OPEN_PCAPS: usize = 64;
 /// Pcap files made in one run, at most: each is remembered until the end
 /// (for the index), and a process controls how many threads and names it
-/// has. Packets for more are counted, not written (said once).
+/// has. No user (the owner's uid) may make more than half of them, so one
+/// cannot use up everyone's. Packets for more are counted, not written
+/// (said once per user).
 pub const MAX_PCAPS: usize = 16384;
 
 /// A pcap file: where, what its interface says, and what it holds.
@@ -80,6 +82,10 @@ pub struct Pcaps {
     refused: std::collections::HashSet<String>,
     /// Packets not written for want of a new file (MAX_PCAPS).
     pub over: u64,
+    /// Files made per owner uid.
+    per_uid: HashMap<u32, usize>,
+    /// Users told their files were refused.
+    told: std::collections::HashSet<u32>,
 }
 
 /// Who a packet belongs to, as its files are named.
@@ -144,14 +150,22 @@ impl Pcaps {
         let split = h.ftype;
         let mut want = |key: String, dirs: Vec<String>, name: String, ctx: serde_json::Value| {
             let new = !self.files.contains_key(&key);
-            if new && self.files.len() >= MAX_PCAPS {
-                if self.over == 0 {
+            let mine = self.per_uid.get(&h.uid).copied().unwrap_or(0);
+            if new && (self.files.len() >= MAX_PCAPS || mine >= MAX_PCAPS / 2) {
+                if self.told.insert(h.uid) {
                     eprintln!(
-                        "tracee-capture: {MAX_PCAPS} pcap files made; packets for more are counted, not written"
+                        "tracee-capture: uid {} made {mine} pcap files ({} in all; at most {} per user, {MAX_PCAPS} in all): \
+                         its packets for more are counted, not written",
+                        h.uid,
+                        self.files.len(),
+                        MAX_PCAPS / 2
                     );
                 }
                 self.over += 1;
                 return;
+            }
+            if new {
+                *self.per_uid.entry(h.uid).or_default() += 1;
             }
             if new {
                 self.files.insert(

@@ -475,9 +475,10 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
 
 /// The programs that keep each socket's owner (BTF tracepoints, with the
 /// tracepoint each is on).
-const NET_OWNER_PROGS: [(&str, &str); 2] = [
+const NET_OWNER_PROGS: [(&str, &str); 3] = [
     ("net_sock_send", "sock_send_length"),
     ("net_sock_recv", "sock_recv_length"),
+    ("net_tcp_send", "tcp_sendmsg_locked"),
 ];
 
 /// Attaches the packet programs to the cgroup v2 root: first those that

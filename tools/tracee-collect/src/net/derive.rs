@@ -391,12 +391,52 @@ impl Deriver {
         if !want.iter().any(|&i| self.wants(i)) || msg.len() < 12 {
             return;
         }
-        let Ok(p) = simple_dns::Packet::parse(msg) else {
-            return;
-        };
         let word = |i: usize| u16::from_be_bytes([msg[i], msg[i + 1]]);
         let (flags, qd, an) = (word(2), word(4), word(6));
         let qr = flags >> 15;
+        let records: u32 = [4, 6, 8, 10].iter().map(|&i| u32::from(word(i))).sum();
+        let header = |questions: Value, answers: Value, authorities: Value, additionals: Value| {
+            json!({
+                "ID": word(0),
+                "QR": qr,
+                "opCode": opcode_name((flags >> 11) & 0xf),
+                "AA": (flags >> 10) & 1,
+                "TC": (flags >> 9) & 1,
+                "RD": (flags >> 8) & 1,
+                "RA": (flags >> 7) & 1,
+                "Z": (flags >> 4) & 7,
+                "responseCode": rcode_name(flags & 0xf),
+                "QDCount": qd,
+                "ANCount": an,
+                "NSCount": word(8),
+                "ARCount": word(10),
+                "questions": questions,
+                "answers": answers,
+                "authorities": authorities,
+                "additionals": additionals,
+            })
+        };
+        if records > DNS_RECORDS_MAX {
+            // Parsing names costs up to the number of records per name
+            // (compression pointers chain back): a message claiming more
+            // is shown by its header alone, said so.
+            if self.wants(id::NET_PACKET_DNS) {
+                let mut proto = header(json!([]), json!([]), json!([]), json!([]));
+                proto["recordsNotParsed"] = json!(records);
+                out.push(ports(
+                    EventBuilder::derived(ev, id::NET_PACKET_DNS),
+                    s,
+                    d,
+                    e,
+                    meta,
+                    &proto,
+                ));
+            }
+            return;
+        }
+        let Ok(p) = simple_dns::Packet::parse(msg) else {
+            return;
+        };
         let questions: Vec<Value> = p
             .questions
             .iter()
@@ -422,24 +462,20 @@ impl Deriver {
                     })).collect::<Vec<_>>(),
                 }));
             }
-            let proto = json!({
-                "ID": word(0),
-                "QR": qr,
-                "opCode": format!("{:?}", p.opcode()).to_lowercase(),
-                "AA": (flags >> 10) & 1,
-                "TC": (flags >> 9) & 1,
-                "RD": (flags >> 8) & 1,
-                "RA": (flags >> 7) & 1,
-                "Z": (flags >> 4) & 7,
-                "responseCode": rcode_name(flags & 0xf),
-                "QDCount": qd,
-                "ANCount": an,
-                "NSCount": word(8),
-                "ARCount": word(10),
-                "questions": questions,
-                "answers": p.answers.iter().map(rr).collect::<Vec<_>>(),
-                "authorities": p.name_servers.iter().map(rr).collect::<Vec<_>>(),
-                "additionals": additionals,
+            let mut proto = header(
+                json!(questions),
+                json!(p.answers.iter().map(rr).collect::<Vec<_>>()),
+                json!(p.name_servers.iter().map(rr).collect::<Vec<_>>()),
+                json!(additionals),
+            );
+            fit(&mut proto, |v| {
+                let Value::Object(o) = v else { return vec![] };
+                o.iter_mut()
+                    .filter(|(k, _)| {
+                        matches!(k.as_str(), "answers" | "authorities" | "additionals")
+                    })
+                    .map(|(_, v)| v)
+                    .collect()
             });
             out.push(ports(
                 EventBuilder::derived(ev, id::NET_PACKET_DNS),
@@ -479,10 +515,14 @@ impl Deriver {
                     })
                 })
                 .collect();
+            let mut resp = json!([{ "query_data": query, "dns_answer": answers }]);
+            fit(&mut resp, |v| {
+                v[0].get_mut("dns_answer").into_iter().collect()
+            });
             out.push(
                 EventBuilder::derived(ev, id::NET_PACKET_DNS_RESPONSE)
                     .json(0, &pkt_meta)
-                    .json(1, &json!([{ "query_data": query, "dns_answer": answers }]))
+                    .json(1, &resp)
                     .finish(),
             );
         }
@@ -507,6 +547,14 @@ impl Deriver {
         if payload.len() < 7 || !want.iter().any(|&i| self.wants(i)) {
             return;
         }
+        // Leading empty lines are allowed before a message (RFC 9112 2.2).
+        let mut payload = payload;
+        while let Some(rest) = payload.strip_prefix(b"\r\n") {
+            payload = rest;
+        }
+        if payload.len() < 7 {
+            return;
+        }
         let is_resp = payload.starts_with(b"HTTP/");
         let is_req = [
             &b"GET "[..],
@@ -522,7 +570,10 @@ impl Deriver {
         if !is_resp && !is_req {
             return;
         }
-        let mut headers = [httparse::EMPTY_HEADER; 64];
+        // As many header slots as the payload has lines: every header is
+        // parsed, however many a sender puts in.
+        let lines = payload.iter().filter(|&&b| b == b'\n').count() + 1;
+        let mut headers = vec![httparse::EMPTY_HEADER; lines];
         let (mut fields, hdrs) = if is_req {
             let mut r = httparse::Request::new(&mut headers);
             if r.parse(payload).is_err() {
@@ -659,6 +710,46 @@ impl Deriver {
     }
 }
 
+/// Records a DNS message may claim and still be parsed whole.
+const DNS_RECORDS_MAX: u32 = 256;
+/// The longest JSON argument (an item's length is 16 bits).
+const JSON_MAX: usize = u16::MAX as usize;
+
+/// Makes `v` fit an item: halves the longest of the lists `lists` picks
+/// until it does, and says so (`"truncated": true` in the object, or in
+/// the first element of an array), so that the rest (a DNS message's
+/// questions) is never lost to its answers' size.
+fn fit(v: &mut Value, lists: impl Fn(&mut Value) -> Vec<&mut Value>) {
+    let mut cut = false;
+    while v.to_string().len() > JSON_MAX {
+        let mut ls = lists(v);
+        let Some(longest) = ls
+            .iter_mut()
+            .filter_map(|l| l.as_array_mut())
+            .filter(|a| !a.is_empty())
+            .max_by_key(|a| a.len())
+        else {
+            break;
+        };
+        let n = longest.len() / 2;
+        longest.truncate(n);
+        cut = true;
+    }
+    if cut {
+        match v {
+            Value::Array(a) => {
+                if let Some(Value::Object(o)) = a.first_mut() {
+                    o.insert("truncated".into(), Value::Bool(true));
+                }
+            }
+            Value::Object(o) => {
+                o.insert("truncated".into(), Value::Bool(true));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Adds a JSON argument to an event being built.
 trait JsonArg {
     fn json(self, index: u8, v: &Value) -> Self;
@@ -747,6 +838,18 @@ fn proto_name(p: IpNumber) -> String {
         _ => p
             .keyword_str()
             .map_or_else(|| p.0.to_string(), str::to_string),
+    }
+}
+
+/// gopacket's DNS opcode names, lowercased (Tracee's).
+fn opcode_name(o: u16) -> String {
+    match o {
+        0 => "query".into(),
+        1 => "iquery".into(),
+        2 => "status".into(),
+        4 => "notify".into(),
+        5 => "update".into(),
+        _ => format!("unknown opcode ({o})"),
     }
 }
 
@@ -931,4 +1034,155 @@ fn icmp6_name(t: u8, c: u8) -> String {
         _ => return format!("{name}(Code: {c})"),
     };
     format!("{name}({code})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::EventContext;
+
+    /// The events a packet (an IPv4 packet, sent) gives with every
+    /// network event selected, as (id, arguments' JSON or text).
+    fn derive(pkt: &[u8]) -> Vec<(u32, Vec<String>)> {
+        let ctx = EventContext {
+            event_id: id::NET_PACKET_BASE,
+            ..Default::default()
+        };
+        let rec = EventBuilder::new(&ctx)
+            .scalar(0, 0)
+            .scalar(1, pkt.len() as u64)
+            .item(2, item::BYTES, pkt)
+            .finish();
+        let (r, _) = wire::RecordSlice::from_slice(&rec, 0).unwrap();
+        let ev = EventSlice::from_record(r).unwrap();
+        let mut d = Deriver::new(&super::super::PACKET_EVENTS.into_iter().collect());
+        let mut out = Vec::new();
+        d.packet(&ev, &mut out);
+        out.iter()
+            .map(|o| {
+                let (r, _) = wire::RecordSlice::from_slice(o, 0).unwrap();
+                let e = EventSlice::from_record(r).unwrap();
+                let args = e
+                    .args()
+                    .map(|a| String::from_utf8_lossy(a.unwrap().data).into_owned())
+                    .collect();
+                (e.event_id(), args)
+            })
+            .collect()
+    }
+
+    fn udp4(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+        let b =
+            etherparse::PacketBuilder::ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64).udp(sport, dport);
+        let mut v = Vec::new();
+        b.write(&mut v, data).unwrap();
+        v
+    }
+
+    fn tcp4(data: &[u8]) -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(40000, 8080, 1, 1000);
+        let mut v = Vec::new();
+        b.write(&mut v, data).unwrap();
+        v
+    }
+
+    /// A DNS message: header, then `q` questions named "a.test", each
+    /// after the first a pointer to the one before (a chain a parser walks
+    /// whole for every name), then `an` A answers to the first.
+    fn dns(qr: bool, q: u16, an: u16) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, if qr { 0x81 } else { 0x01 }, 0x80];
+        for n in [q, an, 0, 0] {
+            m.extend_from_slice(&n.to_be_bytes());
+        }
+        m.extend_from_slice(b"\x01a\x04test\x00\x00\x01\x00\x01");
+        let mut prev = 12u16;
+        for _ in 1..q {
+            let here = m.len() as u16;
+            m.extend_from_slice(&(0xc000 | prev).to_be_bytes());
+            m.extend_from_slice(b"\x00\x01\x00\x01");
+            prev = here;
+        }
+        for i in 0..an {
+            m.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04");
+            m.extend_from_slice(&[10, 0, (i >> 8) as u8, i as u8]);
+        }
+        m
+    }
+
+    #[test]
+    fn a_dns_query_and_answer_in_tracees_shapes() {
+        let evs = derive(&udp4(40000, 53, &dns(false, 1, 0)));
+        let req = evs
+            .iter()
+            .find(|e| e.0 == id::NET_PACKET_DNS_REQUEST)
+            .unwrap();
+        let q: Value = serde_json::from_str(&req.1[1]).unwrap();
+        assert_eq!(q[0]["query"], "a.test");
+        assert_eq!(q[0]["query_type"], "A");
+        let evs = derive(&udp4(53, 40000, &dns(true, 1, 2)));
+        let resp = evs
+            .iter()
+            .find(|e| e.0 == id::NET_PACKET_DNS_RESPONSE)
+            .unwrap();
+        let r: Value = serde_json::from_str(&resp.1[1]).unwrap();
+        assert_eq!(r[0]["dns_answer"][1]["answer"], "10.0.0.1");
+        let all = evs.iter().find(|e| e.0 == id::NET_PACKET_DNS).unwrap();
+        let p: Value = serde_json::from_str(&all.1[5]).unwrap();
+        assert_eq!(p["opCode"], "query");
+        assert_eq!(p["responseCode"], "no error");
+        assert_eq!(p["ANCount"], 2);
+    }
+
+    /// A message claiming thousands of records (a chain of pointers each
+    /// name walks whole) is shown by its header, not parsed: the cost per
+    /// packet stays bounded.
+    #[test]
+    fn a_dns_pointer_chain_bomb_is_not_parsed() {
+        let m = dns(false, 3000, 0);
+        let evs = derive(&udp4(40000, 53, &m[..m.len().min(65000)]));
+        let all = evs.iter().find(|e| e.0 == id::NET_PACKET_DNS).unwrap();
+        let p: Value = serde_json::from_str(&all.1[5]).unwrap();
+        assert_eq!(p["QDCount"], 3000);
+        assert_eq!(p["recordsNotParsed"], 3000);
+        assert_eq!(p["questions"], json!([]));
+        assert!(!evs.iter().any(|e| e.0 == id::NET_PACKET_DNS_REQUEST));
+    }
+
+    /// Answers too many for one argument are cut, said so, and the
+    /// question stays.
+    #[test]
+    fn a_dns_answer_too_large_for_an_argument_keeps_its_question() {
+        let evs = derive(&udp4(53, 40000, &dns(true, 1, 250)));
+        let resp = evs
+            .iter()
+            .find(|e| e.0 == id::NET_PACKET_DNS_RESPONSE)
+            .unwrap();
+        let r: Value = serde_json::from_str(&resp.1[1]).unwrap();
+        assert_eq!(r[0]["query_data"]["query"], "a.test");
+        let all = evs.iter().find(|e| e.0 == id::NET_PACKET_DNS).unwrap();
+        let p: Value = serde_json::from_str(&all.1[5]).unwrap();
+        assert_eq!(p["questions"][0]["name"], "a.test");
+        assert_eq!(p["truncated"], true);
+        assert!(p["answers"].as_array().unwrap().len() < 250);
+    }
+
+    /// Many headers, and empty lines before the request line.
+    #[test]
+    fn http_with_many_headers_or_leading_empty_lines_is_parsed() {
+        let mut req = b"\r\n\r\nGET /x HTTP/1.1\r\nHost: h.test\r\n".to_vec();
+        for i in 0..100 {
+            req.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        let evs = derive(&tcp4(&req));
+        let r = evs
+            .iter()
+            .find(|e| e.0 == id::NET_PACKET_HTTP_REQUEST)
+            .unwrap();
+        let h: Value = serde_json::from_str(&r.1[1]).unwrap();
+        assert_eq!(h["host"], "h.test");
+        assert_eq!(h["uri_path"], "/x");
+        assert_eq!(h["headers"]["X-H99"][0], "v");
+    }
 }
