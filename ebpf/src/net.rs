@@ -116,9 +116,51 @@ const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_ICMPV6: u8 = 58;
 
+/// The owner storage of `sk` (NULL if it has none and `flags` is not
+/// F_CREATE, or if it cannot be made).
+///
+/// # Safety
+/// `sk` must be a socket pointer the calling program type may pass to
+/// `bpf_sk_storage_get`.
+#[inline(always)]
+unsafe fn storage(sk: *mut c_void, flags: u64) -> *mut u8 {
+    // SAFETY: the caller's promise; the map is SOCK_OWNER's definition.
+    unsafe {
+        bpf_sk_storage_get(
+            (&raw const SOCK_OWNER).cast_mut().cast(),
+            sk,
+            null_mut(),
+            flags,
+        )
+    }
+    .cast()
+}
+
+/// Makes the current task the owner in the storage `o` when another
+/// thread holds it, or when its context is `max_age` ns old or older.
+///
+/// # Safety
+/// `o` must be a SOCK_OWNER storage (an Owner).
+#[inline(always)]
+unsafe fn claim(o: *mut u8, max_age: u64) {
+    // SAFETY: the storage is an Owner: a header's room and a context.
+    let c = unsafe { ctx_of(o) };
+    let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
+    // SAFETY: the helper takes no argument.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if c.tid == pid_tgid as u32 && now.wrapping_sub(c.ts) < max_age {
+        return;
+    }
+    // SAFETY: the storage is large enough for a header and a context; two
+    // users of one socket on two CPUs may both write it, and either
+    // context is the socket's owner.
+    unsafe { fill_context(o, now, ids(event_id::NET_PACKET_BASE, u32::MAX), 0, 0) };
+}
+
 /// Makes the current task the owner of `sk` (a BTF `struct sock *` or a
-/// socket program's `bpf_sock`), unless it already is. `family_known`:
-/// the caller knows it is an inet socket.
+/// socket program's `bpf_sock`), unless it already is: refreshed when
+/// another thread uses it, and at most once a second for the same one (a
+/// rename, an exec that kept the socket).
 ///
 /// # Safety
 /// `sk` must be a socket pointer the calling program type may pass to
@@ -128,33 +170,12 @@ pub(crate) unsafe fn set_owner(sk: *mut c_void) {
     if is_self() {
         return;
     }
-    // SAFETY: the caller's promise; the map is SOCK_OWNER's definition.
-    let o = unsafe {
-        bpf_sk_storage_get(
-            (&raw const SOCK_OWNER).cast_mut().cast(),
-            sk,
-            null_mut(),
-            F_CREATE,
-        )
-    };
-    if o.is_null() {
-        return;
+    // SAFETY: the caller's promise.
+    let o = unsafe { storage(sk, F_CREATE) };
+    if !o.is_null() {
+        // SAFETY: a SOCK_OWNER storage.
+        unsafe { claim(o, 1_000_000_000) };
     }
-    let e = o.cast::<u8>();
-    // SAFETY: the storage is an Owner: a header's room and a context.
-    let c = unsafe { ctx_of(e) };
-    let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
-    // SAFETY: the helper takes no argument.
-    let now = unsafe { bpf_ktime_get_ns() };
-    // Refreshed when another thread uses it, and at most once a second
-    // for the same one (a rename, an exec that kept the socket).
-    if c.tid == pid_tgid as u32 && now.wrapping_sub(c.ts) < 1_000_000_000 {
-        return;
-    }
-    // SAFETY: the storage is large enough for a header and a context; two
-    // users of one socket on two CPUs may both write it, and either
-    // context is the socket's owner.
-    unsafe { fill_context(e, now, ids(event_id::NET_PACKET_BASE, u32::MAX), 0, 0) };
 }
 
 /// An inet socket (`struct sock *` from a BTF tracepoint) is used by the
@@ -206,20 +227,13 @@ fn packet(skb: &SkBuffContext, ingress: u64, level: u32) {
     let raw = skb.skb.skb;
     // SAFETY: the context's socket field, read as the verifier allows.
     let sk = unsafe { (*raw).__bindgen_anon_2.sk };
-    let mut owner: *mut c_void = null_mut();
+    let mut owner: *mut u8 = null_mut();
     if !sk.is_null() {
         // SAFETY: the skb's socket, checked for NULL.
         let full = unsafe { bpf_sk_fullsock(sk) };
         if !full.is_null() {
             // SAFETY: a full socket, as the helper takes it.
-            owner = unsafe {
-                bpf_sk_storage_get(
-                    (&raw const SOCK_OWNER).cast_mut().cast(),
-                    full.cast(),
-                    null_mut(),
-                    0,
-                )
-            };
+            owner = unsafe { storage(full.cast(), 0) };
         }
     }
     let k = classify(skb);
@@ -231,22 +245,8 @@ fn packet(skb: &SkBuffContext, ingress: u64, level: u32) {
     // Only a socket with an owner already is updated: kernel sockets (ICMP
     // replies) never get one.
     if ingress == 0 && !owner.is_null() && k.proto != IPPROTO_TCP && !is_self() {
-        let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
-        // SAFETY: the storage is an Owner.
-        let oc = unsafe { ctx_of(owner.cast::<u8>()) };
-        if oc.tid != pid_tgid as u32 {
-            // SAFETY: the storage is large enough for a header and a
-            // context.
-            unsafe {
-                fill_context(
-                    owner.cast::<u8>(),
-                    bpf_ktime_get_ns(),
-                    ids(event_id::NET_PACKET_BASE, u32::MAX),
-                    0,
-                    0,
-                )
-            };
-        }
+        // SAFETY: a SOCK_OWNER storage; refreshed only for another thread.
+        unsafe { claim(owner, u64::MAX) };
     }
     // SAFETY: this CPU's slot at this depth, which no other run uses now.
     let c = unsafe { ctx_of(e) };
@@ -257,7 +257,7 @@ fn packet(skb: &SkBuffContext, ingress: u64, level: u32) {
     } else {
         // SAFETY: the storage holds an Owner, whose context is where
         // ctx_of finds it.
-        *c = unsafe { *ctx_of(owner.cast::<u8>()) };
+        *c = unsafe { *ctx_of(owner) };
     }
     if !scope_ok(c) {
         return;

@@ -92,6 +92,26 @@ pub struct CaptureHeader {
 
 impl CaptureHeader {
     pub const LEN: usize = size_of::<Self>();
+
+    /// A header for an artifact of kind `art` made by event `ev`: its
+    /// time, and who made it (pid, tid, mount namespace, comm, uid, gid,
+    /// cgroup); the rest is the caller's to fill.
+    pub fn of_event(ev: &crate::EventSlice<'_>, art: u8) -> CaptureHeader {
+        let mut h = CaptureHeader {
+            ts: ev.ts(),
+            pid: ev.pid(),
+            tid: ev.tid(),
+            mnt_ns: ev.mnt_ns(),
+            artifact: art,
+            uid: ev.uid(),
+            gid: ev.gid(),
+            cgroup_id: ev.cgroup_id(),
+            ..Default::default()
+        };
+        let comm = ev.comm();
+        h.comm[..comm.len()].copy_from_slice(comm);
+        h
+    }
 }
 const _: () = assert!(CaptureHeader::LEN == 96);
 

@@ -252,25 +252,14 @@ impl<'c> Drain<'c> {
             if ev.flags() & wire::ctx_flags::CONTAINER_STARTED != 0 {
                 dev |= wire::capture::packet::CONTAINER_STARTED;
             }
-            let mut h = wire::capture::CaptureHeader {
-                ts: ev.ts(),
+            let h = wire::capture::CaptureHeader {
                 ino: ev.thread_start(),
                 off: u64::from(b.len),
-                pid: ev.pid(),
-                tid: ev.tid(),
                 dev,
-                mnt_ns: ev.mnt_ns(),
-                artifact: wire::capture::artifact::PACKET,
                 ftype: p.split,
-                flags: 0,
                 len: data.len() as u32,
-                uid: ev.uid(),
-                gid: ev.gid(),
-                cgroup_id: ev.cgroup_id(),
-                ..Default::default()
+                ..wire::capture::CaptureHeader::of_event(ev, wire::capture::artifact::PACKET)
             };
-            let comm = ev.comm();
-            h.comm[..comm.len()].copy_from_slice(comm);
             sc.packet(&h, &data);
         }
         Ok(())

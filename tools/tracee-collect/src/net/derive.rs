@@ -128,14 +128,13 @@ impl Deriver {
                         "srcIP": src.to_string(),
                         "dstIP": dst.to_string(),
                     });
-                    out.push(
-                        ev_of(id::NET_PACKET_IPV4)
-                            .str(0, &src.to_string())
-                            .str(1, &dst.to_string())
-                            .json(2, &meta)
-                            .json(3, &proto)
-                            .finish(),
-                    );
+                    out.push(addrs(
+                        ev_of(id::NET_PACKET_IPV4),
+                        &src.to_string(),
+                        &dst.to_string(),
+                        &meta,
+                        &proto,
+                    ));
                 }
                 (IpAddr::V4(src), IpAddr::V4(dst), h.total_len())
             }
@@ -153,14 +152,13 @@ impl Deriver {
                         "srcIP": src.to_string(),
                         "dstIP": dst.to_string(),
                     });
-                    out.push(
-                        ev_of(id::NET_PACKET_IPV6)
-                            .str(0, &src.to_string())
-                            .str(1, &dst.to_string())
-                            .json(2, &meta)
-                            .json(3, &proto)
-                            .finish(),
-                    );
+                    out.push(addrs(
+                        ev_of(id::NET_PACKET_IPV6),
+                        &src.to_string(),
+                        &dst.to_string(),
+                        &meta,
+                        &proto,
+                    ));
                 }
                 (IpAddr::V6(src), IpAddr::V6(dst), h.payload_length())
             }
@@ -269,28 +267,14 @@ impl Deriver {
                     "id": ident,
                     "seq": seq,
                 });
-                out.push(
-                    ev_of(id::NET_PACKET_ICMP)
-                        .str(0, &s)
-                        .str(1, &d)
-                        .json(2, &meta)
-                        .json(3, &proto)
-                        .finish(),
-                );
+                out.push(addrs(ev_of(id::NET_PACKET_ICMP), &s, &d, &meta, &proto));
             }
             Some(TransportSlice::Icmpv6(i)) if self.wants(id::NET_PACKET_ICMPV6) => {
                 let proto = json!({
                     "typeCode": icmp6_name(i.type_u8(), i.code_u8()),
                     "checksum": i.checksum(),
                 });
-                out.push(
-                    ev_of(id::NET_PACKET_ICMPV6)
-                        .str(0, &s)
-                        .str(1, &d)
-                        .json(2, &meta)
-                        .json(3, &proto)
-                        .finish(),
-                );
+                out.push(addrs(ev_of(id::NET_PACKET_ICMPV6), &s, &d, &meta, &proto));
             }
             _ => {}
         }
@@ -765,6 +749,11 @@ impl JsonArg for EventBuilder {
         }
         self.item(index, item::STR, s.as_bytes())
     }
+}
+
+/// src, dst, metadata, then the protocol's object.
+fn addrs(b: EventBuilder, s: &str, d: &str, meta: &Value, proto: &Value) -> Vec<u8> {
+    b.str(0, s).str(1, d).json(2, meta).json(3, proto).finish()
 }
 
 /// src, dst, src_port, dst_port, metadata, then the protocol's object.

@@ -340,23 +340,13 @@ impl Sidecar {
         }
         let path = ev.arg(1).map(|a| a.data).unwrap_or(&[]);
         let base = path.rsplit(|&c| c == b'/').next().unwrap_or(&[]);
-        let mut h = CaptureHeader {
-            ts: ev.ts(),
+        let h = CaptureHeader {
             ino,
-            pid: ev.pid(),
-            tid: ev.tid(),
             dev: dev as u32,
-            mnt_ns: ev.mnt_ns(),
-            artifact: artifact::EXEC,
             ftype: ftype::REGULAR,
             name: wire::build::name16(base),
-            uid: ev.uid(),
-            gid: ev.gid(),
-            cgroup_id: ev.cgroup_id(),
-            ..Default::default()
+            ..CaptureHeader::of_event(ev, artifact::EXEC)
         };
-        let comm = ev.comm();
-        h.comm[..comm.len()].copy_from_slice(comm);
         let job = FileJob {
             what: FileKind::Exec,
             h,
