@@ -7,15 +7,96 @@ use std::fmt::Write as _;
 use wire::EventSlice;
 use wire::preamble::EventDef;
 
-use crate::value::push_list;
+use crate::value::{Args, push_list};
 use crate::{Arg, Printer, Value, sockaddr};
+
+/// Thread contexts remembered, direct-mapped by thread id: a thread's
+/// events come in runs, and its context is most of a line.
+const THREADS_CACHED: usize = 64;
+/// Events whose fixed text is remembered: those with ids below this (every
+/// id the catalog has today); others are built each time.
+const EVENTS_CACHED: usize = 4096;
+
+/// The context bytes a thread's text is made of: everything but the
+/// time, cpu, event, syscall, flags and return value.
+const KEY_PARTS: [(usize, usize); 3] = {
+    use wire::off;
+    [
+        (off::THREAD_START, off::EVENT_ID),
+        (off::PID, off::RETVAL),
+        (off::COMM, off::UTS + 16),
+    ]
+};
+const KEY_LEN: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < KEY_PARTS.len() {
+        n += KEY_PARTS[i].1 - KEY_PARTS[i].0;
+        i += 1;
+    }
+    n
+};
+
+fn thread_key(ev: &EventSlice<'_>) -> [u8; KEY_LEN] {
+    let b = ev.bytes();
+    let mut k = [0u8; KEY_LEN];
+    let mut at = 0;
+    for (from, to) in KEY_PARTS {
+        k[at..at + to - from].copy_from_slice(&b[from..to]);
+        at += to - from;
+    }
+    k
+}
+
+/// Whether `key` is the event's [`thread_key`] (compared in place).
+fn same_thread(key: &[u8; KEY_LEN], ev: &EventSlice<'_>) -> bool {
+    let b = ev.bytes();
+    let mut at = 0;
+    KEY_PARTS.iter().all(|&(from, to)| {
+        let same = key[at..at + to - from] == b[from..to];
+        at += to - from;
+        same
+    })
+}
+
+/// The parts of a JSON line that repeat from event to event, built once by
+/// the same code that would build them each time: a thread's context and
+/// an event's names. Printing a line is then mostly copying them.
+#[derive(Default)]
+pub(crate) struct JsonCache {
+    threads: Vec<Option<Box<ThreadText>>>,
+    events: Vec<Option<Box<EventText>>>,
+}
+
+/// A thread's text: `,"threadStartTime":N,"processorId":` (the cpu goes
+/// here) `,"processId":N ... "kubernetes":{...}` (the event goes here)
+/// `,"threadEntityId":N,"processEntityId":N,"parentEntityId":N`.
+struct ThreadText {
+    key: [u8; KEY_LEN],
+    generation: u64,
+    text: String,
+    cpu_at: usize,
+    entity_at: usize,
+    container: bool,
+}
+
+/// An event's text: `,"eventId":"N","eventName":"...", ... ,"returnValue":`
+/// (the return value goes here) `,"syscall":"...", ...
+/// "containerStarted":` for the syscall it was built with, and each
+/// argument's `{"name":"...","type":"...","value":`.
+struct EventText {
+    head: String,
+    syscall: u32,
+    tail: String,
+    args: Vec<String>,
+}
 
 impl Printer {
     pub(crate) fn json(
         &self,
         def: &EventDef,
         ev: &EventSlice<'_>,
-        args: &[Arg<'_>],
+        args: &Args<'_, '_>,
         bad: Option<&wire::DecodeError>,
         out: &mut Vec<u8>,
     ) {
@@ -26,7 +107,7 @@ impl Printer {
             Ok(s) => s,
             Err(e) => {
                 *out = e.into_bytes();
-                let mut s = String::with_capacity(512);
+                let mut s = String::with_capacity(1024);
                 self.json_into(def, ev, args, bad, &mut s);
                 out.extend_from_slice(s.as_bytes());
                 return;
@@ -40,15 +121,111 @@ impl Printer {
         &self,
         def: &EventDef,
         ev: &EventSlice<'_>,
-        args: &[Arg<'_>],
+        args: &Args<'_, '_>,
         bad: Option<&wire::DecodeError>,
         s: &mut String,
     ) {
-        let epoch = |t: u64| self.pre.boot_epoch_ns.wrapping_add(t);
-        let head: [(&str, u64); 13] = [
-            ("{\"timestamp\":", epoch(ev.ts())),
-            (",\"threadStartTime\":", epoch(ev.thread_start())),
-            (",\"processorId\":", ev.cpu().into()),
+        let mut cache = self.json_cache.borrow_mut();
+        let cache = &mut *cache;
+        if cache.threads.is_empty() {
+            cache.threads.resize_with(THREADS_CACHED, || None);
+        }
+        let slot = &mut cache.threads[ev.tid() as usize % THREADS_CACHED];
+        let generation = self.procs.generation();
+        if !slot
+            .as_ref()
+            .is_some_and(|t| t.generation == generation && same_thread(&t.key, ev))
+        {
+            let key = thread_key(ev);
+            let mut t = slot.take().unwrap_or_else(|| {
+                Box::new(ThreadText {
+                    key,
+                    generation,
+                    text: String::with_capacity(512),
+                    cpu_at: 0,
+                    entity_at: 0,
+                    container: false,
+                })
+            });
+            t.key = key;
+            t.generation = generation;
+            self.thread_text(ev, &mut t);
+            *slot = Some(t);
+        }
+        let Some(t) = slot.as_deref() else { return };
+
+        s.push_str("{\"timestamp\":");
+        push_u64(s, self.pre.boot_epoch_ns.wrapping_add(ev.ts()));
+        s.push_str(&t.text[..t.cpu_at]);
+        push_u64(s, ev.cpu().into());
+        s.push_str(&t.text[t.cpu_at..t.entity_at]);
+
+        let id = ev.event_id() as usize;
+        let uncached;
+        let e = match cache.events.get(id) {
+            Some(Some(e)) => e,
+            _ if id < EVENTS_CACHED => {
+                if cache.events.len() <= id {
+                    cache.events.resize_with(id + 1, || None);
+                }
+                cache.events[id].insert(Box::new(self.event_text(def, ev.syscall())))
+            }
+            _ => {
+                uncached = self.event_text(def, ev.syscall());
+                &uncached
+            }
+        };
+        s.push_str(&e.head);
+        push_int(s, ev.retval().into());
+        if e.syscall == ev.syscall() {
+            s.push_str(&e.tail);
+        } else {
+            self.event_tail(ev.syscall(), s);
+        }
+        let started = t.container && ev.flags() & wire::ctx_flags::CONTAINER_STARTED != 0;
+        s.push_str(if started { "true" } else { "false" });
+        s.push_str(",\"isCompat\":");
+        s.push_str(if ev.is_compat() { "true" } else { "false" });
+        s.push('}');
+        s.push_str(&t.text[t.entity_at..]);
+        if ev.flags() & wire::ctx_flags::ARGS_CUT != 0 {
+            s.push_str(",\"argsCut\":true");
+        }
+        s.push_str(",\"args\":[");
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            match (&a.value, e.args.get(i)) {
+                (Value::Sym(_) | Value::Syms(_), _) | (_, None) => arg_head(s, &a),
+                (_, Some(head)) => s.push_str(head),
+            }
+            json_value(s, &a.value);
+            if a.truncated {
+                s.push_str(",\"truncated\":true");
+            }
+            if a.fault {
+                s.push_str(",\"fault\":true");
+            }
+            s.push('}');
+        }
+        s.push(']');
+        if let Some(e) = bad {
+            s.push_str(",\"decodeError\":");
+            json_str(s, e.to_string().as_bytes());
+        }
+        s.push_str("}\n");
+    }
+
+    /// Fills `t` for the event's thread, as the tables know it now.
+    fn thread_text(&self, ev: &EventSlice<'_>, t: &mut ThreadText) {
+        let s = &mut t.text;
+        s.clear();
+        s.push_str(",\"threadStartTime\":");
+        push_u64(s, self.pre.boot_epoch_ns.wrapping_add(ev.thread_start()));
+        s.push_str(",\"processorId\":");
+        t.cpu_at = s.len();
+        let head: [(&str, u64); 10] = [
             (",\"processId\":", ev.ns_pid().into()),
             (",\"cgroupId\":", ev.cgroup_id()),
             (",\"threadId\":", ev.ns_tid().into()),
@@ -71,6 +248,7 @@ impl Printer {
         s.push_str("},\"hostName\":");
         json_str(s, ev.uts());
         let c = self.procs.container_of(ev);
+        t.container = c.is_some();
         s.push_str(",\"containerId\":");
         json_str(s, c.map_or(&[][..], |c| &c.id));
         s.push_str(",\"container\":{");
@@ -101,26 +279,9 @@ impl Printer {
                 s.push_str("\"podSandbox\":true");
             }
         }
-        s.push_str("},\"eventId\":\"");
-        push_int(s, ev.event_id().into());
-        s.push_str("\",\"eventName\":");
-        json_str(s, def.name.as_bytes());
-        s.push_str(",\"matchedPolicies\":[],\"argsNum\":");
-        push_int(s, args.len() as i128);
-        s.push_str(",\"returnValue\":");
-        push_int(s, ev.retval().into());
-        s.push_str(",\"syscall\":");
-        json_str(s, self.syscall_name(ev).as_bytes());
-        s.push_str(",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":");
-        s.push_str(if self.procs.started(ev) {
-            "true"
-        } else {
-            "false"
-        });
-        s.push_str(",\"isCompat\":");
-        s.push_str(if ev.is_compat() { "true" } else { "false" });
         s.push('}');
-        let [thread, process, parent] = self.procs.entity;
+        t.entity_at = s.len();
+        let [thread, process, parent] = self.procs.entity_ids(ev, self.pre.boot_epoch_ns);
         for (key, n) in [
             (",\"threadEntityId\":", thread),
             (",\"processEntityId\":", process),
@@ -129,40 +290,59 @@ impl Printer {
             s.push_str(key);
             push_u64(s, n.into());
         }
-        if ev.flags() & wire::ctx_flags::ARGS_CUT != 0 {
-            s.push_str(",\"argsCut\":true");
-        }
-        s.push_str(",\"args\":[");
-        for (i, a) in args.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str("{\"name\":");
-            json_str(s, a.name.as_bytes());
-            s.push_str(",\"type\":");
-            let ty = match a.value {
-                Value::Sym(_) => "string",
-                Value::Syms(_) => "const char**",
-                _ => a.type_name,
-            };
-            json_str(s, ty.as_bytes());
-            s.push_str(",\"value\":");
-            json_value(s, &a.value);
-            if a.truncated {
-                s.push_str(",\"truncated\":true");
-            }
-            if a.fault {
-                s.push_str(",\"fault\":true");
-            }
-            s.push('}');
-        }
-        s.push(']');
-        if let Some(e) = bad {
-            s.push_str(",\"decodeError\":");
-            json_str(s, e.to_string().as_bytes());
-        }
-        s.push_str("}\n");
     }
+
+    fn event_text(&self, def: &EventDef, syscall: u32) -> EventText {
+        let mut head = String::from(",\"eventId\":\"");
+        push_int(&mut head, def.id.into());
+        head.push_str("\",\"eventName\":");
+        json_str(&mut head, def.name.as_bytes());
+        head.push_str(",\"matchedPolicies\":[],\"argsNum\":");
+        push_int(&mut head, def.args.len() as i128);
+        head.push_str(",\"returnValue\":");
+        let mut tail = String::new();
+        self.event_tail(syscall, &mut tail);
+        let args = def
+            .args
+            .iter()
+            .map(|a| {
+                let mut h = String::new();
+                arg_head_of(&mut h, &a.name, &a.type_name);
+                h
+            })
+            .collect();
+        EventText {
+            head,
+            syscall,
+            tail,
+            args,
+        }
+    }
+
+    /// `,"syscall":"...","stackAddresses":null,"contextFlags":{"containerStarted":`
+    fn event_tail(&self, syscall: u32, s: &mut String) {
+        s.push_str(",\"syscall\":");
+        json_str(s, self.syscall_name(syscall).as_bytes());
+        s.push_str(",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":");
+    }
+}
+
+/// `{"name":"...","type":"...","value":` of an argument.
+fn arg_head(s: &mut String, a: &Arg<'_>) {
+    let ty = match a.value {
+        Value::Sym(_) => "string",
+        Value::Syms(_) => "const char**",
+        _ => a.type_name,
+    };
+    arg_head_of(s, a.name, ty);
+}
+
+fn arg_head_of(s: &mut String, name: &str, ty: &str) {
+    s.push_str("{\"name\":");
+    json_str(s, name.as_bytes());
+    s.push_str(",\"type\":");
+    json_str(s, ty.as_bytes());
+    s.push_str(",\"value\":");
 }
 
 /// `,"key":"value"` (no comma first), unless the value is empty.
@@ -295,7 +475,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-fn push_u64(s: &mut String, mut v: u64) {
+pub(crate) fn push_u64(s: &mut String, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     while v >= 100 {

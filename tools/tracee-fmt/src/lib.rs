@@ -54,6 +54,7 @@ pub struct Printer {
     pub(crate) parse_args: bool,
     pub(crate) pre: Preamble,
     pub(crate) procs: procs::Procs,
+    json_cache: std::cell::RefCell<json::JsonCache>,
 }
 
 impl Printer {
@@ -63,6 +64,7 @@ impl Printer {
             parse_args,
             pre,
             procs: procs::Procs::default(),
+            json_cache: Default::default(),
         }
     }
 
@@ -85,7 +87,7 @@ impl Printer {
     /// marked (`"decodeError"` in JSON, `[decode error: ...]` in tables);
     /// the error is returned so that the caller can count it.
     pub fn event(&mut self, ev: &EventSlice<'_>, out: &mut Vec<u8>) -> Option<wire::DecodeError> {
-        self.procs.event(ev, self.pre.boot_epoch_ns);
+        self.procs.event(ev);
         let bad = self.print(ev, out);
         self.procs.after(ev);
         bad
@@ -106,17 +108,20 @@ impl Printer {
                 &unknown
             }
         };
-        let (args, bad) = self.args(def, ev);
-        match self.format {
-            Format::Json => self.json(def, ev, &args, bad.as_ref(), out),
-            Format::Table | Format::TableVerbose => self.table(def, ev, &args, bad.as_ref(), out),
-            Format::None => {}
-        }
-        bad
+        self.with_args(def, ev, |args, bad| {
+            match self.format {
+                Format::Json => self.json(def, ev, args, bad.as_ref(), out),
+                Format::Table | Format::TableVerbose => {
+                    self.table(def, ev, args, bad.as_ref(), out)
+                }
+                Format::None => {}
+            }
+            bad
+        })
     }
 
-    pub(crate) fn syscall_name(&self, ev: &EventSlice<'_>) -> &str {
-        match ev.syscall() {
+    pub(crate) fn syscall_name(&self, syscall: u32) -> &str {
+        match syscall {
             u32::MAX => "",
             n => self.pre.catalog.get(n).map_or("", |d| d.name.as_str()),
         }

@@ -25,29 +25,13 @@ pub fn entity_id(id: u32, start_epoch_ns: u64) -> u32 {
 /// starts again, as a hostile stream could name any number of them.
 const PROCS_MAX: usize = 1 << 16;
 
-/// Entity ids remembered, direct-mapped by id: a thread's events come in
-/// runs, and hashing each again would cost more than printing them.
-const IDS_CACHED: usize = 256;
-
+#[derive(Default)]
 pub struct Procs {
     pub containers: Containers,
     exe: HashMap<u32, Vec<u8>>,
-    /// (id, start, hash) by `id % IDS_CACHED`.
-    ids: Vec<(u32, u64, u32)>,
-    /// The current event's thread, process and parent entity ids.
-    pub entity: [u32; 3],
-}
-
-impl Default for Procs {
-    fn default() -> Self {
-        Procs {
-            containers: Containers::default(),
-            exe: HashMap::new(),
-            // A start of u64::MAX is never a key asked for.
-            ids: vec![(0, u64::MAX, 0); IDS_CACHED],
-            entity: [0; 3],
-        }
-    }
+    /// Changes whenever an executable or a container is learnt or
+    /// forgotten: what was printed from the tables before may differ now.
+    generation: u64,
 }
 
 impl Procs {
@@ -57,30 +41,32 @@ impl Procs {
     }
 
     pub fn container(&mut self, c: Container) {
+        self.generation += 1;
         self.containers.apply(c);
     }
 
-    /// [`entity_id`], remembered.
-    fn entity_id(&mut self, id: u32, start_epoch_ns: u64) -> u32 {
-        let slot = &mut self.ids[id as usize % IDS_CACHED];
-        if slot.0 != id || slot.1 != start_epoch_ns {
-            *slot = (id, start_epoch_ns, entity_id(id, start_epoch_ns));
-        }
-        slot.2
+    /// Changes whenever [`Procs::exe`] or [`Procs::container_of`] may
+    /// answer differently for some event.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
-    /// Learns from an event before it is printed; `boot_epoch_ns` puts
-    /// its times on the epoch.
-    pub fn event(&mut self, ev: &EventSlice<'_>, boot_epoch_ns: u64) {
+    /// The event's thread, process and parent entity ids; `boot_epoch_ns`
+    /// puts its times on the epoch.
+    pub fn entity_ids(&self, ev: &EventSlice<'_>, boot_epoch_ns: u64) -> [u32; 3] {
         let epoch = |t: u64| boot_epoch_ns.wrapping_add(t);
-        let thread = self.entity_id(ev.tid(), epoch(ev.thread_start()));
+        let thread = entity_id(ev.tid(), epoch(ev.thread_start()));
         let process = if ev.tid() == ev.pid() && ev.thread_start() == ev.leader_start() {
             thread
         } else {
-            self.entity_id(ev.pid(), epoch(ev.leader_start()))
+            entity_id(ev.pid(), epoch(ev.leader_start()))
         };
-        let parent = self.entity_id(ev.ppid(), epoch(ev.parent_start()));
-        self.entity = [thread, process, parent];
+        let parent = entity_id(ev.ppid(), epoch(ev.parent_start()));
+        [thread, process, parent]
+    }
+
+    /// Learns from an event before it is printed.
+    pub fn event(&mut self, ev: &EventSlice<'_>) {
         match ev.event_id() {
             event_id::SCHED_PROCESS_EXEC => {
                 if let Some(a) = ev.arg(1) {
@@ -103,12 +89,14 @@ impl Procs {
     pub fn after(&mut self, ev: &EventSlice<'_>) {
         if ev.event_id() == event_id::SCHED_PROCESS_EXIT
             && ev.arg(2).is_some_and(|a| a.scalar() != 0)
+            && self.exe.remove(&ev.pid()).is_some()
         {
-            self.exe.remove(&ev.pid());
+            self.generation += 1;
         }
     }
 
     fn remember(&mut self, pid: u32, exe: Vec<u8>) {
+        self.generation += 1;
         if self.exe.len() >= PROCS_MAX && !self.exe.contains_key(&pid) {
             self.exe.clear();
         }

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 
 use wire::EventSlice;
 use wire::preamble::EventDef;
-use wire::text::{escaped, push_escaped};
+use wire::text::push_escaped;
 
-use crate::json::json_value;
-use crate::value::push_list;
-use crate::{Arg, Format, Printer, Value, parse, sockaddr};
+use crate::json::{json_value, push_int, push_u64};
+use crate::value::{Args, push_list};
+use crate::{Format, Printer, Value, parse, sockaddr};
 
 impl Printer {
     pub fn header(&self, out: &mut Vec<u8>) {
@@ -49,64 +49,53 @@ impl Printer {
         &self,
         def: &EventDef,
         ev: &EventSlice<'_>,
-        args: &[Arg<'_>],
+        args: &Args<'_, '_>,
         bad: Option<&wire::DecodeError>,
         out: &mut Vec<u8>,
     ) {
         let mut s = String::with_capacity(256);
         let t = self.pre.boot_epoch_ns.wrapping_add(ev.ts());
         let secs = t / 1_000_000_000;
-        let _ = write!(
-            s,
-            "{:02}:{:02}:{:02}:{:06}  ",
-            secs / 3600 % 24,
-            secs / 60 % 60,
-            secs % 60,
-            t % 1_000_000_000 / 1000
-        );
+        for (n, width, sep) in [
+            (secs / 3600 % 24, 2, ":"),
+            (secs / 60 % 60, 2, ":"),
+            (secs % 60, 2, ":"),
+            (t % 1_000_000_000 / 1000, 6, "  "),
+        ] {
+            push_zero_padded(&mut s, n, width);
+            s.push_str(sep);
+        }
         // Everything from the record or its catalog is escaped: a process
         // name or path with ESC, CR or LF in it must not reach the
         // terminal as it is, nor start a line of its own.
-        let comm = escaped(ev.comm());
-        let name = escaped(def.name.as_bytes());
-        let ret = match parse::errno_name(ev.retval()) {
-            Some(e) if self.parse_args => format!("{} -{e}", ev.retval()),
-            _ => ev.retval().to_string(),
-        };
         if self.format == Format::TableVerbose {
+            column(&mut s, 16, |s| push_escaped(s, ev.uts()));
             // The container's short id (Docker's 12 characters), or "host".
-            let cid = match self.procs.container_of(ev) {
-                Some(c) => escaped(&c.id[..c.id.len().min(12)]).to_string(),
-                None => "host".into(),
-            };
-            let _ = write!(
-                s,
-                "{:<16}{:<13}{:<12}{:<12}{:<12}{:<7}{:<16}{:<8}{:<8}{:<8}{:<16}{:<20}",
-                escaped(ev.uts()),
-                cid,
-                ev.cgroup_id(),
-                ev.mnt_ns(),
-                ev.pid_ns(),
-                ev.uid(),
-                comm,
-                ev.pid(),
-                ev.tid(),
-                ev.ppid(),
-                ret,
-                name
-            );
-        } else {
-            let _ = write!(
-                s,
-                "{:<7}{:<16}{:<8}{:<8}{:<16}{:<20}",
-                ev.uid(),
-                comm,
-                ev.pid(),
-                ev.tid(),
-                ret,
-                name
-            );
+            column(&mut s, 13, |s| match self.procs.container_of(ev) {
+                Some(c) => push_escaped(s, &c.id[..c.id.len().min(12)]),
+                None => s.push_str("host"),
+            });
+            column(&mut s, 12, |s| push_u64(s, ev.cgroup_id()));
+            column(&mut s, 12, |s| push_u64(s, ev.mnt_ns().into()));
+            column(&mut s, 12, |s| push_u64(s, ev.pid_ns().into()));
         }
+        column(&mut s, 7, |s| push_u64(s, ev.uid().into()));
+        column(&mut s, 16, |s| push_escaped(s, ev.comm()));
+        column(&mut s, 8, |s| push_u64(s, ev.pid().into()));
+        column(&mut s, 8, |s| push_u64(s, ev.tid().into()));
+        if self.format == Format::TableVerbose {
+            column(&mut s, 8, |s| push_u64(s, ev.ppid().into()));
+        }
+        column(&mut s, 16, |s| {
+            push_int(s, ev.retval().into());
+            if self.parse_args
+                && let Some(e) = parse::errno_name(ev.retval())
+            {
+                s.push_str(" -");
+                s.push_str(e);
+            }
+        });
+        column(&mut s, 20, |s| push_escaped(s, def.name.as_bytes()));
         for (i, a) in args.iter().enumerate() {
             if i > 0 {
                 s.push_str(", ");
@@ -138,6 +127,32 @@ impl Printer {
         }
         s.push('\n');
         out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Appends what `f` writes, padded with spaces to `width` characters (as
+/// `{:<width}` pads).
+fn column(s: &mut String, width: usize, f: impl FnOnce(&mut String)) {
+    let start = s.len();
+    f(s);
+    let written = &s[start..];
+    // Counted in bytes while ASCII (nearly always); in characters else.
+    let n = if written.is_ascii() {
+        written.len()
+    } else {
+        written.chars().count()
+    };
+    for _ in n..width {
+        s.push(' ');
+    }
+}
+
+/// `n` in decimal, with leading zeros to `width` digits.
+fn push_zero_padded(s: &mut String, n: u64, width: usize) {
+    let start = s.len();
+    push_u64(s, n);
+    while s.len() - start < width {
+        s.insert(start, '0');
     }
 }
 
