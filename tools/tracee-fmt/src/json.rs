@@ -476,8 +476,11 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 8081828384858687888990919293949596979899";
 
 pub(crate) fn push_u64(s: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    // The digits go left-aligned into a buffer of zeros, which is copied
+    // whole (a fixed-size copy, no call) and then cut to the digits.
+    let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut buf = [b'0'; 20];
+    let mut i = n;
     while v >= 100 {
         let r = (v % 100) as usize * 2;
         v /= 100;
@@ -486,14 +489,14 @@ pub(crate) fn push_u64(s: &mut String, mut v: u64) {
     }
     if v >= 10 {
         let r = v as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+        buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
     } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
+        buf[i - 1] = b'0' + v as u8;
     }
-    // SAFETY: buf[i..] holds only ASCII digits, which are valid UTF-8.
-    s.push_str(unsafe { std::str::from_utf8_unchecked(&buf[i..]) });
+    let len = s.len();
+    // SAFETY: buf holds only ASCII digits, which are valid UTF-8.
+    s.push_str(unsafe { std::str::from_utf8_unchecked(&buf) });
+    s.truncate(len + n);
 }
 
 pub(crate) fn json_value(s: &mut String, v: &Value<'_>) {
