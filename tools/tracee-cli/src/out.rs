@@ -14,6 +14,40 @@ use crate::clock::coarse_now;
 /// The longest a written byte may wait in the buffer.
 pub const MAX_DELAY: Duration = Duration::from_millis(100);
 
+/// What the tools grow the pipes they read and write to (the default
+/// limit for an unprivileged user, `/proc/sys/fs/pipe-max-size`): a wide
+/// pipe takes a burst while its reader catches up, and moves more per
+/// wake-up. Its pages are taken only while it holds data.
+pub const PIPE_BYTES: usize = 1 << 20;
+
+/// Grows the pipe on `fd` to hold at least `want` bytes, as far as the
+/// kernel lets us (an unprivileged process up to pipe-max-size). Returns
+/// the pipe's size after, or None if `fd` is not a pipe.
+pub fn grow_pipe(fd: impl AsFd, want: usize) -> Option<usize> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let fd = fd.as_fd();
+    let now = fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok()? as usize;
+    if now >= want {
+        return Some(now);
+    }
+    let want = i32::try_from(want).unwrap_or(i32::MAX);
+    match fcntl(fd, FcntlArg::F_SETPIPE_SZ(want)) {
+        Ok(n) => Some(n as usize),
+        // Above the limit (EPERM) or the user's pipe pages (EPERM too):
+        // the limit may still be more than we have.
+        Err(_) => {
+            let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+                .unwrap_or(0);
+            if max as usize > now {
+                let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(max.min(want)));
+            }
+            fcntl(fd, FcntlArg::F_GETPIPE_SZ).ok().map(|n| n as usize)
+        }
+    }
+}
+
 pub struct Out {
     sink: Sink,
     tty: bool,
@@ -21,8 +55,11 @@ pub struct Out {
     oldest: Option<Duration>,
 }
 
+/// How much [`Out`] gathers before it writes to a pipe or file.
+const BUFFER: usize = 256 * 1024;
+
 enum Sink {
-    Fd(io::BufWriter<RawStdout>),
+    Fd(FdSink),
     /// The shared-memory ring: memory, so nothing to buffer.
     Ring(crate::ring::RingWriter),
 }
@@ -30,11 +67,12 @@ enum Sink {
 impl Out {
     pub fn stdout() -> Out {
         let tty = nix::unistd::isatty(io::stdout()).unwrap_or(false);
+        grow_pipe(io::stdout(), PIPE_BYTES);
         Out {
-            sink: Sink::Fd(io::BufWriter::with_capacity(
-                256 * 1024,
-                RawStdout { stop: None },
-            )),
+            sink: Sink::Fd(FdSink {
+                buf: Vec::with_capacity(BUFFER),
+                w: RawStdout { stop: None },
+            }),
             tty,
             oldest: None,
         }
@@ -103,7 +141,7 @@ impl Out {
     /// SA_RESTART (see [`crate::signals::stop_flag`]) so that a blocked write returns.
     pub fn give_up_after_stop(mut self, flag: &'static AtomicBool, grace: Duration) -> Out {
         match &mut self.sink {
-            Sink::Fd(w) => w.get_mut().stop = Some((flag, grace)),
+            Sink::Fd(w) => w.w.stop = Some((flag, grace)),
             Sink::Ring(r) => r.give_up_after_stop(flag, grace),
         }
         self
@@ -120,9 +158,42 @@ impl Out {
             Sink::Fd(w) => w,
             Sink::Ring(r) => return r.write_unit(b),
         };
-        w.write_all(b)?;
+        if w.buf.len() + b.len() > BUFFER {
+            w.flush()?;
+        }
+        if b.len() >= BUFFER {
+            w.w.write_all(b)?;
+        } else {
+            w.buf.extend_from_slice(b);
+        }
+        self.written()
+    }
+
+    /// Writes one unit that `f` appends to the buffer it is given (it
+    /// must append, never change what is there): formatted in place, not
+    /// built elsewhere and copied.
+    pub fn write_with(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Fd(w) => {
+                f(&mut w.buf);
+                if w.buf.len() >= BUFFER {
+                    w.flush()?;
+                }
+                self.written()
+            }
+            Sink::Ring(r) => {
+                let mut b = Vec::new();
+                f(&mut b);
+                r.write_unit(&b)
+            }
+        }
+    }
+
+    /// After a unit went into the buffer: on a terminal it goes out at
+    /// once; on a pipe it waits at most [`MAX_DELAY`].
+    fn written(&mut self) -> io::Result<()> {
         if self.tty {
-            return w.flush();
+            return self.flush();
         }
         match self.oldest {
             None => self.oldest = Some(coarse_now()),
@@ -149,6 +220,32 @@ impl Out {
             Sink::Fd(w) => w.flush(),
             Sink::Ring(r) => r.check_if_due(),
         }
+    }
+}
+
+/// Stdout's buffer and stdout.
+struct FdSink {
+    buf: Vec<u8>,
+    w: RawStdout,
+}
+
+impl FdSink {
+    /// Writes out the buffer; on an error, what was not written stays.
+    fn flush(&mut self) -> io::Result<()> {
+        let mut done = 0;
+        let r = loop {
+            if done == self.buf.len() {
+                break Ok(());
+            }
+            match self.w.write(&self.buf[done..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.buf.drain(..done);
+        r
     }
 }
 
@@ -207,5 +304,20 @@ impl Write for RawStdout {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipes_grow_and_other_files_are_left_alone() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        assert_eq!(grow_pipe(&w, 4096), Some(64 * 1024), "already that big");
+        let n = grow_pipe(&r, PIPE_BYTES).unwrap();
+        assert!(n >= PIPE_BYTES, "grown to {n}");
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        assert_eq!(grow_pipe(&f, PIPE_BYTES), None);
     }
 }

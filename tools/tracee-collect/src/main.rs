@@ -32,6 +32,11 @@ struct Cli {
     /// Kernel ring buffer size in bytes (a power of two, at least 4096; K/M/G)
     #[arg(long, value_name = "N", default_value = "8M", value_parser = kernel_buffer)]
     buffer_size: u32,
+    /// When stdout is a pipe, it is grown to hold N bytes (K/M/G): a burst
+    /// waits there, not lost, while the pipeline catches up; its pages
+    /// are taken only while the reader lags
+    #[arg(long, value_name = "N", default_value = "16M", value_parser = pipe_buffer)]
+    pipe_buffer: u32,
     /// ring:PATH writes a shared-memory ring (read it with --input
     /// ring:PATH); none writes no events (capture only); - is stdout
     #[arg(long, value_name = "ring:PATH|none|-", value_parser = output)]
@@ -70,6 +75,12 @@ struct Cli {
     /// Print the events and their arguments, then exit
     #[arg(long)]
     list: bool,
+}
+
+fn pipe_buffer(v: &str) -> Result<u32, String> {
+    tracee_cli::size::power_of_two(v, 4096, 1 << 30)
+        .map(|n| n as u32)
+        .ok_or_else(|| "a power of two from 4K to 1G".into())
 }
 
 fn kernel_buffer(v: &str) -> Result<u32, String> {
@@ -139,6 +150,7 @@ fn collect(cli: Cli) -> anyhow::Result<ExitCode> {
         terms,
         pushdown: !cli.no_pushdown,
         ring_bytes: cli.buffer_size,
+        pipe_bytes: cli.pipe_buffer,
         output,
         ring_size: cli.ring.ring_size,
         ring_full: cli.ring.ring_full,

@@ -23,6 +23,8 @@ pub struct Config {
     pub terms: Vec<Term>,
     pub pushdown: bool,
     pub ring_bytes: u32,
+    /// What stdout's pipe is grown to.
+    pub pipe_bytes: u32,
     /// Also trace the processes reading our output (tracee-filter,
     /// tracee-fmt...); off by default, as their events feed back.
     pub trace_pipeline: bool,
@@ -93,6 +95,9 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     let out = Out::to_spec(cfg.output.as_deref(), cfg.ring_size, cfg.ring_full)
         .context("opening the output")?
         .give_up_after_stop(stop, STUCK_READER_GRACE);
+    if cfg.output.is_none() {
+        tracee_cli::out::grow_pipe(std::io::stdout(), cfg.pipe_bytes as usize);
+    }
     eprintln!(
         "tracee-collect: tracing {} events ({} syscalls){} via BTF tracepoints sys_exit and \
          sched_process_fork/exec/exit (and syscalls/sys_enter_* for execve, execveat, exit, exit_group, \

@@ -2,13 +2,61 @@
 //! the output buffer's own allocation (formatting JSON is this tool's hot
 //! path).
 
-use std::fmt::Write as _;
-
 use wire::EventSlice;
 use wire::preamble::EventDef;
 
 use crate::value::{Args, push_list};
 use crate::{Arg, Printer, Value, sockaddr};
+
+/// Where text is built: a `String` (the remembered parts, the table) or
+/// the output's byte buffer itself (a JSON line, formatted in place). Only
+/// UTF-8 is ever appended.
+pub trait Text {
+    fn push_str(&mut self, t: &str);
+    fn push(&mut self, c: char);
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn truncate(&mut self, n: usize);
+    fn push_fmt(&mut self, args: std::fmt::Arguments<'_>);
+}
+
+impl Text for String {
+    fn push_str(&mut self, t: &str) {
+        String::push_str(self, t)
+    }
+    fn push(&mut self, c: char) {
+        String::push(self, c)
+    }
+    fn len(&self) -> usize {
+        String::len(self)
+    }
+    fn truncate(&mut self, n: usize) {
+        String::truncate(self, n)
+    }
+    fn push_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        let _ = std::fmt::Write::write_fmt(self, args);
+    }
+}
+
+impl Text for Vec<u8> {
+    fn push_str(&mut self, t: &str) {
+        self.extend_from_slice(t.as_bytes())
+    }
+    fn push(&mut self, c: char) {
+        self.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes())
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn truncate(&mut self, n: usize) {
+        Vec::truncate(self, n)
+    }
+    fn push_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        let _ = std::io::Write::write_fmt(self, args);
+    }
+}
 
 /// Thread contexts remembered, direct-mapped by thread id: a thread's
 /// events come in runs, and its context is most of a line.
@@ -100,21 +148,7 @@ impl Printer {
         bad: Option<&wire::DecodeError>,
         out: &mut Vec<u8>,
     ) {
-        // Built in `out`'s own allocation (reused from event to event), not
-        // in a fresh String copied over: formatting json is this tool's
-        // hot path.
-        let mut s = match String::from_utf8(std::mem::take(out)) {
-            Ok(s) => s,
-            Err(e) => {
-                *out = e.into_bytes();
-                let mut s = String::with_capacity(1024);
-                self.json_into(def, ev, args, bad, &mut s);
-                out.extend_from_slice(s.as_bytes());
-                return;
-            }
-        };
-        self.json_into(def, ev, args, bad, &mut s);
-        *out = s.into_bytes();
+        self.json_into(def, ev, args, bad, out);
     }
 
     fn json_into(
@@ -123,7 +157,7 @@ impl Printer {
         ev: &EventSlice<'_>,
         args: &Args<'_, '_>,
         bad: Option<&wire::DecodeError>,
-        s: &mut String,
+        s: &mut impl Text,
     ) {
         let mut cache = self.json_cache.borrow_mut();
         let cache = &mut *cache;
@@ -320,7 +354,7 @@ impl Printer {
     }
 
     /// `,"syscall":"...","stackAddresses":null,"contextFlags":{"containerStarted":`
-    fn event_tail(&self, syscall: u32, s: &mut String) {
+    fn event_tail(&self, syscall: u32, s: &mut impl Text) {
         s.push_str(",\"syscall\":");
         json_str(s, self.syscall_name(syscall).as_bytes());
         s.push_str(",\"stackAddresses\":null,\"contextFlags\":{\"containerStarted\":");
@@ -328,7 +362,7 @@ impl Printer {
 }
 
 /// `{"name":"...","type":"...","value":` of an argument.
-fn arg_head(s: &mut String, a: &Arg<'_>) {
+fn arg_head(s: &mut impl Text, a: &Arg<'_>) {
     let ty = match a.value {
         Value::Sym(_) => "string",
         Value::Syms(_) => "const char**",
@@ -337,7 +371,7 @@ fn arg_head(s: &mut String, a: &Arg<'_>) {
     arg_head_of(s, a.name, ty);
 }
 
-fn arg_head_of(s: &mut String, name: &str, ty: &str) {
+fn arg_head_of(s: &mut impl Text, name: &str, ty: &str) {
     s.push_str("{\"name\":");
     json_str(s, name.as_bytes());
     s.push_str(",\"type\":");
@@ -346,7 +380,7 @@ fn arg_head_of(s: &mut String, name: &str, ty: &str) {
 }
 
 /// `,"key":"value"` (no comma first), unless the value is empty.
-fn json_field(s: &mut String, first: &mut bool, key: &str, v: &[u8]) {
+fn json_field(s: &mut impl Text, first: &mut bool, key: &str, v: &[u8]) {
     if v.is_empty() {
         return;
     }
@@ -379,7 +413,7 @@ const JSON_CLASS: [u8; 256] = {
 };
 
 /// Writes `b` as a JSON string; bytes that are not UTF-8 become U+FFFD.
-pub fn json_str(s: &mut String, b: &[u8]) {
+pub fn json_str(s: &mut impl Text, b: &[u8]) {
     s.push('"');
     // One pass over the ASCII (nearly every string); the rest, from the
     // first byte that is not ASCII, goes through UTF-8 checking.
@@ -411,7 +445,7 @@ pub fn json_str(s: &mut String, b: &[u8]) {
 }
 
 /// Appends bytes known to be ASCII.
-fn push_ascii(s: &mut String, b: &[u8]) {
+fn push_ascii(s: &mut impl Text, b: &[u8]) {
     debug_assert!(b.is_ascii());
     // SAFETY: json_str passes only bytes below 0x80, which are UTF-8.
     s.push_str(unsafe { std::str::from_utf8_unchecked(b) });
@@ -421,7 +455,7 @@ fn push_ascii(s: &mut String, b: &[u8]) {
 /// Beyond what JSON requires, characters a terminal would act on or that
 /// hide text (C1 controls, bidirectional overrides: `wire::text::is_unsafe`)
 /// are escaped too, so JSON printed raw cannot drive a terminal either.
-fn json_escape(s: &mut String, t: &str) {
+fn json_escape(s: &mut impl Text, t: &str) {
     let mut done = 0;
     for (i, c) in t.char_indices() {
         if wire::text::is_unsafe(c) || c == '"' || c == '\\' {
@@ -429,7 +463,7 @@ fn json_escape(s: &mut String, t: &str) {
             match c {
                 '"' | '\\' | '\n' | '\r' | '\t' => push_escape(s, c as u8),
                 c => {
-                    let _ = write!(s, "\\u{:04x}", c as u32);
+                    s.push_fmt(format_args!("\\u{:04x}", c as u32));
                 }
             }
             done = i + c.len_utf8();
@@ -439,7 +473,7 @@ fn json_escape(s: &mut String, t: &str) {
 }
 
 /// Appends JSON's escape of `c`, a control character, '"' or '\\'.
-fn push_escape(s: &mut String, c: u8) {
+fn push_escape(s: &mut impl Text, c: u8) {
     match c {
         b'"' => s.push_str("\\\""),
         b'\\' => s.push_str("\\\\"),
@@ -447,13 +481,13 @@ fn push_escape(s: &mut String, c: u8) {
         b'\r' => s.push_str("\\r"),
         b'\t' => s.push_str("\\t"),
         _ => {
-            let _ = write!(s, "\\u{:04x}", c);
+            s.push_fmt(format_args!("\\u{:04x}", c));
         }
     }
 }
 
 /// Appends a decimal integer without going through `core::fmt`.
-pub fn push_int(s: &mut String, n: i128) {
+pub fn push_int(s: &mut impl Text, n: i128) {
     if n < 0 {
         s.push('-');
     }
@@ -462,7 +496,7 @@ pub fn push_int(s: &mut String, n: i128) {
         Ok(v) => push_u64(s, v),
         // Beyond u64 (never in practice): the slow 128-bit division.
         Err(_) => {
-            let _ = write!(s, "{v}");
+            s.push_fmt(format_args!("{v}"));
         }
     }
 }
@@ -475,7 +509,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-pub(crate) fn push_u64(s: &mut String, mut v: u64) {
+pub(crate) fn push_u64(s: &mut impl Text, mut v: u64) {
     // The digits go left-aligned into a buffer of zeros, which is copied
     // whole (a fixed-size copy, no call) and then cut to the digits.
     let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
@@ -499,15 +533,26 @@ pub(crate) fn push_u64(s: &mut String, mut v: u64) {
     s.truncate(len + n);
 }
 
-pub(crate) fn json_value(s: &mut String, v: &Value<'_>) {
+/// `v` in lower-case hexadecimal, as `{:x}` writes it.
+fn push_hex(s: &mut impl Text, v: u64) {
+    let n = (64 - v.leading_zeros()).div_ceil(4).max(1) as usize;
+    let mut buf = [b'0'; 16];
+    for (i, d) in buf[..n].iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[(v >> (4 * (n - 1 - i)) & 0xf) as usize];
+    }
+    // SAFETY: hex digits are ASCII.
+    s.push_str(unsafe { std::str::from_utf8_unchecked(&buf[..n]) });
+}
+
+pub(crate) fn json_value(s: &mut impl Text, v: &Value<'_>) {
     match v {
         Value::Int(n) => push_int(s, *n),
         Value::Ptr(p) => {
-            let _ = write!(s, "\"0x{p:x}\"");
+            s.push_str("\"0x");
+            push_hex(s, *p);
+            s.push('"');
         }
-        Value::Bool(b) => {
-            let _ = write!(s, "{b}");
-        }
+        Value::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
         Value::Str(b) => json_str(s, b),
         Value::Sym(t) => json_str(s, t.as_bytes()),
         Value::Strs(v) => push_list(s, ('[', ',', ']'), v, |s, e| json_str(s, e)),
@@ -531,7 +576,7 @@ pub(crate) fn json_value(s: &mut String, v: &Value<'_>) {
         Value::Bytes(b) => {
             s.push('"');
             for x in b.iter() {
-                let _ = write!(s, "{x:02x}");
+                s.push_fmt(format_args!("{x:02x}"));
             }
             s.push('"');
         }

@@ -67,10 +67,17 @@ pub fn run<R: Read>(
         match rec.kind() {
             kind::EVENT => {
                 let ev = EventSlice::from_record(rec).map_err(StreamError::from)?;
-                if p.event(&ev, &mut buf).is_some() {
+                // Formatted straight into the output's buffer.
+                let mut bad = None;
+                let wrote = out.write_with(|b| bad = p.event(&ev, b));
+                if bad.is_some() {
                     sum.undecodable += 1;
                 }
                 sum.events += 1;
+                if reader_gone(wrote).map_err(RunError::Write)? {
+                    sum.closed = true;
+                    return Ok(sum);
+                }
             }
             kind::LOST => {
                 let l = LostBody::from_record(rec);

@@ -183,11 +183,11 @@ fn items<'a, const N: usize>(
 
 /// Writes `items` between `open` and `close`, `sep` between them, each by
 /// `each`: the shape of a list or an object in every format.
-pub(crate) fn push_list<T>(
-    s: &mut String,
+pub(crate) fn push_list<T, S: crate::json::Text>(
+    s: &mut S,
     (open, sep, close): (char, char, char),
     items: impl IntoIterator<Item = T>,
-    mut each: impl FnMut(&mut String, T),
+    mut each: impl FnMut(&mut S, T),
 ) {
     s.push(open);
     for (i, item) in items.into_iter().enumerate() {

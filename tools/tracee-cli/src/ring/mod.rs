@@ -78,7 +78,10 @@ pub const ATTACH_WAIT: Duration = Duration::from_secs(5);
 /// Stdin, or the ring named by a `ring:PATH` spec (`--input`).
 pub fn open_input(spec: Option<&str>) -> io::Result<std::boxed::Box<dyn Read>> {
     match spec {
-        None | Some("-") => Ok(std::boxed::Box::new(io::stdin().lock())),
+        None | Some("-") => {
+            crate::out::grow_pipe(io::stdin(), crate::out::PIPE_BYTES);
+            Ok(std::boxed::Box::new(io::stdin().lock()))
+        }
         Some(s) => match parse_spec(s) {
             Some(p) => Ok(std::boxed::Box::new(RingReader::open(p, ATTACH_WAIT)?)),
             None => Err(layout::err(
