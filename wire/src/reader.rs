@@ -136,13 +136,13 @@ impl<R: Read> StreamReader<R> {
             let avail = &self.buf[self.start..self.end];
             match RecordSlice::from_slice(avail, self.offset) {
                 Ok((r, _)) => {
+                    // Checked once: the same bytes, handed out again only
+                    // to end the borrow of `avail`.
                     let n = r.bytes().len();
-                    let s = self.start;
+                    let (s, offset) = (self.start, self.offset);
                     self.start += n;
                     self.offset += n as u64;
-                    let rec =
-                        RecordSlice::from_slice(&self.buf[s..s + n], self.offset - n as u64)?.0;
-                    return Ok(Some(rec));
+                    return Ok(Some(RecordSlice::checked(&self.buf[s..s + n], offset)));
                 }
                 Err(DecodeError::Len(e)) => {
                     if self.eof {

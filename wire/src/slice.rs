@@ -31,6 +31,14 @@ impl<'a> RecordSlice<'a> {
         Ok((RecordSlice { bytes: rec, offset }, rest))
     }
 
+    /// A record `from_slice` has already checked, at `offset`.
+    #[cfg(feature = "user")]
+    #[inline(always)]
+    pub(crate) fn checked(bytes: &'a [u8], offset: u64) -> Self {
+        RecordSlice { bytes, offset }
+    }
+
+    #[inline]
     pub fn kind(&self) -> u16 {
         u16_at(self.bytes, 4)
     }
@@ -166,11 +174,11 @@ impl<'a> EventSlice<'a> {
     /// The comm bytes up to the first NUL.
     #[inline]
     pub fn comm(&self) -> &'a [u8] {
-        cstr(&self.b[off::COMM..off::COMM + 16])
+        cstr16(&self.b[off::COMM..off::COMM + 16])
     }
     #[inline]
     pub fn uts(&self) -> &'a [u8] {
-        cstr(&self.b[off::UTS..off::UTS + 16])
+        cstr16(&self.b[off::UTS..off::UTS + 16])
     }
     #[inline]
     pub fn is_compat(&self) -> bool {
@@ -190,12 +198,21 @@ impl<'a> EventSlice<'a> {
     }
 }
 
-#[inline]
-fn cstr(b: &[u8]) -> &[u8] {
-    match b.iter().position(|&c| c == 0) {
-        Some(n) => &b[..n],
-        None => b,
-    }
+/// `cstr` of a 16-byte field, a word at a time: in `(x - 0x01..) & !x &
+/// 0x80..` the lowest set bit is at the first zero byte (bits above it may
+/// be false, but they are never looked at).
+#[inline(always)]
+fn cstr16(b: &[u8]) -> &[u8] {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let (a, c) = (u64_at(b, 0), u64_at(b, 8));
+    let n = match (zero(a), zero(c)) {
+        (0, 0) => 16,
+        (0, z) => 8 + z.trailing_zeros() as usize / 8,
+        (z, _) => z.trailing_zeros() as usize / 8,
+    };
+    &b[..n]
 }
 
 /// One argument item of an event.
@@ -326,4 +343,28 @@ fn put_header(out: &mut [u8], kind: u16) {
     let len = out.len() as u32;
     out[0..4].copy_from_slice(&len.to_le_bytes());
     out[4..6].copy_from_slice(&kind.to_le_bytes());
+}
+
+#[cfg(test)]
+mod cstr_tests {
+    use super::cstr16;
+
+    #[test]
+    fn cstr16_stops_at_the_first_nul() {
+        // Every NUL position, with bytes around it that could fool a
+        // word-at-a-time search (0x01, 0x80, 0xff and a second NUL).
+        for n in 0..=16 {
+            for fill in [b'a', 0x01, 0x80, 0xff] {
+                let mut b = [fill; 16];
+                if n < 16 {
+                    b[n] = 0;
+                }
+                if n + 2 < 16 {
+                    b[n + 2] = 0;
+                }
+                let want = b.iter().position(|&c| c == 0).unwrap_or(16);
+                assert_eq!(cstr16(&b), &b[..want], "nul at {n}, fill {fill:#x}");
+            }
+        }
+    }
 }

@@ -8,10 +8,10 @@ use std::collections::{HashMap, HashSet};
 
 use wire::container::{Container, Containers, flags as cflags};
 use wire::preamble::{ArgType, Catalog, EventDef};
-use wire::{EventSlice, ctx_flags, event_id, item};
+use wire::{ARGS_OFFSET, EventSlice, ctx_flags, event_id, item, off};
 
 use crate::expr::{Expr, Key, Op, ScopeKey, Term, parse_num};
-use crate::group::Group;
+use crate::group::{FastHash, Group};
 use crate::pattern::Pattern;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -83,10 +83,59 @@ pub(crate) enum NumField {
     Arg(u8, ArgType),
 }
 
+/// A scope comparison of an unsigned context number, `lo <= n <= hi`:
+/// the hot path's form of a `Cond::Num` without `=` or `!=` values. The
+/// number is the 8 bytes at `off` (in the context, so always there) masked
+/// to the field's width.
+#[derive(Clone, Copy, Debug)]
+struct Range {
+    off: usize,
+    mask: u64,
+    lo: u64,
+    hi: u64,
+}
+
+impl Range {
+    fn new(field: NumField, lo: i128, hi: i128) -> Option<Range> {
+        let (off, mask) = match field {
+            NumField::Pid => (off::PID, u32::MAX as u64),
+            NumField::Tid => (off::TID, u32::MAX as u64),
+            NumField::Ppid => (off::PPID, u32::MAX as u64),
+            NumField::Uid => (off::UID, u32::MAX as u64),
+            NumField::Gid => (off::GID, u32::MAX as u64),
+            NumField::MntNs => (off::MNT_NS, u32::MAX as u64),
+            NumField::PidNs => (off::PID_NS, u32::MAX as u64),
+            NumField::Cgroup => (off::CGROUP_ID, u64::MAX),
+            NumField::RetVal | NumField::Arg(..) => return None,
+        };
+        debug_assert!(off + 8 <= ARGS_OFFSET);
+        // The range in the field's own (unsigned) terms; one that holds
+        // of no u64 becomes empty.
+        let (lo, hi) = if hi < 0 || lo > u64::MAX as i128 || lo > hi {
+            (1, 0)
+        } else {
+            (lo.max(0) as u64, hi.min(u64::MAX as i128) as u64)
+        };
+        Some(Range { off, mask, lo, hi })
+    }
+
+    #[inline(always)]
+    fn holds(&self, b: &[u8]) -> bool {
+        let n = u64::from_le_bytes(b[self.off..self.off + 8].try_into().unwrap()) & self.mask;
+        self.lo <= n && n <= self.hi
+    }
+}
+
 pub struct Filter {
     pub(crate) scope: Vec<Cond>,
+    /// `scope` for evaluation: its comparisons of context numbers, then
+    /// the rest (every one must hold, so the order is free).
+    ranges: Vec<Range>,
+    rest: Vec<Cond>,
     pub(crate) events: Option<HashSet<u32>>,
-    per_event: HashMap<u32, Vec<Cond>>,
+    /// `events` as a bitmap by event id, for the per-event test.
+    event_bits: Option<Vec<u64>>,
+    per_event: HashMap<u32, Vec<Cond>, FastHash>,
     follow: bool,
     /// Processes matched (and, with follow, their descendants).
     followed: HashSet<u32>,
@@ -107,8 +156,11 @@ impl Filter {
     pub fn compile(terms: &[Term], cat: &Catalog, start_mono: u64) -> Result<Filter, CompileError> {
         let mut f = Filter {
             scope: Vec::new(),
+            ranges: Vec::new(),
+            rest: Vec::new(),
             events: None,
-            per_event: HashMap::new(),
+            event_bits: None,
+            per_event: HashMap::default(),
             follow: false,
             followed: HashSet::new(),
             tree: HashSet::new(),
@@ -307,6 +359,24 @@ impl Filter {
         } else if !named_events.is_empty() {
             f.events = Some(named_events);
         }
+        for c in &f.scope {
+            match c {
+                Cond::Num(field, g)
+                    if let Some(r) =
+                        g.as_range().and_then(|(lo, hi)| Range::new(*field, lo, hi)) =>
+                {
+                    f.ranges.push(r);
+                }
+                c => f.rest.push(c.clone()),
+            }
+        }
+        f.event_bits = f.events.as_ref().map(|s| {
+            let mut bits = vec![0u64; s.iter().max().map_or(0, |&m| m as usize / 64 + 1)];
+            for &id in s {
+                bits[id as usize / 64] |= 1 << (id % 64);
+            }
+            bits
+        });
         Ok(f)
     }
 
@@ -362,7 +432,9 @@ impl Filter {
         if self.has_tree && (self.tree.contains(&ev.ppid()) && !self.tree.contains(&pid)) {
             self.tree.insert(pid);
         }
-        let mut in_scope = self.scope.iter().all(|c| self.cond(c, ev));
+        let b = ev.bytes();
+        let mut in_scope =
+            self.ranges.iter().all(|r| r.holds(b)) && self.rest.iter().all(|c| self.cond(c, ev));
         if self.follow
             && (in_scope || self.followed.contains(&pid) || self.followed.contains(&ev.ppid()))
         {
@@ -388,7 +460,10 @@ impl Filter {
             }
         }
         let keep = in_scope
-            && self.events.as_ref().is_none_or(|s| s.contains(&id))
+            && self.event_bits.as_ref().is_none_or(|b| {
+                b.get(id as usize / 64)
+                    .is_some_and(|w| w & (1 << (id % 64)) != 0)
+            })
             && self
                 .per_event
                 .get(&id)

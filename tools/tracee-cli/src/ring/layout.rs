@@ -151,7 +151,9 @@ impl Mapped {
         // the bytes between head and tail + capacity.
         unsafe {
             std::ptr::copy_nonoverlapping(b.as_ptr(), self.data().add(i), first);
-            std::ptr::copy_nonoverlapping(b.as_ptr().add(first), self.data(), b.len() - first);
+            if first < b.len() {
+                std::ptr::copy_nonoverlapping(b.as_ptr().add(first), self.data(), b.len() - first);
+            }
         }
     }
 
@@ -163,11 +165,13 @@ impl Mapped {
         // the bytes between tail and head.
         unsafe {
             std::ptr::copy_nonoverlapping(self.data().add(i), out.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(
-                self.data(),
-                out.as_mut_ptr().add(first),
-                out.len() - first,
-            );
+            if first < out.len() {
+                std::ptr::copy_nonoverlapping(
+                    self.data(),
+                    out.as_mut_ptr().add(first),
+                    out.len() - first,
+                );
+            }
         }
     }
 }
