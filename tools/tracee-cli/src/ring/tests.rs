@@ -130,3 +130,33 @@ fn a_damaged_header_is_refused() {
         let _ = std::fs::remove_file(&p);
     }
 }
+
+/// A reader only briefly behind loses nothing: a full ring in drop mode
+/// waits a little for room before it drops.
+#[test]
+fn a_reader_briefly_behind_loses_nothing() {
+    let path = tmp("brief");
+    let mut w = RingWriter::create(&path, MIN_CAPACITY, WhenFull::Drop).unwrap();
+    let mut ev = vec![0u8; 100];
+    ev[0..4].copy_from_slice(&100u32.to_le_bytes());
+    ev[4..6].copy_from_slice(&kind::EVENT.to_le_bytes());
+    let fits = (MIN_CAPACITY / 100) as usize;
+    for _ in 0..fits {
+        w.write_unit(&ev).unwrap();
+    }
+    let p = path.clone();
+    let reader = std::thread::spawn(move || {
+        let mut r = RingReader::open(&p, Duration::from_secs(1)).unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0;
+        while got < (fits + 50) * 100 {
+            got += r.read(&mut buf).unwrap();
+        }
+        got
+    });
+    for _ in 0..50 {
+        w.write_unit(&ev).unwrap();
+    }
+    assert_eq!(w.dropped(), 0);
+    assert_eq!(reader.join().unwrap(), (fits + 50) * 100);
+}

@@ -15,6 +15,10 @@ use super::WhenFull;
 use super::layout::*;
 use crate::clock::{coarse_now, monotonic_ns};
 
+/// Drop mode: how long a full ring may hold the producer up before events
+/// are dropped.
+const DROP_WAIT: Duration = Duration::from_millis(50);
+
 /// The writing side. Created by the producer, which also removes the file
 /// when it ends.
 pub struct RingWriter {
@@ -33,6 +37,9 @@ pub struct RingWriter {
     unreported: u64,
     total_dropped: u64,
     consumer: Option<Peer>,
+    /// Drop mode, the ring full: when waiting for room ends and dropping
+    /// begins.
+    full_until: Option<Instant>,
     /// When the reader was last checked, by [`coarse_now`] (the precise
     /// clock, read per record, cost a fifth of the producer's time).
     last_check: Duration,
@@ -116,6 +123,7 @@ impl RingWriter {
             unreported: 0,
             total_dropped: 0,
             consumer: None,
+            full_until: None,
             last_check: coarse_now(),
             stop: None,
             ended: false,
@@ -228,7 +236,7 @@ impl RingWriter {
                 ts: monotonic_ns(),
             }
             .to_record();
-            if droppable && !self.has_room(lost.len() as u64 + len) {
+            if droppable && !self.room_soon(lost.len() as u64 + len)? {
                 self.unreported += 1;
                 self.total_dropped += 1;
                 return Ok(());
@@ -236,12 +244,45 @@ impl RingWriter {
             self.unreported = 0;
             self.put(&lost)?;
         }
-        if droppable && !self.has_room(len) {
+        if droppable && !self.room_soon(len)? {
             self.unreported += 1;
             self.total_dropped += 1;
             return Ok(());
         }
         self.put(b)
+    }
+
+    /// Drop mode: whether `len` bytes fit now or within [`DROP_WAIT`] of
+    /// the ring's filling up. Meanwhile the producer's own input (the
+    /// kernel's ring) takes the burst, so a reader that is only briefly
+    /// behind loses nothing; one that stays behind has events dropped
+    /// until it catches up, and the producer is never held longer.
+    fn room_soon(&mut self, len: u64) -> io::Result<bool> {
+        if self.has_room(len) {
+            self.full_until = None;
+            return Ok(true);
+        }
+        let until = *self
+            .full_until
+            .get_or_insert_with(|| Instant::now() + DROP_WAIT);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            self.wake();
+            let waiting = self.m.u32_at(OFF_PRODUCER_WAITING);
+            waiting.store(1, Ordering::SeqCst);
+            let tail = self.m.tail().load(Ordering::SeqCst);
+            if self.m.cap - (self.head - tail) < len {
+                futex_wait(self.m.tail(), tail, left.min(WAIT_SLICE));
+            }
+            waiting.store(0, Ordering::SeqCst);
+            if self.has_room(len) {
+                return Ok(true);
+            }
+            self.check_consumer()?;
+        }
     }
 
     /// Copies `b` in, waiting for room as long as the reader lives.
