@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up and runs the benchmark suite (B1-B7, B9) as root; writes BENCHMARKS.md.
+# Sets up and runs the benchmark suite (B1-B9) as root; writes BENCHMARKS.md.
 # Installs its peers (bpftrace, strace, iperf3, tcpdump) from Debian. BENCH_RUNS (default 5),
 # BENCH_LOOP (default 1000000) and BENCH_EVENTS (default 5000000) scale it.
 set -euo pipefail
