@@ -851,6 +851,10 @@ fn ring_drops_are_counted_as_lost_not_written() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(reader.id() as i32, libc::SIGSTOP) };
     nobody_runs("import os\nfor _ in range(50000): os.getppid()", &[]);
+    // A full ring in drop mode waits 50 ms for room before it drops (the
+    // kernel's ring holds the burst meanwhile): the reader stays stopped
+    // well past that, so the writer must drop.
+    std::thread::sleep(Duration::from_millis(500));
     // SAFETY: as above.
     unsafe { libc::kill(reader.id() as i32, libc::SIGCONT) };
     let (code, err) = c.stop();
