@@ -78,15 +78,18 @@ struct Cli {
 }
 
 fn pipe_buffer(v: &str) -> Result<u32, String> {
-    tracee_cli::size::power_of_two(v, 4096, 1 << 30)
-        .map(|n| n as u32)
-        .ok_or_else(|| "a power of two from 4K to 1G".into())
+    bytes_power_of_two(v, 1 << 30, "1G")
 }
 
 fn kernel_buffer(v: &str) -> Result<u32, String> {
-    tracee_cli::size::power_of_two(v, 4096, 1 << 31)
+    bytes_power_of_two(v, 1 << 31, "2G")
+}
+
+/// A size in bytes: a power of two from 4K to `max` (named `max_name`).
+fn bytes_power_of_two(v: &str, max: u64, max_name: &str) -> Result<u32, String> {
+    tracee_cli::size::power_of_two(v, 4096, max)
         .map(|n| n as u32)
-        .ok_or_else(|| "a power of two of at least 4096".into())
+        .ok_or_else(|| format!("a power of two from 4K to {max_name}"))
 }
 
 fn capture_fd(v: &str) -> Result<i32, String> {

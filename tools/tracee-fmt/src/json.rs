@@ -216,6 +216,8 @@ impl Printer {
         } else {
             self.event_tail(ev.syscall(), s);
         }
+        // Tracee's containerStarted: the kernel's flag, shown only for a
+        // cgroup a container record names.
         let started = t.container && ev.flags() & wire::ctx_flags::CONTAINER_STARTED != 0;
         s.push_str(if started { "true" } else { "false" });
         s.push_str(",\"isCompat\":");

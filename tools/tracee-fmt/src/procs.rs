@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use wire::container::{Container, Containers};
-use wire::{EventSlice, ctx_flags, event_id};
+use wire::{EventSlice, event_id};
 
 /// Tracee's `HashTaskID`: MurmurHash3 (x86, 32-bit, seed 0x18273645) of
 /// the id (u32, big-endian) and the start time in epoch nanoseconds
@@ -115,11 +115,6 @@ impl Procs {
             return None;
         }
         self.containers.get(ev.cgroup_id())
-    }
-
-    /// Tracee's `contextFlags.containerStarted`.
-    pub fn started(&self, ev: &EventSlice<'_>) -> bool {
-        ev.flags() & ctx_flags::CONTAINER_STARTED != 0 && self.container_of(ev).is_some()
     }
 }
 

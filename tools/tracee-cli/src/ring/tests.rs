@@ -53,15 +53,21 @@ fn wraps_at_every_unit_size() {
     }
 }
 
+/// An event record of 100 bytes (its header only matters to the ring).
+fn event_of_100_bytes() -> Vec<u8> {
+    let mut ev = vec![0u8; 100];
+    ev[0..4].copy_from_slice(&100u32.to_le_bytes());
+    ev[4..6].copy_from_slice(&kind::EVENT.to_le_bytes());
+    ev
+}
+
 /// With no reader draining it, a full ring drops events and then
 /// tells the reader how many, in a lost-events record.
 #[test]
 fn a_full_ring_drops_events_and_says_how_many() {
     let path = tmp("drop");
     let mut w = RingWriter::create(&path, MIN_CAPACITY, WhenFull::Drop).unwrap();
-    let mut ev = vec![0u8; 100];
-    ev[0..4].copy_from_slice(&100u32.to_le_bytes());
-    ev[4..6].copy_from_slice(&kind::EVENT.to_le_bytes());
+    let ev = event_of_100_bytes();
     let fits = (MIN_CAPACITY / 100) as usize;
     for _ in 0..fits + 50 {
         w.write_unit(&ev).unwrap();
@@ -137,9 +143,7 @@ fn a_damaged_header_is_refused() {
 fn a_reader_briefly_behind_loses_nothing() {
     let path = tmp("brief");
     let mut w = RingWriter::create(&path, MIN_CAPACITY, WhenFull::Drop).unwrap();
-    let mut ev = vec![0u8; 100];
-    ev[0..4].copy_from_slice(&100u32.to_le_bytes());
-    ev[4..6].copy_from_slice(&kind::EVENT.to_le_bytes());
+    let ev = event_of_100_bytes();
     let fits = (MIN_CAPACITY / 100) as usize;
     for _ in 0..fits {
         w.write_unit(&ev).unwrap();

@@ -270,14 +270,7 @@ impl RingWriter {
             if left.is_zero() {
                 return Ok(false);
             }
-            self.wake();
-            let waiting = self.m.u32_at(OFF_PRODUCER_WAITING);
-            waiting.store(1, Ordering::SeqCst);
-            let tail = self.m.tail().load(Ordering::SeqCst);
-            if self.m.cap - (self.head - tail) < len {
-                futex_wait(self.m.tail(), tail, left.min(WAIT_SLICE));
-            }
-            waiting.store(0, Ordering::SeqCst);
+            self.wait_for_room(len, left.min(WAIT_SLICE));
             if self.has_room(len) {
                 return Ok(true);
             }
@@ -285,19 +278,27 @@ impl RingWriter {
         }
     }
 
+    /// Wakes the reader and sleeps until it moves its tail or `at_most`
+    /// passes, unless `len` bytes already fit; returns the tail it saw
+    /// before sleeping.
+    fn wait_for_room(&mut self, len: u64, at_most: Duration) -> u64 {
+        self.wake();
+        let waiting = self.m.u32_at(OFF_PRODUCER_WAITING);
+        waiting.store(1, Ordering::SeqCst);
+        let tail = self.m.tail().load(Ordering::SeqCst);
+        if self.m.cap - (self.head - tail) < len {
+            futex_wait(self.m.tail(), tail, at_most);
+        }
+        waiting.store(0, Ordering::SeqCst);
+        tail
+    }
+
     /// Copies `b` in, waiting for room as long as the reader lives.
     fn put(&mut self, b: &[u8]) -> io::Result<()> {
         let len = b.len() as u64;
         let mut stalled_since: Option<Instant> = None;
         while !self.has_room(len) {
-            self.wake();
-            let waiting = self.m.u32_at(OFF_PRODUCER_WAITING);
-            waiting.store(1, Ordering::SeqCst);
-            let tail = self.m.tail().load(Ordering::SeqCst);
-            if self.m.cap - (self.head - tail) < len {
-                futex_wait(self.m.tail(), tail, WAIT_SLICE);
-            }
-            waiting.store(0, Ordering::SeqCst);
+            let tail = self.wait_for_room(len, WAIT_SLICE);
             self.check_consumer()?;
             if let Some((flag, grace)) = self.stop
                 && flag.load(Ordering::SeqCst)
