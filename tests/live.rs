@@ -378,6 +378,115 @@ fn pushdown_changes_only_the_cost() {
     }
 }
 
+/// `tracee-collect | tracee-filter EXPRS`, the filter reading the
+/// collector's stdout itself (started first, so it is there when the
+/// collector looks): returns the collector, the filter, and where the
+/// filter writes.
+fn collect_into_filter(
+    collect: &[&str],
+    filter: &[String],
+    out: &std::path::Path,
+) -> (Collector, std::process::Child) {
+    // Close-on-exec: tests run in parallel, and a child spawned meanwhile
+    // must not hold a second reader or writer.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    // The read end goes to the filter alone: a temporary Command, dropped
+    // (with our copy) at the end of the statement.
+    let f = Command::new(bin("tracee-filter"))
+        .args(filter)
+        .stdin(Stdio::from(r))
+        .stdout(Stdio::from(std::fs::File::create(out).unwrap()))
+        .spawn()
+        .expect("tracee-filter");
+    let c = Collector::start(collect, Stdio::from(w));
+    (c, f)
+}
+
+/// The number in the collector's "N events written" line.
+fn events_written(err: &str) -> u64 {
+    let l = err
+        .lines()
+        .find(|l| l.contains(" events written"))
+        .unwrap_or_else(|| panic!("no summary in: {err}"));
+    l.trim_start_matches("tracee-collect: ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bad summary: {l}"))
+}
+
+#[test]
+fn pushdown_across_the_pipe_changes_only_the_cost() {
+    if !need_root("pushdown_across_the_pipe_changes_only_the_cost") {
+        return;
+    }
+    let dir = TempDir::new("pushpipe");
+    let name = format!("tpp{}", std::process::id() % 100_000);
+    let helper = named_helper(&dir, &name);
+    let exprs = vec![
+        format!("comm={name}"),
+        "uid=0".to_string(),
+        "event=openat,close,getppid,read,execve".to_string(),
+    ];
+    let collect = ["-e", "syscalls"];
+    let (fa, fb) = (dir.path("a.bin"), dir.path("b.bin"));
+    let (a, mut fa_proc) = collect_into_filter(&collect, &exprs, &fa);
+    let (b, mut fb_proc) = collect_into_filter(&["-e", "syscalls", "--no-pushdown"], &exprs, &fb);
+    Helper::spawn_cmd(Command::new(&helper).arg("workload")).go();
+    // Noise the filter drops: another name's getppid calls.
+    let noise = Command::new(bin("tracee-helper"))
+        .args(["storm", "20000"])
+        .status()
+        .unwrap();
+    assert!(noise.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let (ca, ea) = a.stop();
+    let (cb, eb) = b.stop();
+    assert_eq!((ca, cb), (0, 0), "{ea}\n{eb}");
+    assert!(fa_proc.wait().unwrap().success());
+    assert!(fb_proc.wait().unwrap().success());
+    // Said, and only where it happened.
+    let said = format!("pushed down from tracee-filter (pid {}", fa_proc.id());
+    assert!(ea.contains(&said), "no pushdown line in: {ea}");
+    assert!(
+        ea.contains("comm=1 name") && ea.contains("uid=1 id") && ea.contains("event=5 events"),
+        "{ea}"
+    );
+    assert!(!eb.contains("pushed down"), "{eb}");
+
+    let show = |f: &std::path::Path| -> Vec<Value> {
+        let (rc, out, err) = run_with_input("tracee-fmt", &["json"], std::fs::read(f).unwrap());
+        assert_eq!(rc, 0, "{err}");
+        json_lines(&out)
+            .into_iter()
+            .map(|mut e| {
+                // Each collector reads the clock itself (see
+                // pushdown_changes_only_the_cost).
+                let o = e.as_object_mut().unwrap();
+                o.remove("timestamp");
+                o.remove("threadStartTime");
+                e
+            })
+            .collect()
+    };
+    let (ja, jb) = (show(&fa), show(&fb));
+    assert!(ja.len() >= 8, "workload events: {}", ja.len());
+    if let Some(i) = (0..ja.len().max(jb.len())).find(|&i| ja.get(i) != jb.get(i)) {
+        panic!(
+            "pushdown across the pipe changed the output at event {i} of {}/{}:\n with: {:?}\n without: {:?}",
+            ja.len(),
+            jb.len(),
+            ja.get(i).map(|e| e.to_string()),
+            jb.get(i).map(|e| e.to_string())
+        );
+    }
+    // The cost: with the expressions exact in the kernel, the collector
+    // wrote only what the filter kept; without, the noise too.
+    let (wa, wb) = (events_written(&ea), events_written(&eb));
+    assert_eq!(wa, ja.len() as u64, "{ea}");
+    assert!(wb >= wa + 20_000, "without pushdown {wb}, with {wa}");
+}
+
 #[test]
 fn compat_syscalls_get_native_names() {
     if !need_root("compat_syscalls_get_native_names") {

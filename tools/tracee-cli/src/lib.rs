@@ -10,7 +10,8 @@
 //!   fails ([`args::main`]: clap, `--completions`, `--man`, one line on
 //!   stderr and exit 2);
 //! - signal and broken-pipe policy ([`signals`]) and clocks ([`clock`]);
-//! - sparse-file extents ([`sparse`]), for the tools that copy files.
+//! - sparse-file extents ([`sparse`]), for the tools that copy files;
+//! - a process's start from /proc ([`procfs`]).
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -36,6 +37,7 @@
 pub mod args;
 pub mod clock;
 pub mod out;
+pub mod procfs;
 pub mod ring;
 pub mod sigbus;
 pub mod signals;

@@ -7,6 +7,7 @@
 pub mod btf;
 pub mod capture;
 pub mod containers;
+pub mod downstream;
 pub mod drain;
 pub mod events;
 pub mod files;

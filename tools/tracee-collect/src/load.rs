@@ -116,16 +116,44 @@ fn outcome(r: anyhow::Result<()>) -> String {
     }
 }
 
-/// Loads and attaches the programs; returns the handle that keeps them
-/// attached.
-pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
-    if EBPF.is_empty() {
-        bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
+/// The running kernel's BTF, read once: the struct offsets the programs
+/// are given, and aya's parse, which serves the loader and the BTF
+/// tracepoints (the loader would parse its own).
+pub struct KernelBtf {
+    offsets: [u32; wire::kcfg::member::COUNT],
+    aya: aya::Btf,
+}
+
+impl KernelBtf {
+    pub fn read() -> anyhow::Result<KernelBtf> {
+        if EBPF.is_empty() {
+            bail!("this build has no eBPF programs (built with AYA_BUILD_SKIP=1)");
+        }
+        let offsets = btf::kernel_offsets(&btf::Btf::from_sys_fs().context("reading kernel BTF")?)
+            .context("resolving kernel struct offsets")?;
+        let aya = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
+        Ok(KernelBtf { offsets, aya })
     }
-    let offsets = btf::kernel_offsets(&btf::Btf::from_sys_fs().context("reading kernel BTF")?)
-        .context("resolving kernel struct offsets")?;
+}
+
+/// Loads and attaches the programs; returns the handle that keeps them
+/// attached. `downstream` is the kernel's share of the expressions of a
+/// tracee-filter reading our stdout ([`crate::downstream`]), if any.
+pub fn load(
+    cfg: &Config,
+    filter: &Filter,
+    downstream: Option<&Pushdown>,
+    kbtf: KernelBtf,
+) -> anyhow::Result<Loaded> {
+    let KernelBtf {
+        offsets,
+        aya: kbtf_aya,
+    } = kbtf;
     let push = if cfg.pushdown {
-        filter.pushdown()
+        match downstream {
+            Some(d) => filter.pushdown().and(d.clone()),
+            None => filter.pushdown(),
+        }
     } else {
         Pushdown::default()
     };
@@ -202,9 +230,6 @@ pub fn load(cfg: &Config, filter: &Filter) -> anyhow::Result<Loaded> {
     // A ring's reader attaches later and is added to PEERS then.
     let has_peers = u32::from(!peers.is_empty() || (cfg.output.is_some() && !cfg.trace_pipeline));
     let wake = (cfg.ring_bytes / 4) as u64;
-    // One parsed copy of the kernel's BTF serves the loader and the BTF
-    // tracepoints (the loader would parse its own).
-    let kbtf_aya = aya::Btf::from_sys_fs().context("reading kernel BTF")?;
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&kbtf_aya))
         // SOCK_OWNER, socket storage, has no aya type; it is only created.

@@ -56,7 +56,9 @@ struct Cli {
     /// 4096; K/M/G)
     #[arg(long, value_name = "N", default_value = "64M", value_parser = kernel_buffer)]
     capture_buffer: u32,
-    /// Evaluate filter expressions only in user space
+    /// Evaluate filter expressions only in user space: ours, and those of
+    /// a tracee-filter reading our stdout (by default the kernel evaluates
+    /// what it exactly can of both)
     #[arg(long)]
     no_pushdown: bool,
     /// Also trace the processes reading this output (by default they are

@@ -64,3 +64,62 @@ pub fn pipeline_peers(first: &str) -> Vec<u32> {
     }
     peers
 }
+
+/// The processes that can read the pipe on our descriptor `fd`, each
+/// with whether it reads it as its stdin; None if `fd` is not a pipe.
+/// Every descriptor of every process is looked at: a reader on another
+/// descriptor sees what we write too.
+pub fn pipe_readers(fd: u32) -> Option<Vec<(u32, bool)>> {
+    let pipe = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    if !pipe.to_string_lossy().starts_with("pipe:[") {
+        return None;
+    }
+    let me = std::process::id();
+    let mut readers: Vec<(u32, bool)> = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Some(readers);
+    };
+    for e in procs.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for f in fds.flatten() {
+            if f.path().read_link().ok().as_ref() != Some(&pipe) {
+                continue;
+            }
+            let n = f.file_name();
+            let n = n.to_string_lossy();
+            // A descriptor that closed since is no reader.
+            if readable(pid, &n) != Some(true) {
+                continue;
+            }
+            match readers.iter_mut().find(|(p, _)| *p == pid) {
+                Some((_, stdin)) => *stdin |= n == "0",
+                None => readers.push((pid, n == "0")),
+            }
+        }
+    }
+    Some(readers)
+}
+
+/// Whether descriptor `fd` of `pid` was opened for reading (one whose mode
+/// cannot be read is taken for a reader); None if it is gone.
+fn readable(pid: u32, fd: &str) -> Option<bool> {
+    let info = match std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(_) => return Some(true),
+    };
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok());
+    // O_ACCMODE: 0 read only, 1 write only, 2 both.
+    Some(flags.is_none_or(|f| f & 3 != 1))
+}

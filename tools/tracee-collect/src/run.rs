@@ -14,7 +14,7 @@ use crate::capture::CaptureCfg;
 use crate::drain::{DRAIN_BATCH, Drain};
 use crate::events;
 use crate::host::preamble;
-use crate::load::{Loaded, detach, load};
+use crate::load::{KernelBtf, Loaded, detach, load};
 use crate::sidecar::Sidecar;
 
 /// A checked configuration, built from the command line.
@@ -80,6 +80,19 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     } else {
         None
     };
+    let kbtf = KernelBtf::read().context("cannot start tracing")?;
+    // Only a pipe has a reader at the start; a ring's attaches later.
+    // Looked for after the BTF is read: the pipeline's processes have
+    // had time to exec.
+    let downstream = if cfg.pushdown && cfg.output.is_none() && !cfg.no_events {
+        crate::downstream::find(&pre, &filter)
+    } else {
+        crate::downstream::Found::Nothing
+    };
+    let pushed = match &downstream {
+        crate::downstream::Found::Filter { push, .. } => Some(&**push),
+        _ => None,
+    };
     let Loaded {
         mut ebpf,
         enabled,
@@ -88,7 +101,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         containers,
         tiers,
         packets,
-    } = load(&cfg, &filter).context("cannot start tracing")?;
+    } = load(&cfg, &filter, pushed, kbtf).context("cannot start tracing")?;
 
     let stop = tracee_cli::signals::stop_flag();
     // A reader stuck after the stop signal must not keep us running.
@@ -112,6 +125,15 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         },
     );
 
+    match &downstream {
+        crate::downstream::Found::Filter { pid, exprs, push } => {
+            eprintln!("{}", crate::downstream::describe(*pid, exprs, push));
+        }
+        crate::downstream::Found::Kept { pid, why } => {
+            eprintln!("tracee-collect: nothing pushed down from tracee-filter (pid {pid}): {why}");
+        }
+        crate::downstream::Found::Nothing => {}
+    }
     if let Some(root) = &packets {
         eprintln!(
             "tracee-collect: packets from cgroup_skb ingress/egress on {}, each attributed to its \

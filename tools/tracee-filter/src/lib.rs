@@ -11,6 +11,7 @@
 //! let f = Filter::compile(&terms, &Catalog::default(), 0).unwrap();
 //! assert_eq!(f.matched(), 0);
 //! ```
+pub mod cli;
 pub mod eval;
 pub mod expr;
 mod group;

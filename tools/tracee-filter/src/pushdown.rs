@@ -104,3 +104,71 @@ impl Filter {
         p
     }
 }
+
+impl Pushdown {
+    /// Nothing for the kernel to evaluate.
+    pub fn is_empty(&self) -> bool {
+        *self == Pushdown::default()
+    }
+
+    /// What the kernel may evaluate for a pipeline that keeps only the
+    /// events both `self`'s filter and `other`'s keep: the event sets
+    /// intersected, and per context field whichever side has a set
+    /// (`self`'s where both do). Each set kept is exact for its own
+    /// filter, so every event both filters keep passes them all: the
+    /// kernel drops none that either filter would have kept.
+    pub fn and(self, other: Pushdown) -> Pushdown {
+        Pushdown {
+            events: match (self.events, other.events) {
+                (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
+                (a, b) => a.or(b),
+            },
+            comm: self.comm.or(other.comm),
+            pid: self.pid.or(other.pid),
+            tid: self.tid.or(other.tid),
+            uid: self.uid.or(other.uid),
+            mntns: self.mntns.or(other.mntns),
+            pidns: self.pidns.or(other.pidns),
+            cgroup: self.cgroup.or(other.cgroup),
+            container: self.container.or(other.container),
+        }
+    }
+
+    /// What it evaluates, for a person: `comm=3 names, event=2 events`.
+    pub fn describe(&self) -> String {
+        fn set<T>(name: &str, v: &Option<(bool, Vec<T>)>, what: &str) -> Option<String> {
+            v.as_ref().map(|(neg, v)| {
+                let op = if *neg { "!=" } else { "=" };
+                let s = if v.len() == 1 { "" } else { "s" };
+                format!("{name}{op}{} {what}{s}", v.len())
+            })
+        }
+        let parts = [
+            set("comm", &self.comm, "name"),
+            set("pid", &self.pid, "id"),
+            set("tid", &self.tid, "id"),
+            set("uid", &self.uid, "id"),
+            set("mntns", &self.mntns, "namespace"),
+            set("pidns", &self.pidns, "namespace"),
+            set("cgroup", &self.cgroup, "id"),
+            self.container.map(|c| {
+                match c {
+                    container_scope::NEW => "container=new",
+                    container_scope::NONE => "not container",
+                    _ => "container",
+                }
+                .to_string()
+            }),
+            self.events.as_ref().map(|e| {
+                let s = if e.len() == 1 { "" } else { "s" };
+                format!("event={} event{s}", e.len())
+            }),
+        ];
+        let parts: Vec<String> = parts.into_iter().flatten().collect();
+        if parts.is_empty() {
+            "nothing".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}

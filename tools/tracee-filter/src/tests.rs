@@ -2,7 +2,7 @@ use wire::build::{EventBuilder, name16};
 use wire::preamble::{ArgDef, ArgType, Catalog, EventDef, event_flags};
 use wire::{EventContext, EventSlice, RecordSlice, event_id};
 
-use crate::{Filter, parse_all};
+use crate::{Filter, Pushdown, parse_all};
 
 const OPENAT: u32 = 257;
 const EXECVE: u32 = 59;
@@ -240,6 +240,28 @@ fn pushdown_is_only_what_the_kernel_can_do_exactly() {
     assert_eq!(filter(&["uid>0"]).pushdown().uid, None);
     assert_eq!(filter(&["comm=bash", "follow"]).pushdown().comm, None);
     assert_eq!(filter(&["pid!=1"]).pushdown().pid, Some((true, vec![1])));
+}
+
+/// Two filters in a row (tracee-collect's own and a tracee-filter's): the
+/// kernel may drop only what one of them drops, so every event both keep
+/// passes the combination (tests/live.rs runs it against the kernel).
+#[test]
+fn pushdowns_of_two_filters_combine_to_what_both_keep() {
+    let own = filter(&["uid=0", "event=openat,execve"]).pushdown();
+    let down = filter(&["comm=bash", "uid=1000", "event=openat,sched_process_fork"]).pushdown();
+    let p = own.clone().and(down.clone());
+    // The events both select; the fields either constrains, our own
+    // where both do (either is exact for its filter).
+    assert_eq!(p.events, Some([OPENAT].into_iter().collect()));
+    assert_eq!(p.comm, Some((false, vec![b"bash".to_vec()])));
+    assert_eq!(p.uid, Some((false, vec![0])));
+    assert_eq!(p.pid, None);
+    assert!(Pushdown::default().is_empty() && !p.is_empty());
+    assert_eq!(Pushdown::default().and(down.clone()), down);
+    assert_eq!(down.clone().and(Pushdown::default()), down);
+    assert_eq!(p.describe(), "comm=1 name, uid=1 id, event=1 event");
+    assert_eq!(filter(&["pid!=1,2"]).pushdown().describe(), "pid!=2 ids");
+    assert_eq!(Pushdown::default().describe(), "nothing");
 }
 
 fn execve(argv: Option<&[&str]>, fault: bool) -> Vec<u8> {

@@ -45,13 +45,7 @@ pub(super) const WAIT_SLICE: Duration = Duration::from_millis(100);
 /// How often a producer that never waits checks that its reader lives.
 pub(super) const PEER_CHECK: Duration = Duration::from_millis(250);
 
-/// Clock ticks since boot at which `pid` started (field 22 of its stat).
-pub(super) fn start_time(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: skip past the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
-}
+pub(super) use crate::procfs::start_time;
 
 /// A process on the other side of the ring, watched through a pidfd so a
 /// reused pid is never mistaken for it.
