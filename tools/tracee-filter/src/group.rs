@@ -1,7 +1,9 @@
 //! The values one key is compared with: `=` values OR'd (exact ones in a
 //! set, so a long list costs one lookup), `!=` values and comparisons AND'd.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
+use std::hash::Hash;
 
 use crate::expr::Op;
 use crate::pattern::Pattern;
@@ -12,17 +14,83 @@ pub(crate) type FastHash = foldhash::fast::RandomState;
 
 pub(crate) type FastSet<T> = HashSet<T, FastHash>;
 
+/// Up to this many values are compared one by one: for the usual one or
+/// two (`comm=bash`), a comparison costs less than hashing the value.
+const FEW: usize = 4;
+
+/// A set of exact values, looked up per event.
+#[derive(Clone, Debug)]
+pub(crate) struct ValueSet<T> {
+    few: Vec<T>,
+    /// Every value, once there are more than [`FEW`] (`few` is then empty).
+    many: FastSet<T>,
+}
+
+impl<T> Default for ValueSet<T> {
+    fn default() -> Self {
+        ValueSet {
+            few: Vec::new(),
+            many: FastSet::default(),
+        }
+    }
+}
+
+impl<T: Eq + Hash> ValueSet<T> {
+    pub(crate) fn insert(&mut self, v: T) {
+        if !self.many.is_empty() {
+            self.many.insert(v);
+        } else if !self.few.contains(&v) {
+            self.few.push(v);
+            if self.few.len() > FEW {
+                self.many.extend(self.few.drain(..));
+            }
+        }
+    }
+    #[inline(always)]
+    pub(crate) fn contains<Q>(&self, q: &Q) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        if self.many.is_empty() {
+            self.few.iter().any(|v| v.borrow() == q)
+        } else {
+            self.many.contains(q)
+        }
+    }
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.few.is_empty() && self.many.is_empty()
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.few.iter().chain(self.many.iter())
+    }
+}
+
 /// Values of one key: `=` values OR'd (exact ones in a set, so a long list
 /// costs one lookup), `!=` values and comparisons AND'd.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Group<T> {
-    pub(crate) eq_set: FastSet<T>,
+    pub(crate) eq_set: ValueSet<T>,
     pub(crate) eq_pat: Vec<Pattern>,
-    pub(crate) ne_set: FastSet<T>,
+    pub(crate) ne_set: ValueSet<T>,
     pub(crate) ne_pat: Vec<Pattern>,
     pub(crate) cmp: Vec<(Op, i128)>,
     /// The comparisons folded into one range, `lo..=hi` (empty if lo > hi).
     range: Option<(i128, i128)>,
+}
+
+impl<T> Default for Group<T> {
+    fn default() -> Self {
+        Group {
+            eq_set: ValueSet::default(),
+            eq_pat: Vec::new(),
+            ne_set: ValueSet::default(),
+            ne_pat: Vec::new(),
+            cmp: Vec::new(),
+            range: None,
+        }
+    }
 }
 
 impl Group<Vec<u8>> {
@@ -30,9 +98,9 @@ impl Group<Vec<u8>> {
     pub(crate) fn add_str(&mut self, op: Op, v: &str) {
         let p = Pattern::new(v);
         match (op, p) {
-            (Op::Eq, Pattern::Exact(b)) => drop(self.eq_set.insert(b)),
+            (Op::Eq, Pattern::Exact(b)) => self.eq_set.insert(b),
             (Op::Eq, p) => self.eq_pat.push(p),
-            (_, Pattern::Exact(b)) => drop(self.ne_set.insert(b)),
+            (_, Pattern::Exact(b)) => self.ne_set.insert(b),
             (_, p) => self.ne_pat.push(p),
         }
     }
@@ -108,8 +176,8 @@ impl Group<i128> {
     #[inline]
     pub(crate) fn add_num(&mut self, op: Op, v: i128) {
         match op {
-            Op::Eq => drop(self.eq_set.insert(v)),
-            Op::Ne => drop(self.ne_set.insert(v)),
+            Op::Eq => self.eq_set.insert(v),
+            Op::Ne => self.ne_set.insert(v),
             _ => {
                 self.cmp.push((op, v));
                 let (lo, hi) = self.range.unwrap_or((i128::MIN, i128::MAX));
@@ -143,5 +211,27 @@ impl Group<i128> {
             return false;
         }
         self.range.is_none_or(|(lo, hi)| lo <= n && n <= hi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FEW, ValueSet};
+
+    #[test]
+    fn a_value_set_holds_the_same_values_few_or_many() {
+        for n in [1, FEW, FEW + 1, 50] {
+            let mut s = ValueSet::default();
+            for i in 0..n {
+                s.insert(format!("v{i}").into_bytes());
+                s.insert(format!("v{i}").into_bytes());
+            }
+            assert_eq!(s.iter().count(), n, "{n} values, each inserted twice");
+            for i in 0..n {
+                assert!(s.contains(format!("v{i}").as_bytes()));
+            }
+            assert!(!s.contains(b"v".as_slice()) && !s.contains(format!("v{n}").as_bytes()));
+        }
+        assert!(ValueSet::<i128>::default().is_empty());
     }
 }
