@@ -15,6 +15,7 @@ pub struct RecordSlice<'a> {
 impl<'a> RecordSlice<'a> {
     /// Splits one record off the front of `bytes`. `offset` is where
     /// `bytes` starts in the stream, for error messages.
+    #[inline]
     pub fn from_slice(bytes: &'a [u8], offset: u64) -> Result<(Self, &'a [u8]), DecodeError> {
         need("record header", bytes, RecordHeader::LEN, offset)?;
         let len = u32_at(bytes, 0) as usize;
@@ -42,18 +43,22 @@ impl<'a> RecordSlice<'a> {
     pub fn kind(&self) -> u16 {
         u16_at(self.bytes, 4)
     }
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+    #[inline]
     pub fn body(&self) -> &'a [u8] {
         &self.bytes[RecordHeader::LEN..]
     }
+    #[inline]
     pub fn offset(&self) -> u64 {
         self.offset
     }
 }
 
 /// The smallest valid length of a record of `kind`, or None if unknown.
+#[inline]
 pub fn min_record_len(kind: u16) -> Option<usize> {
     Some(match kind {
         kind::EVENT => ARGS_OFFSET,
@@ -74,6 +79,7 @@ pub struct EventSlice<'a> {
 }
 
 impl<'a> EventSlice<'a> {
+    #[inline]
     pub fn from_record(r: RecordSlice<'a>) -> Result<Self, DecodeError> {
         if r.kind() != kind::EVENT {
             return Err(DecodeError::UnknownRecordKind {
@@ -88,6 +94,7 @@ impl<'a> EventSlice<'a> {
         })
     }
 
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.b
     }
