@@ -774,3 +774,48 @@ fn what_a_process_controls_cannot_end_tracee_capture() {
         "the object whose size was refused is kept, incomplete: {err}"
     );
 }
+
+/// The filter reading the event stream never sees the captures, which
+/// tracee-collect judges by its own expressions: its expressions are not
+/// pushed down, so they do not narrow what is captured.
+#[test]
+fn a_filter_downstream_does_not_narrow_the_captures() {
+    if !need_root("a_filter_downstream_does_not_narrow_the_captures") {
+        return;
+    }
+    let dir = TempDir::new("capdown");
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let filtered = dir.path("f.bin");
+    let mut f = Command::new(bin("tracee-filter"))
+        .arg("comm=no-such-name")
+        .stdin(Stdio::from(r))
+        .stdout(Stdio::from(std::fs::File::create(&filtered).unwrap()))
+        .spawn()
+        .expect("tracee-filter");
+    let target = dir.path("w.txt");
+    let run = Run::start_to(
+        dir,
+        &[
+            "-e",
+            "openat",
+            "--capture",
+            &format!("write={}*", target.display()),
+        ],
+        &[],
+        Some(Stdio::from(w)),
+    );
+    helper(&["writefile", target.to_str().unwrap(), "4096"]);
+    let (_dir, index, _, cerr) = run.stop();
+    let _ = f.wait();
+    assert!(
+        cerr.contains(&format!(
+            "nothing pushed down from tracee-filter (pid {}): captures are judged",
+            f.id()
+        )),
+        "{cerr}"
+    );
+    assert!(
+        index.iter().any(|l| l["kind"] == "write"),
+        "the helper's write was not captured: {index:?}"
+    );
+}

@@ -487,6 +487,87 @@ fn pushdown_across_the_pipe_changes_only_the_cost() {
     assert!(wb >= wa + 20_000, "without pushdown {wb}, with {wa}");
 }
 
+/// Where pushing a filter's expressions down would change what comes out,
+/// or could not be done, tracee-collect says so and pushes nothing.
+#[test]
+fn pushdown_across_the_pipe_is_refused_where_it_would_change_things() {
+    if !need_root("pushdown_across_the_pipe_is_refused_where_it_would_change_things") {
+        return;
+    }
+    let dir = TempDir::new("pushno");
+    let many = (0..1100)
+        .map(|i| format!("n{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (collect, filter, said) in [
+        // net_flow_* are judged from every packet of a connection.
+        (
+            vec!["-e", "net_flow_tcp_begin,openat"],
+            vec!["comm=x".to_string()],
+            "net_flow_tcp_* are judged from every packet",
+        ),
+        // More names than the kernel's set holds: started, not pushed.
+        (
+            vec!["-e", "openat"],
+            vec![format!("comm={many}")],
+            "none of its expressions can be evaluated in the kernel",
+        ),
+        (
+            vec!["-e", "openat"],
+            vec!["follow".to_string(), "comm=x".to_string()],
+            "follow, tree= and executable= need every process's events",
+        ),
+    ] {
+        let out = dir.path("f.bin");
+        let (c, mut f) = collect_into_filter(&collect, &filter, &out);
+        let (code, err) = c.stop();
+        assert_eq!(code, 0, "{err}");
+        let _ = f.wait();
+        let line = format!(
+            "nothing pushed down from tracee-filter (pid {}): {said}",
+            f.id()
+        );
+        assert!(err.contains(&line), "{collect:?}: no '{line}' in: {err}");
+        assert!(!err.contains("tracee-collect: pushed down"), "{err}");
+    }
+}
+
+/// An exec by a thread other than the leader comes out as the leader: a
+/// pushed-down `tid=` of the process must not lose it at the entry.
+#[test]
+fn a_pushed_down_tid_keeps_an_exec_from_another_thread() {
+    if !need_root("a_pushed_down_tid_keeps_an_exec_from_another_thread") {
+        return;
+    }
+    let dir = TempDir::new("threxec");
+    let helper = Helper::spawn(&["thread-exec", "/bin/true"]);
+    let scope = format!("tid={}", helper.pid());
+    let (fa, fb) = (dir.path("a.bin"), dir.path("b.bin"));
+    let start = |extra: Option<&str>, f: &std::path::Path| {
+        let mut a = vec!["-e", "execve", scope.as_str()];
+        a.extend(extra);
+        Collector::start(&a, Stdio::from(std::fs::File::create(f).unwrap()))
+    };
+    let a = start(None, &fa);
+    let b = start(Some("--no-pushdown"), &fb);
+    helper.go();
+    std::thread::sleep(Duration::from_millis(300));
+    let ((ca, ea), (cb, eb)) = (a.stop(), b.stop());
+    assert_eq!((ca, cb), (0, 0), "{ea}\n{eb}");
+    let execs = |f: &std::path::Path| -> Vec<String> {
+        let (rc, out, err) = run_with_input("tracee-fmt", &["json"], std::fs::read(f).unwrap());
+        assert_eq!(rc, 0, "{err}");
+        json_lines(&out)
+            .iter()
+            .filter(|e| e["eventName"] == "execve" && e.to_string().contains("from-thread"))
+            .map(|e| format!("{} {} {}", e["processId"], e["threadId"], e["returnValue"]))
+            .collect()
+    };
+    let (xa, xb) = (execs(&fa), execs(&fb));
+    assert_eq!(xb.len(), 1, "without pushdown: {xb:?}");
+    assert_eq!(xa, xb, "with pushdown");
+}
+
 #[test]
 fn compat_syscalls_get_native_names() {
     if !need_root("compat_syscalls_get_native_names") {

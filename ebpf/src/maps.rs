@@ -129,17 +129,17 @@ pub(crate) static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_re
 
 // Pushed-down scope filters; a value of 1 marks membership.
 #[map]
-pub(crate) static F_COMM: HashMap<[u8; 16], u8> = HashMap::with_max_entries(1024, 0);
+pub(crate) static F_COMM: HashMap<[u8; 16], u8> = HashMap::with_max_entries(kcfg::SCOPE_SET_MAX, 0);
 #[map]
-pub(crate) static F_PID: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+pub(crate) static F_PID: HashMap<u32, u8> = HashMap::with_max_entries(kcfg::SCOPE_SET_MAX, 0);
 #[map]
-pub(crate) static F_TID: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+pub(crate) static F_TID: HashMap<u32, u8> = HashMap::with_max_entries(kcfg::SCOPE_SET_MAX, 0);
 #[map]
-pub(crate) static F_UID: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+pub(crate) static F_UID: HashMap<u32, u8> = HashMap::with_max_entries(kcfg::SCOPE_SET_MAX, 0);
 #[map]
-pub(crate) static F_MNTNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+pub(crate) static F_MNTNS: HashMap<u32, u8> = HashMap::with_max_entries(kcfg::SCOPE_SET_MAX, 0);
 #[map]
-pub(crate) static F_PIDNS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+pub(crate) static F_PIDNS: HashMap<u32, u8> = HashMap::with_max_entries(kcfg::SCOPE_SET_MAX, 0);
 /// cgroup v2 directories created while tracing, and containers
 /// (`kcfg::cgroup` says what a value means and who writes it).
 #[map]
@@ -159,7 +159,7 @@ pub(crate) static STARTED: HashMap<u64, u8> =
 #[map]
 pub(crate) static CGROUPS_FULL: Array<u32> = Array::with_max_entries(1, 0);
 #[map]
-pub(crate) static F_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(1024, 0);
+pub(crate) static F_CGROUP: HashMap<u64, u8> = HashMap::with_max_entries(kcfg::SCOPE_SET_MAX, 0);
 
 /// What syscall_entry (or sched_process_exec, for an i386 execve) leaves
 /// for sys_exit.

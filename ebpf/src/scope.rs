@@ -4,7 +4,7 @@
 use aya_ebpf::helpers::bpf_get_current_pid_tgid;
 use wire::{
     EventContext, ctx_flags,
-    kcfg::{cgroup, container_scope, scope},
+    kcfg::{cgroup, container_scope, nr, scope},
 };
 
 use crate::context::{ctx_of, fill_context, ids};
@@ -80,13 +80,13 @@ fn container_ok(id: u64, flags: u32) -> bool {
     }
 }
 
-/// Whether the event `p` will make passes the pushed-down scope, judged on
-/// the context as it will carry it (the caller's name at entry).
-#[inline(always)]
+/// Whether the event `p` will make may pass the pushed-down scope, judged
+/// on the context as it will carry it (the caller's name at entry).
 ///
 /// # Safety
 /// The event scratch is used to build the context in: it must not hold a
 /// record being built.
+#[inline(always)]
 pub(crate) unsafe fn pending_in_scope(p: &Pending) -> bool {
     let Some(e) = EVT_SCRATCH.get_ptr_mut(0) else {
         return false;
@@ -98,7 +98,17 @@ pub(crate) unsafe fn pending_in_scope(p: &Pending) -> bool {
         ctx_of(e)
     };
     c.comm = p.comm;
-    scope_ok(c)
+    if scope_ok(c) {
+        return true;
+    }
+    // An exec by a thread other than the leader ends as the leader
+    // (de_thread): if it succeeds, its record carries the process id as
+    // its tid. The exit judges the record as it is.
+    if (p.nr == nr::EXECVE || p.nr == nr::EXECVEAT) && c.tid != c.pid {
+        c.tid = c.pid;
+        return scope_ok(c);
+    }
+    false
 }
 
 #[inline(always)]

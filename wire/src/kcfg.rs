@@ -158,6 +158,10 @@ pub mod scope {
     pub const CONTAINER: u32 = 128;
 }
 
+/// The most values a pushed-down scope set (`F_COMM`, `F_PID`...) holds:
+/// a key given more is judged in user space alone.
+pub const SCOPE_SET_MAX: u32 = 1024;
+
 /// Values of the `SCOPE_CONTAINER` global: which cgroups the pushed-down
 /// container scope keeps.
 pub mod container_scope {

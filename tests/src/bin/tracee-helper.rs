@@ -189,6 +189,20 @@ fn main() {
             std::thread::sleep(std::time::Duration::from_millis(300));
             println!("{e}");
         }
+        Some("thread-exec") => {
+            // After "go": a thread other than the leader execs
+            // `args[2]` (with "from-thread" as its argument).
+            wait_go();
+            let path = c(&args[2]);
+            let t = std::thread::spawn(move || {
+                let argv = [path.as_ptr(), c"from-thread".as_ptr(), std::ptr::null()];
+                // SAFETY: a path and a NULL-terminated argv of C strings
+                // that outlive the call; execv returns only on failure.
+                unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+                std::process::exit(3);
+            });
+            let _ = t.join();
+        }
         Some("renamed") => {
             // The process name `args[2]`, then writefile PATH SIZE.
             let name = c(&args[2]);

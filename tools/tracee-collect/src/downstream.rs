@@ -19,7 +19,7 @@ use tracee_filter::cli::Cli;
 use tracee_filter::{Filter, Pushdown};
 use wire::preamble::Preamble;
 
-use crate::peers::pipe_readers;
+use crate::peers::{Unknown, pipe_readers};
 
 /// What was found reading our stdout.
 pub enum Found {
@@ -31,8 +31,9 @@ pub enum Found {
         exprs: Vec<String>,
         push: Box<Pushdown>,
     },
-    /// A tracee-filter whose expressions stay downstream, and why.
-    Kept { pid: u32, why: String },
+    /// A tracee-filter (if it was found) whose expressions stay
+    /// downstream, and why.
+    Kept { pid: Option<u32>, why: String },
 }
 
 /// How long a reader may take to become a tracee-filter, from its start.
@@ -40,12 +41,29 @@ pub enum Found {
 /// the processes started with it are this old.
 const EXEC_WAIT: Duration = Duration::from_millis(200);
 
+/// How long looking for the reader may take in all (/proc is read):
+/// past it, nothing is pushed down.
+const SCAN_LIMIT: Duration = Duration::from_millis(150);
+
 /// Looks at the process reading our stdout. `own` is tracee-collect's own
 /// filter: when it follows processes (follow, tree=, executable=), the
 /// kernel keeps every process's events for it and nothing is pushed.
-pub fn find(pre: &Preamble, own: &Filter) -> Found {
-    let Some(pid) = sole_reader(Instant::now() + EXEC_WAIT) else {
-        return Found::Nothing;
+/// `refused` says why nothing may be pushed in this run, if so.
+pub fn find(pre: &Preamble, own: &Filter, refused: Option<&str>) -> Found {
+    let limit = Instant::now() + SCAN_LIMIT;
+    let pid = match sole_reader(limit) {
+        Ok(Some(pid)) => pid,
+        Ok(None) => return Found::Nothing,
+        Err(Unknown::NotAPipe) => return Found::Nothing,
+        Err(Unknown::TooLong) => {
+            return Found::Kept {
+                pid: None,
+                why: format!(
+                    "looking for the reader of stdout took over {} ms",
+                    SCAN_LIMIT.as_millis()
+                ),
+            };
+        }
     };
     let Some(exe) = exe_after_exec(pid) else {
         return Found::Nothing;
@@ -53,22 +71,37 @@ pub fn find(pre: &Preamble, own: &Filter) -> Found {
     if exe.file_name().is_none_or(|n| n != "tracee-filter") {
         return Found::Nothing;
     }
-    let kept = |why: String| Found::Kept { pid, why };
+    let kept = |why: String| Found::Kept {
+        pid: Some(pid),
+        why,
+    };
+    // The same file, not the same path: another mount namespace may have
+    // something else at it.
     let ours = std::env::current_exe()
         .ok()
         .and_then(|p| Some(p.parent()?.join("tracee-filter")));
-    if ours.as_deref() != Some(exe.as_path()) {
-        return kept(format!(
-            "it runs {}, not the tracee-filter beside this tracee-collect",
-            exe.display()
-        ));
+    let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    };
+    match (
+        std::fs::metadata(format!("/proc/{pid}/exe")),
+        ours.as_ref().map(std::fs::metadata),
+    ) {
+        (Ok(a), Some(Ok(b))) if same(&a, &b) => {}
+        _ => {
+            return kept(format!(
+                "it runs {}, not the tracee-filter beside this tracee-collect",
+                exe.display()
+            ));
+        }
     }
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return Found::Nothing;
     };
     let argv = split_cmdline(&cmdline);
     // The process may have ended and its pid been reused meanwhile.
-    if sole_reader(Instant::now()) != Some(pid) {
+    if sole_reader(Instant::now() + SCAN_LIMIT) != Ok(Some(pid)) {
         return Found::Nothing;
     }
     let Some(cli) = parse_cli(&argv) else {
@@ -88,6 +121,9 @@ pub fn find(pre: &Preamble, own: &Filter) -> Found {
     if filter.needs_lifecycle() || own.needs_lifecycle() {
         return kept("follow, tree= and executable= need every process's events".into());
     }
+    if let Some(why) = refused {
+        return kept(why.into());
+    }
     let push = filter.pushdown();
     if push.is_empty() {
         return kept("none of its expressions can be evaluated in the kernel".into());
@@ -99,31 +135,39 @@ pub fn find(pre: &Preamble, own: &Filter) -> Found {
     }
 }
 
-/// The one process reading our stdout as its stdin, if there is one. Until
-/// `deadline` a second reader is waited past: whoever started the
-/// pipeline may still hold the read end it handed on.
-fn sole_reader(deadline: Instant) -> Option<u32> {
+/// The one process reading our stdout as its stdin, if there is one. While
+/// a reader is young, a second one is waited past: whoever started the
+/// pipeline may still hold the read end it handed on. Gives up at
+/// `limit`.
+fn sole_reader(limit: Instant) -> Result<Option<u32>, Unknown> {
     loop {
-        match pipe_readers(1)?.as_slice() {
-            [(pid, true)] => return Some(*pid),
-            _ if Instant::now() >= deadline => return None,
-            _ => std::thread::sleep(Duration::from_millis(5)),
+        let readers = pipe_readers(1, limit)?;
+        if let [(pid, true)] = readers.as_slice() {
+            return Ok(Some(*pid));
         }
+        let young = readers.iter().any(|&(p, _)| is_young(p));
+        if !young || Instant::now() + Duration::from_millis(5) >= limit {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+fn is_young(pid: u32) -> bool {
+    tracee_cli::procfs::age(pid).is_some_and(|a| a < EXEC_WAIT)
 }
 
 /// `/proc/PID/exe`, given a young process a moment to exec: the reader
 /// may still be its shell's fork, or a launcher (taskset, nice, env)
-/// about to exec the filter.
+/// about to exec the filter. One of our own tools is taken at once.
 fn exe_after_exec(pid: u32) -> Option<PathBuf> {
     let deadline = Instant::now() + EXEC_WAIT;
     loop {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let young = tracee_cli::procfs::age(pid).is_some_and(|a| a < EXEC_WAIT);
-        if exe.file_name().is_some_and(|n| n == "tracee-filter")
-            || !young
-            || Instant::now() >= deadline
-        {
+        let ours = exe
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tracee-"));
+        if ours || !is_young(pid) || Instant::now() >= deadline {
             return Some(exe);
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -160,19 +204,27 @@ pub fn describe(pid: u32, exprs: &[String], push: &Pushdown) -> String {
     )
 }
 
-/// Another process's words, safe on a terminal: control characters
-/// escaped.
-fn shown(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+/// Another process's words, safe on a terminal: control and bidi
+/// characters escaped, and at most [`SHOWN_MAX`] characters.
+pub fn shown(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == SHOWN_MAX {
+            out.push_str("...");
+            break;
+        }
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
+
+/// The most characters of another process's words a line shows.
+const SHOWN_MAX: usize = 300;
 
 #[cfg(test)]
 mod tests {
@@ -204,6 +256,13 @@ mod tests {
         ] {
             assert!(parse_cli(&argv(no)).is_none(), "{no:?}");
         }
+    }
+
+    #[test]
+    fn long_words_are_cut_and_bidi_controls_escaped() {
+        let s = shown(&"a\u{202e}b".repeat(200));
+        assert!(!s.contains('\u{202e}') && s.contains("\\u{202e}"), "{s}");
+        assert!(s.ends_with("...") && s.chars().count() < SHOWN_MAX * 9);
     }
 
     #[test]

@@ -116,6 +116,16 @@ fn outcome(r: anyhow::Result<()>) -> String {
     }
 }
 
+/// Whether `events` has net_flow_tcp_begin or _end. They are judged from
+/// a connection's packets over time, whoever sent them (a process may
+/// rename itself, or hand the socket to another): every packet must reach
+/// user space, so only the event set is pushed down.
+pub fn flows_selected(events: &BTreeSet<u32>) -> bool {
+    [event_id::NET_FLOW_TCP_BEGIN, event_id::NET_FLOW_TCP_END]
+        .iter()
+        .any(|id| events.contains(id))
+}
+
 /// The running kernel's BTF, read once: the struct offsets the programs
 /// are given, and aya's parse, which serves the loader and the BTF
 /// tracepoints (the loader would parse its own).
@@ -149,7 +159,7 @@ pub fn load(
         offsets,
         aya: kbtf_aya,
     } = kbtf;
-    let push = if cfg.pushdown {
+    let mut push = if cfg.pushdown {
         match downstream {
             Some(d) => filter.pushdown().and(d.clone()),
             None => filter.pushdown(),
@@ -157,6 +167,12 @@ pub fn load(
     } else {
         Pushdown::default()
     };
+    if flows_selected(&cfg.events) {
+        push = Pushdown {
+            events: push.events,
+            ..Pushdown::default()
+        };
+    }
 
     let mut enabled: BTreeSet<u32> = match &push.events {
         Some(p) => cfg

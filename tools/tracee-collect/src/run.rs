@@ -85,7 +85,15 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
     // Looked for after the BTF is read: the pipeline's processes have
     // had time to exec.
     let downstream = if cfg.pushdown && cfg.output.is_none() && !cfg.no_events {
-        crate::downstream::find(&pre, &filter)
+        let refused = if cfg.capture.mask != 0 || cfg.capture.pcap.is_some() {
+            // The filter downstream never sees the captures.
+            Some("captures are judged by tracee-collect's own expressions alone")
+        } else if crate::load::flows_selected(&cfg.events) {
+            Some("net_flow_tcp_* are judged from every packet of a connection")
+        } else {
+            None
+        };
+        crate::downstream::find(&pre, &filter, refused)
     } else {
         crate::downstream::Found::Nothing
     };
@@ -129,8 +137,20 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         crate::downstream::Found::Filter { pid, exprs, push } => {
             eprintln!("{}", crate::downstream::describe(*pid, exprs, push));
         }
-        crate::downstream::Found::Kept { pid, why } => {
-            eprintln!("tracee-collect: nothing pushed down from tracee-filter (pid {pid}): {why}");
+        crate::downstream::Found::Kept { pid: None, why } => {
+            eprintln!(
+                "tracee-collect: nothing pushed down: {}",
+                crate::downstream::shown(why)
+            );
+        }
+        crate::downstream::Found::Kept {
+            pid: Some(pid),
+            why,
+        } => {
+            eprintln!(
+                "tracee-collect: nothing pushed down from tracee-filter (pid {pid}): {}",
+                crate::downstream::shown(why)
+            );
         }
         crate::downstream::Found::Nothing => {}
     }

@@ -6,10 +6,11 @@ use std::collections::HashSet;
 
 use crate::eval::{Cond, Filter, NumField, StrField};
 use crate::group::Group;
-use wire::kcfg::container_scope;
+use wire::kcfg::{SCOPE_SET_MAX, container_scope};
 
 /// What tracee-collect may evaluate in the kernel: exact `=` or `!=` sets
-/// of context fields, and the event set. Anything else stays in user space.
+/// of context fields (of at most `SCOPE_SET_MAX` values, what the kernel's
+/// sets hold), and the event set. Anything else stays in user space.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pushdown {
     pub events: Option<HashSet<u32>>,
@@ -53,7 +54,8 @@ impl Filter {
                 (false, &g.eq_set)
             };
             let v: Option<Vec<T>> = vals.iter().map(|&x| T::try_from(x).ok()).collect();
-            v.map(|v| (neg, v))
+            v.filter(|v| v.len() <= SCOPE_SET_MAX as usize)
+                .map(|v| (neg, v))
         }
         for c in &self.scope {
             match c {
@@ -72,6 +74,12 @@ impl Filter {
                         if !neg && p.comm.as_ref().is_some_and(|(_, v)| v.is_empty()) {
                             // Every name is too long to ever match.
                             p.comm = Some((false, vec![]));
+                        }
+                        if p.comm
+                            .as_ref()
+                            .is_some_and(|(_, v)| v.len() > SCOPE_SET_MAX as usize)
+                        {
+                            p.comm = None;
                         }
                     }
                 }

@@ -264,6 +264,23 @@ fn pushdowns_of_two_filters_combine_to_what_both_keep() {
     assert_eq!(Pushdown::default().describe(), "nothing");
 }
 
+/// More values than the kernel's scope sets hold stay in user space (the
+/// sets would refuse them, and tracee-collect would not start).
+#[test]
+fn a_key_with_more_values_than_the_kernel_holds_is_not_pushed_down() {
+    let max = wire::kcfg::SCOPE_SET_MAX as usize;
+    let values = |n: usize, f: &dyn Fn(usize) -> String| -> String {
+        (0..n).map(f).collect::<Vec<_>>().join(",")
+    };
+    for (n, pushed) in [(max, true), (max + 1, false)] {
+        let comm = format!("comm={}", values(n, &|i| format!("c{i}")));
+        let pid = format!("pid!={}", values(n, &|i| (i + 1).to_string()));
+        let p = filter(&[&comm, &pid]).pushdown();
+        assert_eq!(p.comm.is_some(), pushed, "{n} names");
+        assert_eq!(p.pid.is_some(), pushed, "{n} pids");
+    }
+}
+
 fn execve(argv: Option<&[&str]>, fault: bool) -> Vec<u8> {
     let b = EventBuilder::new(&ctx(EXECVE, "sh", 1, 0, 0, 0)).str(0, "/bin/true");
     match argv {
