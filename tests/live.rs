@@ -532,6 +532,50 @@ fn pushdown_across_the_pipe_is_refused_where_it_would_change_things() {
     }
 }
 
+/// A second process holding the pipe's read end on another descriptor
+/// (as `exec 3< <(tracee-collect ...)` leaves the shell), even in another
+/// session than tracee-collect's (sudo's, setsid's), would read what the
+/// filter did not keep: nothing is pushed down.
+#[test]
+fn pushdown_across_the_pipe_sees_a_second_reader_anywhere() {
+    if !need_root("pushdown_across_the_pipe_sees_a_second_reader_anywhere") {
+        return;
+    }
+    let dir = TempDir::new("push2nd");
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    // The holder keeps the read end on its descriptor 3 only.
+    let mut holder = Command::new("sh")
+        .args(["-c", "exec 3<&0 </dev/null; exec sleep 30"])
+        .stdin(Stdio::from(r.try_clone().unwrap()))
+        .spawn()
+        .expect("holder");
+    let mut f = Command::new(bin("tracee-filter"))
+        .arg("comm=no-such-name")
+        .stdin(Stdio::from(r))
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.path("f.bin")).unwrap(),
+        ))
+        .spawn()
+        .expect("tracee-filter");
+    let mut cmd = Command::new(bin("tracee-collect"));
+    cmd.args(["-e", "openat"]).stdout(Stdio::from(w));
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let c = Collector::start_cmd(cmd, "-e openat (own session)");
+    let (code, err) = c.stop();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let _ = f.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("tracee-collect: pushed down"), "{err}");
+}
+
 /// An exec by a thread other than the leader comes out as the leader: a
 /// pushed-down `tid=` of the process must not lose it at the entry.
 #[test]

@@ -11,7 +11,7 @@
 //!   stderr and exit 2);
 //! - signal and broken-pipe policy ([`signals`]) and clocks ([`clock`]);
 //! - sparse-file extents ([`sparse`]), for the tools that copy files;
-//! - a process's start from /proc ([`procfs`]).
+//! - a process's start and age from /proc ([`procfs`]).
 //!
 //! ```no_run
 //! use clap::Parser;

@@ -13,12 +13,6 @@ pub fn start_time(pid: u32) -> Option<u64> {
     stat_rest(pid)?.get(19)?.parse().ok()
 }
 
-/// The process group and session of `pid` (fields 5 and 6 of its stat).
-pub fn groups(pid: u32) -> Option<(u32, u32)> {
-    let f = stat_rest(pid)?;
-    Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
-}
-
 /// How long ago `pid` started, to the clock tick.
 pub fn age(pid: u32) -> Option<std::time::Duration> {
     let start = start_time(pid)?;
@@ -42,8 +36,5 @@ mod tests {
         assert!(super::start_time(me).is_some());
         let age = super::age(me).unwrap();
         assert!(age < std::time::Duration::from_secs(24 * 3600), "{age:?}");
-        let (pgrp, sid) = super::groups(me).unwrap();
-        assert_eq!(pgrp as i32, nix::unistd::getpgrp().as_raw());
-        assert_eq!(sid as i32, nix::unistd::getsid(None).unwrap().as_raw());
     }
 }

@@ -41,17 +41,17 @@ pub enum Found {
 /// the processes started with it are this old.
 const EXEC_WAIT: Duration = Duration::from_millis(200);
 
-/// How long looking for the reader may take in all (/proc is read):
-/// past it, nothing is pushed down.
-const SCAN_LIMIT: Duration = Duration::from_millis(150);
+/// How long one look at every process's descriptors may take: past it,
+/// nothing is pushed down (a machine with very many of them, or a user
+/// making them to hold up the start, costs only the pushdown).
+const SCAN_LIMIT: Duration = Duration::from_millis(300);
 
 /// Looks at the process reading our stdout. `own` is tracee-collect's own
 /// filter: when it follows processes (follow, tree=, executable=), the
 /// kernel keeps every process's events for it and nothing is pushed.
 /// `refused` says why nothing may be pushed in this run, if so.
 pub fn find(pre: &Preamble, own: &Filter, refused: Option<&str>) -> Found {
-    let limit = Instant::now() + SCAN_LIMIT;
-    let pid = match sole_reader(limit) {
+    let pid = match sole_reader() {
         Ok(Some(pid)) => pid,
         Ok(None) => return Found::Nothing,
         Err(Unknown::NotAPipe) => return Found::Nothing,
@@ -59,7 +59,8 @@ pub fn find(pre: &Preamble, own: &Filter, refused: Option<&str>) -> Found {
             return Found::Kept {
                 pid: None,
                 why: format!(
-                    "looking for the reader of stdout took over {} ms",
+                    "looking at every process's descriptors for the readers of stdout took \
+                     over {} ms",
                     SCAN_LIMIT.as_millis()
                 ),
             };
@@ -101,7 +102,7 @@ pub fn find(pre: &Preamble, own: &Filter, refused: Option<&str>) -> Found {
     };
     let argv = split_cmdline(&cmdline);
     // The process may have ended and its pid been reused meanwhile.
-    if sole_reader(Instant::now() + SCAN_LIMIT) != Ok(Some(pid)) {
+    if sole_reader() != Ok(Some(pid)) {
         return Found::Nothing;
     }
     let Some(cli) = parse_cli(&argv) else {
@@ -136,21 +137,32 @@ pub fn find(pre: &Preamble, own: &Filter, refused: Option<&str>) -> Found {
 }
 
 /// The one process reading our stdout as its stdin, if there is one. While
-/// a reader is young, a second one is waited past: whoever started the
-/// pipeline may still hold the read end it handed on. Gives up at
-/// `limit`.
-fn sole_reader(limit: Instant) -> Result<Option<u32>, Unknown> {
+/// a reader is young, a second one is waited past, for up to [`EXEC_WAIT`]:
+/// whoever started the pipeline may still hold the read end it handed on
+/// (a shell's fork, Python's Popen). Not when another of our tools reads
+/// it too: the filter will not be alone.
+fn sole_reader() -> Result<Option<u32>, Unknown> {
+    let until = Instant::now() + EXEC_WAIT;
     loop {
-        let readers = pipe_readers(1, limit)?;
+        let readers = pipe_readers(1, Instant::now() + SCAN_LIMIT)?;
         if let [(pid, true)] = readers.as_slice() {
             return Ok(Some(*pid));
         }
+        let another_tool = readers.iter().any(|&(p, _)| {
+            exe_name(p).is_some_and(|n| n.starts_with("tracee-") && n != "tracee-filter")
+        });
         let young = readers.iter().any(|&(p, _)| is_young(p));
-        if !young || Instant::now() + Duration::from_millis(5) >= limit {
+        if another_tool || !young || Instant::now() >= until {
             return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// The file name of what `pid` runs.
+fn exe_name(pid: u32) -> Option<String> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    Some(exe.file_name()?.to_string_lossy().into_owned())
 }
 
 fn is_young(pid: u32) -> bool {
@@ -164,9 +176,7 @@ fn exe_after_exec(pid: u32) -> Option<PathBuf> {
     let deadline = Instant::now() + EXEC_WAIT;
     loop {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let ours = exe
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("tracee-"));
+        let ours = exe_name(pid).is_some_and(|n| n.starts_with("tracee-"));
         if ours || !is_young(pid) || Instant::now() >= deadline {
             return Some(exe);
         }

@@ -76,56 +76,26 @@ pub enum Unknown {
 }
 
 /// The processes that can read the pipe on our descriptor `fd`, each
-/// with whether it reads it as its stdin. Every process's stdin is looked
-/// at; every descriptor of the processes of our session or process group
-/// (a pipeline's processes, and the subshells that may hold its pipes).
-/// A process elsewhere holding our pipe on another descriptor is not
-/// seen: it would have taken it from one of those on purpose. Gives up at
-/// `deadline`, so that no one can hold up the start by making many
-/// processes or descriptors.
+/// with whether it reads it as its stdin. Every descriptor of every
+/// process is looked at: a shell holding a pipe's read end on another
+/// descriptor (`exec 3< <(tracee-collect ...)`) would read what we write
+/// too. Gives up at `deadline`, so that no one can hold up the start by
+/// making many processes or descriptors.
 pub fn pipe_readers(fd: u32, deadline: std::time::Instant) -> Result<Vec<(u32, bool)>, Unknown> {
-    use tracee_cli::procfs;
     let pipe = std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|_| Unknown::NotAPipe)?;
     if !pipe.to_string_lossy().starts_with("pipe:[") {
         return Err(Unknown::NotAPipe);
     }
     let me = std::process::id();
-    let ours = procfs::groups(me);
     let mut readers: Vec<(u32, bool)> = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Ok(readers);
     };
-    let add = |pid: u32, fd: &str, readers: &mut Vec<(u32, bool)>| {
-        // A descriptor that closed since is no reader.
-        if readable(pid, fd) != Some(true) {
-            return;
-        }
-        match readers.iter_mut().find(|(p, _)| *p == pid) {
-            Some((_, stdin)) => *stdin |= fd == "0",
-            None => readers.push((pid, fd == "0")),
-        }
-    };
     for e in procs.flatten() {
-        if std::time::Instant::now() >= deadline {
-            return Err(Unknown::TooLong);
-        }
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         if pid == me {
-            continue;
-        }
-        let related = ours.is_some_and(|(pgrp, sid)| {
-            procfs::groups(pid).is_some_and(|(p, s)| p == pgrp || s == sid)
-        });
-        if !related {
-            if std::fs::read_link(format!("/proc/{pid}/fd/0"))
-                .ok()
-                .as_ref()
-                == Some(&pipe)
-            {
-                add(pid, "0", &mut readers);
-            }
             continue;
         }
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -135,8 +105,18 @@ pub fn pipe_readers(fd: u32, deadline: std::time::Instant) -> Result<Vec<(u32, b
             if std::time::Instant::now() >= deadline {
                 return Err(Unknown::TooLong);
             }
-            if f.path().read_link().ok().as_ref() == Some(&pipe) {
-                add(pid, &f.file_name().to_string_lossy(), &mut readers);
+            if f.path().read_link().ok().as_ref() != Some(&pipe) {
+                continue;
+            }
+            let n = f.file_name();
+            let n = n.to_string_lossy();
+            // A descriptor that closed since is no reader.
+            if readable(pid, &n) != Some(true) {
+                continue;
+            }
+            match readers.iter_mut().find(|(p, _)| *p == pid) {
+                Some((_, stdin)) => *stdin |= n == "0",
+                None => readers.push((pid, n == "0")),
             }
         }
     }
