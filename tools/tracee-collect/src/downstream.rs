@@ -19,7 +19,7 @@ use tracee_filter::cli::Cli;
 use tracee_filter::{Filter, Pushdown};
 use wire::preamble::Preamble;
 
-use crate::peers::{Unknown, pipe_readers};
+use crate::peers::{Unknown, pipe_of, pipe_readers};
 
 /// What was found reading our stdout.
 pub enum Found {
@@ -34,6 +34,27 @@ pub enum Found {
     /// A tracee-filter (if it was found) whose expressions stay
     /// downstream, and why.
     Kept { pid: Option<u32>, why: String },
+}
+
+impl Found {
+    /// The line tracee-collect's stderr gets, if any.
+    pub fn line(&self) -> Option<String> {
+        match self {
+            Found::Filter { pid, exprs, push } => Some(describe(*pid, exprs, push)),
+            Found::Kept { pid: None, why } => Some(format!(
+                "tracee-collect: nothing pushed down: {}",
+                shown(why)
+            )),
+            Found::Kept {
+                pid: Some(pid),
+                why,
+            } => Some(format!(
+                "tracee-collect: nothing pushed down from tracee-filter (pid {pid}): {}",
+                shown(why)
+            )),
+            Found::Nothing => None,
+        }
+    }
 }
 
 /// How long a reader may take to become a tracee-filter, from its start.
@@ -66,6 +87,7 @@ pub fn find(pre: &Preamble, own: &Filter, refused: Option<&str>) -> Found {
             };
         }
     };
+    let started = tracee_cli::procfs::start_time(pid);
     let Some(exe) = exe_after_exec(pid) else {
         return Found::Nothing;
     };
@@ -101,8 +123,12 @@ pub fn find(pre: &Preamble, own: &Filter, refused: Option<&str>) -> Found {
         return Found::Nothing;
     };
     let argv = split_cmdline(&cmdline);
-    // The process may have ended and its pid been reused meanwhile.
-    if sole_reader() != Ok(Some(pid)) {
+    // The process may have ended and its pid been reused meanwhile: the
+    // same start, and still reading our pipe.
+    if started.is_none()
+        || tracee_cli::procfs::start_time(pid) != started
+        || pipe_of(&pid.to_string(), 0) != pipe_of("self", 1)
+    {
         return Found::Nothing;
     }
     let Some(cli) = parse_cli(&argv) else {
@@ -176,7 +202,9 @@ fn exe_after_exec(pid: u32) -> Option<PathBuf> {
     let deadline = Instant::now() + EXEC_WAIT;
     loop {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let ours = exe_name(pid).is_some_and(|n| n.starts_with("tracee-"));
+        let ours = exe
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tracee-"));
         if ours || !is_young(pid) || Instant::now() >= deadline {
             return Some(exe);
         }
@@ -205,7 +233,7 @@ fn parse_cli(argv: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The stderr line that says what was pushed down, and from where.
-pub fn describe(pid: u32, exprs: &[String], push: &Pushdown) -> String {
+fn describe(pid: u32, exprs: &[String], push: &Pushdown) -> String {
     format!(
         "tracee-collect: pushed down from tracee-filter (pid {pid}, reading stdout: {}): \
          {} evaluated in the kernel as well (--no-pushdown: not)",
@@ -216,7 +244,7 @@ pub fn describe(pid: u32, exprs: &[String], push: &Pushdown) -> String {
 
 /// Another process's words, safe on a terminal: control and bidi
 /// characters escaped, and at most [`SHOWN_MAX`] characters.
-pub fn shown(s: &str) -> String {
+fn shown(s: &str) -> String {
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
         if i == SHOWN_MAX {

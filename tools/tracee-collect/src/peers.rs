@@ -1,26 +1,36 @@
 //! The tracing pipeline's own processes: whoever reads our stdout, and
 //! whoever reads theirs. Their events would feed back into the stream.
 
-/// The processes reading the pipe on descriptor `fd` of `first`.
-pub fn readers_of(first: &str, fd: u32) -> Vec<u32> {
-    let Ok(l) = std::fs::read_link(format!("/proc/{first}/fd/{fd}")) else {
-        return vec![];
-    };
+/// The pipe on descriptor `fd` of process `pid` ("self" for us), as its
+/// /proc link reads (`pipe:[INODE]`); None if that is no pipe.
+pub fn pipe_of(pid: &str, fd: impl std::fmt::Display) -> Option<String> {
+    let l = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
     let l = l.to_string_lossy().into_owned();
-    if !l.starts_with("pipe:[") {
-        return vec![];
-    }
+    l.starts_with("pipe:[").then_some(l)
+}
+
+/// Every process but us, by pid.
+fn other_pids() -> Vec<u32> {
     let me = std::process::id();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return vec![];
     };
     procs
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.parse::<u32>().ok())
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&p| p != me)
+        .collect()
+}
+
+/// The processes reading the pipe on descriptor `fd` of `first`.
+pub fn readers_of(first: &str, fd: u32) -> Vec<u32> {
+    let Some(pipe) = pipe_of(first, fd) else {
+        return vec![];
+    };
+    other_pids()
+        .into_iter()
         .filter(|p| {
             std::fs::read_link(format!("/proc/{p}/fd/0"))
-                .is_ok_and(|r| r.to_string_lossy() == l.as_str())
+                .is_ok_and(|r| r.to_string_lossy() == pipe.as_str())
         })
         .collect()
 }
@@ -28,11 +38,6 @@ pub fn readers_of(first: &str, fd: u32) -> Vec<u32> {
 /// The processes downstream of our stdout: whoever reads the pipe we write,
 /// then whoever reads the pipe that process writes, and so on.
 pub fn pipeline_peers(first: &str) -> Vec<u32> {
-    let pipe_of = |pid: &str, fd: u32| -> Option<String> {
-        let l = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
-        let l = l.to_string_lossy().into_owned();
-        l.starts_with("pipe:[").then_some(l)
-    };
     let mut peers = Vec::new();
     if first != "self" {
         peers.extend(first.parse::<u32>().ok());
@@ -40,24 +45,15 @@ pub fn pipeline_peers(first: &str) -> Vec<u32> {
     let Some(mut pipe) = pipe_of(first, 1) else {
         return peers;
     };
-    let me = std::process::id();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return peers;
-    };
-    let pids: Vec<String> = procs
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        .collect();
+    let pids = other_pids();
     for _ in 0..8 {
-        let Some(reader) = pids.iter().find(|p| {
-            p.parse::<u32>()
-                .is_ok_and(|n| n != me && !peers.contains(&n))
-                && pipe_of(p, 0).as_deref() == Some(&pipe)
+        let Some(&reader) = pids.iter().find(|&&p| {
+            !peers.contains(&p) && pipe_of(&p.to_string(), 0).as_deref() == Some(&pipe)
         }) else {
             break;
         };
-        peers.push(reader.parse().expect("digits"));
-        match pipe_of(reader, 1) {
+        peers.push(reader);
+        match pipe_of(&reader.to_string(), 1) {
             Some(next) => pipe = next,
             None => break,
         }
@@ -82,22 +78,10 @@ pub enum Unknown {
 /// too. Gives up at `deadline`, so that no one can hold up the start by
 /// making many processes or descriptors.
 pub fn pipe_readers(fd: u32, deadline: std::time::Instant) -> Result<Vec<(u32, bool)>, Unknown> {
-    let pipe = std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|_| Unknown::NotAPipe)?;
-    if !pipe.to_string_lossy().starts_with("pipe:[") {
-        return Err(Unknown::NotAPipe);
-    }
-    let me = std::process::id();
+    let pipe = pipe_of("self", fd).ok_or(Unknown::NotAPipe)?;
     let mut readers: Vec<(u32, bool)> = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Ok(readers);
-    };
-    for e in procs.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
+    for pid in other_pids() {
+        let shown = pid.to_string();
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             continue;
         };
@@ -105,13 +89,10 @@ pub fn pipe_readers(fd: u32, deadline: std::time::Instant) -> Result<Vec<(u32, b
             if std::time::Instant::now() >= deadline {
                 return Err(Unknown::TooLong);
             }
-            if f.path().read_link().ok().as_ref() != Some(&pipe) {
-                continue;
-            }
             let n = f.file_name();
             let n = n.to_string_lossy();
             // A descriptor that closed since is no reader.
-            if readable(pid, &n) != Some(true) {
+            if pipe_of(&shown, &n).as_ref() != Some(&pipe) || readable(pid, &n) != Some(true) {
                 continue;
             }
             match readers.iter_mut().find(|(p, _)| *p == pid) {

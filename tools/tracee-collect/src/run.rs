@@ -133,26 +133,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Totals> {
         },
     );
 
-    match &downstream {
-        crate::downstream::Found::Filter { pid, exprs, push } => {
-            eprintln!("{}", crate::downstream::describe(*pid, exprs, push));
-        }
-        crate::downstream::Found::Kept { pid: None, why } => {
-            eprintln!(
-                "tracee-collect: nothing pushed down: {}",
-                crate::downstream::shown(why)
-            );
-        }
-        crate::downstream::Found::Kept {
-            pid: Some(pid),
-            why,
-        } => {
-            eprintln!(
-                "tracee-collect: nothing pushed down from tracee-filter (pid {pid}): {}",
-                crate::downstream::shown(why)
-            );
-        }
-        crate::downstream::Found::Nothing => {}
+    if let Some(line) = downstream.line() {
+        eprintln!("{line}");
     }
     if let Some(root) = &packets {
         eprintln!(
