@@ -3,7 +3,7 @@
 //! for byte with what the workloads wrote, read, loaded or ran.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{Collector, TempDir, bin, capture_preamble, need_root, stdout_of};
+use crate::util::{
+    Collector, TempDir, bin, capture_preamble, cloexec_pipe, need_root, spawn_filter, stdout_of,
+};
 
 /// A collector capturing into a tracee-capture, and where it writes.
 pub(crate) struct Run {
@@ -52,11 +54,7 @@ impl Run {
         capture: &[&str],
         events: Option<Stdio>,
     ) -> Run {
-        let mut fds = [0i32; 2];
-        // SAFETY: a valid array for two descriptors.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        // SAFETY: fresh descriptors, each owned once.
-        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (r, w) = cloexec_pipe();
         let out = dir.path("d");
         let capture = Command::new(bin("tracee-capture"))
             .arg("--dir")
@@ -784,14 +782,8 @@ fn a_filter_downstream_does_not_narrow_the_captures() {
         return;
     }
     let dir = TempDir::new("capdown");
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
-    let filtered = dir.path("f.bin");
-    let mut f = Command::new(bin("tracee-filter"))
-        .arg("comm=no-such-name")
-        .stdin(Stdio::from(r))
-        .stdout(Stdio::from(std::fs::File::create(&filtered).unwrap()))
-        .spawn()
-        .expect("tracee-filter");
+    let (r, w) = cloexec_pipe();
+    let mut f = spawn_filter(&["comm=no-such-name".into()], r, &dir.path("f.bin"));
     let target = dir.path("w.txt");
     let run = Run::start_to(
         dir,

@@ -349,33 +349,9 @@ fn pushdown_changes_only_the_cost() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(a.stop().0, 0);
     assert_eq!(b.stop().0, 0);
-    let show = |f: &std::path::Path| -> Vec<Value> {
-        let (rc, out, err) = run_with_input("tracee-fmt", &["json"], std::fs::read(f).unwrap());
-        assert_eq!(rc, 0, "{err}");
-        json_lines(&out)
-            .into_iter()
-            .map(|mut e| {
-                // Each collector's programs read the clock themselves, and
-                // each preamble's epoch offset comes from its own pair of
-                // clock reads: times differ by nanoseconds between streams.
-                let o = e.as_object_mut().unwrap();
-                o.remove("timestamp");
-                o.remove("threadStartTime");
-                e
-            })
-            .collect()
-    };
-    let (ea, eb) = (show(&fa), show(&fb));
+    let (ea, eb) = (json_without_clocks(&fa), json_without_clocks(&fb));
     assert!(ea.len() >= 8, "workload events: {}", ea.len());
-    if let Some(i) = (0..ea.len().max(eb.len())).find(|&i| ea.get(i) != eb.get(i)) {
-        panic!(
-            "pushdown changed the output at event {i} of {}/{}:\n with: {:?}\n without: {:?}",
-            ea.len(),
-            eb.len(),
-            ea.get(i).map(|e| e.to_string()),
-            eb.get(i).map(|e| e.to_string())
-        );
-    }
+    assert_same_events("pushdown", &ea, &eb);
 }
 
 /// `tracee-collect | tracee-filter EXPRS`, the filter reading the
@@ -387,17 +363,8 @@ fn collect_into_filter(
     filter: &[String],
     out: &std::path::Path,
 ) -> (Collector, std::process::Child) {
-    // Close-on-exec: tests run in parallel, and a child spawned meanwhile
-    // must not hold a second reader or writer.
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
-    // The read end goes to the filter alone: a temporary Command, dropped
-    // (with our copy) at the end of the statement.
-    let f = Command::new(bin("tracee-filter"))
-        .args(filter)
-        .stdin(Stdio::from(r))
-        .stdout(Stdio::from(std::fs::File::create(out).unwrap()))
-        .spawn()
-        .expect("tracee-filter");
+    let (r, w) = cloexec_pipe();
+    let f = spawn_filter(filter, r, out);
     let c = Collector::start(collect, Stdio::from(w));
     (c, f)
 }
@@ -454,32 +421,9 @@ fn pushdown_across_the_pipe_changes_only_the_cost() {
     );
     assert!(!eb.contains("pushed down"), "{eb}");
 
-    let show = |f: &std::path::Path| -> Vec<Value> {
-        let (rc, out, err) = run_with_input("tracee-fmt", &["json"], std::fs::read(f).unwrap());
-        assert_eq!(rc, 0, "{err}");
-        json_lines(&out)
-            .into_iter()
-            .map(|mut e| {
-                // Each collector reads the clock itself (see
-                // pushdown_changes_only_the_cost).
-                let o = e.as_object_mut().unwrap();
-                o.remove("timestamp");
-                o.remove("threadStartTime");
-                e
-            })
-            .collect()
-    };
-    let (ja, jb) = (show(&fa), show(&fb));
+    let (ja, jb) = (json_without_clocks(&fa), json_without_clocks(&fb));
     assert!(ja.len() >= 8, "workload events: {}", ja.len());
-    if let Some(i) = (0..ja.len().max(jb.len())).find(|&i| ja.get(i) != jb.get(i)) {
-        panic!(
-            "pushdown across the pipe changed the output at event {i} of {}/{}:\n with: {:?}\n without: {:?}",
-            ja.len(),
-            jb.len(),
-            ja.get(i).map(|e| e.to_string()),
-            jb.get(i).map(|e| e.to_string())
-        );
-    }
+    assert_same_events("pushdown across the pipe", &ja, &jb);
     // The cost: with the expressions exact in the kernel, the collector
     // wrote only what the filter kept; without, the noise too.
     let (wa, wb) = (events_written(&ea), events_written(&eb));
@@ -542,21 +486,14 @@ fn pushdown_across_the_pipe_sees_a_second_reader_anywhere() {
         return;
     }
     let dir = TempDir::new("push2nd");
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let (r, w) = cloexec_pipe();
     // The holder keeps the read end on its descriptor 3 only.
     let mut holder = Command::new("sh")
         .args(["-c", "exec 3<&0 </dev/null; exec sleep 30"])
         .stdin(Stdio::from(r.try_clone().unwrap()))
         .spawn()
         .expect("holder");
-    let mut f = Command::new(bin("tracee-filter"))
-        .arg("comm=no-such-name")
-        .stdin(Stdio::from(r))
-        .stdout(Stdio::from(
-            std::fs::File::create(dir.path("f.bin")).unwrap(),
-        ))
-        .spawn()
-        .expect("tracee-filter");
+    let mut f = spawn_filter(&["comm=no-such-name".into()], r, &dir.path("f.bin"));
     let mut cmd = Command::new(bin("tracee-collect"));
     cmd.args(["-e", "openat"]).stdout(Stdio::from(w));
     // SAFETY: setsid is async-signal-safe.

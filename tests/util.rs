@@ -430,3 +430,58 @@ pub fn index_lines(out: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("an index line is JSON"))
         .collect()
 }
+
+/// A pipe whose ends close on exec: tests run in parallel, and a child
+/// spawned meanwhile must not hold a second reader or writer. Returns
+/// (read end, write end).
+pub fn cloexec_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe")
+}
+
+/// `tracee-filter ARGS < input > out`, started now. The caller's `input`
+/// is moved into a temporary Command and so closed once it is spawned:
+/// the filter is then its only holder.
+pub fn spawn_filter(
+    args: &[String],
+    input: std::os::fd::OwnedFd,
+    out: &std::path::Path,
+) -> std::process::Child {
+    Command::new(bin("tracee-filter"))
+        .args(args)
+        .stdin(Stdio::from(input))
+        .stdout(Stdio::from(std::fs::File::create(out).unwrap()))
+        .spawn()
+        .expect("tracee-filter")
+}
+
+/// `tracee-fmt json` of the stream in `f`, each event without its times:
+/// streams from two collectors differ there by nanoseconds (each
+/// collector's programs read the clock themselves, and each preamble's
+/// epoch offset comes from its own pair of clock reads).
+pub fn json_without_clocks(f: &std::path::Path) -> Vec<serde_json::Value> {
+    let (rc, out, err) = run_with_input("tracee-fmt", &["json"], std::fs::read(f).unwrap());
+    assert_eq!(rc, 0, "{err}");
+    json_lines(&out)
+        .into_iter()
+        .map(|mut e| {
+            let o = e.as_object_mut().unwrap();
+            o.remove("timestamp");
+            o.remove("threadStartTime");
+            e
+        })
+        .collect()
+}
+
+/// Fails the test, showing the first difference, unless the events `with`
+/// something and `without` it are the same.
+pub fn assert_same_events(what: &str, with: &[serde_json::Value], without: &[serde_json::Value]) {
+    if let Some(i) = (0..with.len().max(without.len())).find(|&i| with.get(i) != without.get(i)) {
+        panic!(
+            "{what} changed the output at event {i} of {}/{}:\n with: {:?}\n without: {:?}",
+            with.len(),
+            without.len(),
+            with.get(i).map(|e| e.to_string()),
+            without.get(i).map(|e| e.to_string())
+        );
+    }
+}
