@@ -476,6 +476,45 @@ fn pushdown_across_the_pipe_is_refused_where_it_would_change_things() {
     }
 }
 
+/// The traced process is the adversary: an unprivileged one renaming
+/// itself to names that come near the filter's (longer, cut by the
+/// kernel, other bytes, empty) gets the same events kept with the
+/// filter's comm= in the kernel as without.
+#[test]
+fn pushdown_across_the_pipe_holds_for_hostile_names_as_nobody() {
+    if !need_root("pushdown_across_the_pipe_holds_for_hostile_names_as_nobody") {
+        return;
+    }
+    let dir = TempDir::new("pushnb");
+    let exprs = vec!["comm=tpnb".to_string(), "event=getppid".to_string()];
+    let (fa, fb) = (dir.path("a.bin"), dir.path("b.bin"));
+    let (a, mut pa) = collect_into_filter(&["-e", "getppid,prctl"], &exprs, &fa);
+    let (b, mut pb) = collect_into_filter(&["-e", "getppid,prctl", "--no-pushdown"], &exprs, &fb);
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None)
+for name in [b"tpnb", b"tpnbX", b"tpnb" + b"a" * 20, b"tpn", b"tpnb\xff", b"\n", b"",
+             b"tpnb\x00hidden", b"TPNB", b"tpnb "]:
+    libc.prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+    for _ in range(3):
+        os.getppid()
+"#;
+    nobody_runs(script, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let ((ca, ea), (cb, eb)) = (a.stop(), b.stop());
+    assert_eq!((ca, cb), (0, 0), "{ea}\n{eb}");
+    let _ = (pa.wait(), pb.wait());
+    assert!(ea.contains("tracee-collect: pushed down"), "{ea}");
+    let (ja, jb) = (json_without_clocks(&fa), json_without_clocks(&fb));
+    // "tpnb" and "tpnb\0hidden" (the kernel keeps up to the NUL).
+    assert_eq!(ja.len(), 6, "{ja:?}");
+    assert!(
+        ja.iter()
+            .all(|e| e["processName"] == "tpnb" && e["userId"] == 65534)
+    );
+    assert_same_events("pushdown across the pipe", &ja, &jb);
+}
+
 /// A second process holding the pipe's read end on another descriptor
 /// (as `exec 3< <(tracee-collect ...)` leaves the shell), even in another
 /// session than tracee-collect's (sudo's, setsid's), would read what the
