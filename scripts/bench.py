@@ -444,9 +444,18 @@ def b2(stream):
 
 
 def b3_transport(stream):
-    """tracee-filter (all) -> tracee-filter (none), through a pipe and a ring."""
-    pipe, ring = [], []
+    """tracee-filter (all) -> tracee-filter (none), through a pipe and a ring;
+    and each side alone on its CPU, from the file to /dev/null: no transport
+    can carry more than the slower side does with none."""
+    pipe, ring, alone = [], [], []
     for _ in range(RUNS):
+        sides = []
+        for cpu, args in ((TRACER_CPU, []), (WORK_CPU, [NONE_EXPR])):
+            t0 = time.perf_counter()
+            with open(stream, "rb") as i:
+                subprocess.run(cpu + [b("tracee-filter")] + args, stdin=i, stdout=subprocess.DEVNULL)
+            sides.append(STREAM_EVENTS / (time.perf_counter() - t0))
+        alone.append(min(sides))
         t0 = time.perf_counter()
         with open(stream, "rb") as i:
             a = subprocess.Popen(TRACER_CPU + [b("tracee-filter")], stdin=i, stdout=subprocess.PIPE)
@@ -469,8 +478,8 @@ def b3_transport(stream):
             a.wait()
             z.wait()
         ring.append(STREAM_EVENTS / (time.perf_counter() - t0))
-    print(f"B3 pipe {fmt3(pipe, ' ev/s')}  ring {fmt3(ring, ' ev/s')}", flush=True)
-    return pipe, ring
+    print(f"B3 pipe {fmt3(pipe, ' ev/s')}  ring {fmt3(ring, ' ev/s')}  slower side alone {fmt3(alone, ' ev/s')}", flush=True)
+    return pipe, ring, alone
 
 
 def b5(stream):
@@ -721,7 +730,7 @@ def main():
     b1res, b1rss = b1()
     stream = record_stream()
     b2res, size = b2(stream)
-    pipe, ring = b3_transport(stream)
+    pipe, ring, alone = b3_transport(stream)
     b5res = b5(stream)
     follow = b4_follow()
     b6 = b6_capture()
@@ -729,7 +738,7 @@ def main():
     b8res = b8()
     b9res = b9()
     write_report(
-        b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b7res, b8res, b9res,
+        b1res, b1rss, b2res, size, (pipe, ring, alone), b5res, follow, b6, b7res, b8res, b9res,
         time.time() - started,
     )
 
@@ -761,8 +770,9 @@ def clocksource():
         return "?"
 
 
-def write_report(b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b7res, b8res, b9res, took):
+def write_report(b1res, b1rss, b2res, size, b3res, b5res, follow, b6, b7res, b8res, b9res, took):
     NOISY.clear()
+    pipe, ring, alone = b3res
     L = []
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     L += [
@@ -856,7 +866,11 @@ def write_report(b1res, b1rss, b2res, size, pipe, ring, b5res, follow, b6, b7res
         "",
         f"- pipe: {fmt3(pipe, ' events/s')}",
         f"- ring: {fmt3(ring, ' events/s')}",
+        f"- each side alone, from the file to /dev/null (the slower of the two, run by run): {fmt3(alone, ' events/s')}",
         f"- {verdict(med(ring)[0] >= 2 * med(pipe)[0], pipe, ring)} the ring moves at least 2x the events/s of the pipe: {med(ring)[0]/med(pipe)[0]:.2f}x",
+        "",
+        f"No transport can carry more than its slower side does alone, here {med(alone)[0]/med(pipe)[0]:.2f}x the pipe; "
+        f"the ring reaches {med(ring)[0]/med(alone)[0]:.0%} of that, the pipe {med(pipe)[0]/med(alone)[0]:.0%}.",
         "",
         "Live (B1 overhead, getppid): collect | filter (no pushdown, which a ring's reader does not get) through a pipe "
         f"{g('tracee-collect --no-pushdown | tracee-filter (matching nothing)'):.0f} ns, through the ring "
