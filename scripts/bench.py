@@ -453,7 +453,9 @@ def b3_transport(stream):
         for cpu, args in ((TRACER_CPU, []), (WORK_CPU, [NONE_EXPR])):
             t0 = time.perf_counter()
             with open(stream, "rb") as i:
-                subprocess.run(cpu + [b("tracee-filter")] + args, stdin=i, stdout=subprocess.DEVNULL)
+                code = subprocess.run(cpu + [b("tracee-filter")] + args, stdin=i, stdout=subprocess.DEVNULL).returncode
+            if code not in (0, 1):
+                raise RuntimeError(f"tracee-filter {args} alone: exit {code}")
             sides.append(STREAM_EVENTS / (time.perf_counter() - t0))
         alone.append(min(sides))
         t0 = time.perf_counter()
